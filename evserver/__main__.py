@@ -1,0 +1,116 @@
+"""The command line: `python3 -m evserver` (and the `evserver` console script).
+
+Owns: `main()`, the start-up banner and signal handling. Imports `config`, `server`, `log`.
+Every failure a user can cause ends in one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from .config import Config
+from .log import AccessLog, setup_logging
+from .server import Server
+
+log = logging.getLogger("evserver")
+_SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg = Config.from_argv(argv)
+    if not os.path.isdir(cfg.docroot):
+        return _fail(f"document root {cfg.docroot!r} is not a directory")
+    try:
+        access_log = AccessLog.open(cfg.access_log)
+    except OSError as err:
+        return _fail(f"cannot open the log file {cfg.access_log!r}: {err.strerror}")
+    try:
+        server = Server(cfg, access_log=access_log)
+    except OSError as err:
+        access_log.close()
+        return _fail(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror or err}")
+    listener = setup_logging(cfg.debug)
+    try:
+        _install_signals(server)
+        _banner(server, cfg)
+        server.serve_forever()
+        log.info("stopped after %d connections", server.accepted)
+    finally:
+        access_log.close()
+        listener.stop()
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"evserver: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _install_signals(server: Server) -> None:
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        # Runs on the main thread between bytecodes: only queue the stop for the loop.
+        # The loop's wakeup fd makes select() return at once.
+        server.loop.call_soon(server.stop)
+
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)
+
+
+def _banner(server: Server, cfg: Config) -> None:
+    host, port = server.address
+    log.info("serving %s", os.path.abspath(cfg.docroot))
+    for url_host in _url_hosts(host):
+        log.info("  http://%s:%d/", url_host, port)
+    if cfg.access_log is not None:
+        where = "standard output" if cfg.access_log == "-" else os.path.abspath(cfg.access_log)
+        log.info("access log: %s", where)
+    log.info("press Ctrl+C to stop")
+
+
+def _url_hosts(host: str) -> list[str]:
+    """The addresses a browser can use: loopback first, then every LAN address."""
+    if host not in ("0.0.0.0", "::", ""):
+        return [f"[{host}]" if ":" in host else host]
+    hosts = ["127.0.0.1"] + _ipv4_addresses()
+    if host == "::":
+        hosts += ["[::1]"] + [f"[{a}]" for a in _ipv6_addresses()]
+    return hosts
+
+
+def _ipv4_addresses() -> list[str]:
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR,
+                                     struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue  # no IPv4 address on this interface
+            address = socket.inet_ntoa(packed[20:24])
+            if not address.startswith("127."):
+                found.append(address)
+    return found
+
+
+def _ipv6_addresses() -> list[str]:
+    found = []
+    try:
+        with open("/proc/net/if_inet6") as f:
+            for line in f:
+                hex_address, _, _, scope = line.split()[:4]
+                if scope == "00":  # global scope only: link-local needs a zone id in URLs
+                    found.append(socket.inet_ntop(socket.AF_INET6, bytes.fromhex(hex_address)))
+    except OSError:
+        pass
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,539 @@
+"""One client socket as a state machine: read, parse, find the file, write, keep-alive.
+
+Owns: `Connection`, `Phase`, `Owner`. Imports `config`, `http11`, `files`, `log`, and `loop`
+for its event masks and types. Only the loop thread calls into a Connection; pool results
+arrive through `Loop.submit`'s `on_done`, also on the loop thread.
+
+Phases and their interest / deadline:
+
+    IDLE      READ   before a request's first byte: header_timeout at first, keepalive later
+    HEAD      READ   a request is arriving: header_timeout from its first byte (408)
+    WAIT_FILE none   the pool is opening the file: send_timeout (503)
+    SEND      WRITE  a response is going out: send_timeout since the last progress
+    LINGER    READ   our side is shut; drain the client's input until EOF: linger_timeout
+    CLOSED    none   a sink: every entry point returns at once
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from enum import Enum
+from functools import partial
+from http import HTTPStatus
+from typing import Protocol
+
+from .config import Config
+from .files import FileBody, FileCache, Resolved, load, resolve_target
+from .http11 import HTTPError, Request, RequestParser, build_head, http_date, parse_http_date
+from .log import AccessLog, access_line
+from .loop import READ, WRITE, Loop, TimerHandle
+
+log = logging.getLogger("evserver")
+
+# Errors that only mean "the client went away": a quiet close, logged at debug level.
+_DISCONNECTS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ECONNABORTED,
+                          errno.ETIMEDOUT, errno.ESHUTDOWN})
+_CONCAT_MAX = 64 * 1024  # bodies up to this size are joined to the head: one send, one copy
+_ALLOW = b"GET, HEAD, OPTIONS"
+# Registered methods (IANA) that exist but are not allowed on static files: 405, not 501.
+_KNOWN_METHODS = frozenset(b"POST PUT DELETE PATCH TRACE CONNECT PROPFIND PROPPATCH MKCOL COPY "
+                           b"MOVE LOCK UNLOCK SEARCH QUERY".split())
+_SERVER = b"Server: evserver\r\n"
+
+
+class Phase(Enum):
+    IDLE = "idle"
+    HEAD = "head"
+    WAIT_FILE = "wait_file"
+    SEND = "send"
+    LINGER = "linger"
+    CLOSED = "closed"
+
+
+_MASKS = {Phase.IDLE: READ, Phase.HEAD: READ, Phase.WAIT_FILE: 0, Phase.SEND: WRITE,
+          Phase.LINGER: READ, Phase.CLOSED: 0}
+
+
+class Owner(Protocol):
+    """What a Connection needs from its server."""
+
+    cfg: Config
+    loop: Loop
+    cache: FileCache
+    access_log: AccessLog
+    docroot_real: str
+    draining: bool
+
+    def forget(self, conn: Connection) -> None: ...
+
+
+class _DateLine:
+    """`Date: ...` for the current second; wall clock, as RFC 9110 §6.6.1 wants."""
+
+    __slots__ = ("second", "line")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.line = b""
+
+    def now(self) -> bytes:
+        second = int(time.time())
+        if second != self.second:
+            self.second = second
+            self.line = b"Date: %s\r\n" % http_date(second)
+        return self.line
+
+
+_date = _DateLine()
+_error_pages: dict[HTTPStatus, bytes] = {}
+
+
+def _error_page(status: HTTPStatus) -> bytes:
+    page = _error_pages.get(status)
+    if page is None:
+        title = b"%d %s" % (status.value, status.phrase.encode())
+        page = (b'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>%s</title>'
+                b"</head>\n<body><h1>%s</h1><p>%s</p><hr><p>evserver</p></body></html>\n"
+                % (title, title, status.description.encode()))
+        _error_pages[status] = page
+    return page
+
+
+class Connection:
+    """One client connection. Invariant: `_set_phase` alone changes the phase and the mask."""
+
+    __slots__ = ("_sock", "peer", "_owner", "_loop", "_cfg", "_parser", "_phase", "_mask",
+                 "_timer", "_deadline", "_seq", "_served", "_eof", "_req", "_started",
+                 "_status", "_keep", "_out", "_head_len", "_sent", "_file", "_file_offset",
+                 "_file_left", "_request_line", "_sendfile")
+
+    def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
+                 sendfile: Callable[[int, int, int, int], int] = os.sendfile) -> None:
+        cfg = owner.cfg
+        self._sock = sock
+        self.peer = peer
+        self._owner = owner
+        self._loop = owner.loop
+        self._cfg = cfg
+        self._parser = RequestParser(cfg.max_head, cfg.max_request_line, cfg.max_headers,
+                                     cfg.max_body)
+        self._phase = Phase.CLOSED  # until start(); nothing is registered yet
+        self._mask = 0
+        self._timer: TimerHandle | None = None
+        self._deadline = 0.0
+        self._seq = 0  # numbers pool jobs, so a late result for an old request is dropped
+        self._served = 0
+        self._eof = False
+        self._req: Request | None = None
+        self._request_line = b""
+        self._started = 0.0
+        self._status: HTTPStatus | None = None  # set while a response is being sent
+        self._keep = False
+        self._out: list[memoryview] = []
+        self._head_len = 0
+        self._sent = 0
+        self._file: FileBody | None = None
+        self._file_offset = 0
+        self._file_left = 0
+        self._sendfile = sendfile  # injectable: tests fake it, a TLS socket cannot use it
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    def start(self) -> None:
+        """Begin reading; a client that never sends a byte is dropped after header_timeout."""
+        self._set_phase(Phase.IDLE)
+        self._set_deadline(self._loop.time() + self._cfg.header_timeout)
+
+    # -- phases, interest and the one timer -------------------------------------------------
+
+    def _set_phase(self, phase: Phase) -> None:
+        mask = _MASKS[phase]
+        self._phase = phase
+        if mask != self._mask:
+            # epoll_ctl only on a real change; level triggering means a stale WRITE interest
+            # would spin the loop, so SEND is the only phase that asks for it.
+            if self._mask == 0:
+                self._loop.register(self._sock, mask, self)
+            elif mask == 0:
+                self._loop.unregister(self._sock)
+            else:
+                self._loop.modify(self._sock, mask, self)
+            self._mask = mask
+
+    def _set_deadline(self, when: float) -> None:
+        # Activity only moves `_deadline`; the timer re-arms itself when it fires early, so
+        # the heap sees one entry per connection per timeout period, not one per event.
+        self._deadline = when
+        timer = self._timer
+        if timer is None or timer.when > when:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._phase is Phase.CLOSED:
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
+            return
+        phase = self._phase
+        if phase is Phase.HEAD:
+            self._begin_response(None)
+            self._respond_error(HTTPError(HTTPStatus.REQUEST_TIMEOUT, "head not complete"))
+        elif phase is Phase.WAIT_FILE:
+            self._seq += 1  # the late result is dropped and its fd closed in _on_file
+            self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "file work too slow"))
+        else:
+            self.close(f"{phase.value} timeout")
+
+    # -- events ---------------------------------------------------------------------------
+
+    def on_event(self, mask: int) -> None:
+        phase = self._phase
+        if phase is Phase.CLOSED or phase is Phase.WAIT_FILE:
+            return  # an earlier event of this batch closed us, or paused us
+        if phase is Phase.SEND:
+            self._flush()
+        else:
+            self._on_readable()
+
+    def _on_readable(self) -> None:
+        try:
+            data = self._sock.recv(self._cfg.recv_size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as err:
+            self._on_socket_error(err)
+            return
+        if self._phase is Phase.LINGER:
+            if not data:
+                self.close("closed after the response")
+            return
+        if not data:
+            self._eof = True
+            self._loop.unregister(self._sock)  # EOF stays readable: level triggering would spin
+            self._mask = 0
+        else:
+            self._parser.feed(data)
+            if self._phase is Phase.IDLE:
+                self._set_phase(Phase.HEAD)
+                # Set at the first byte and never extended: slowloris cannot stretch it.
+                self._set_deadline(self._loop.time() + self._cfg.header_timeout)
+        self.process()
+
+    def process(self) -> None:
+        """Parse and answer the next buffered request, if a whole one is there."""
+        if self._phase is not Phase.IDLE and self._phase is not Phase.HEAD:
+            return
+        try:
+            req = self._parser.maybe_next()
+        except HTTPError as err:
+            self._begin_response(None)
+            self._request_line = err.request_line
+            self._respond_error(err)
+            return
+        if req is not None:
+            self._begin_response(req)
+            self._dispatch(req)
+        elif self._eof:
+            self.close("client closed")
+        elif not self._parser.buffered and not self._parser.in_body:
+            self._set_phase(Phase.IDLE)  # only empty lines came: wait on as before
+
+    def _begin_response(self, req: Request | None) -> None:
+        self._req = req
+        self._request_line = req.line if req is not None else b""
+        self._started = self._loop.time()
+        self._served += 1
+        self._keep = (req is not None and req.keep_alive and not self._owner.draining
+                      and self._served < self._cfg.max_keepalive_requests)
+
+    # -- choosing the response ------------------------------------------------------------
+
+    def _dispatch(self, req: Request) -> None:
+        method = req.method
+        if method != b"GET" and method != b"HEAD":
+            self._respond_other_method(req)
+            return
+        try:
+            target = resolve_target(self._cfg.docroot, req.target)
+        except HTTPError as err:
+            self._respond_error(err)
+            return
+        fresh, stale = self._owner.cache.lookup(target.path, self._loop.time())
+        if fresh is not None:
+            self._respond_file(fresh)  # the fast path: no thread hop, no system call but send
+        else:
+            self._load(target, stale)
+
+    def _respond_other_method(self, req: Request) -> None:
+        if req.method == b"OPTIONS":
+            fields = b"%s%sAllow: %s\r\n" % (_SERVER, _date.now(), _ALLOW)
+            self._send(HTTPStatus.NO_CONTENT, fields, b"")
+        elif req.method in _KNOWN_METHODS:
+            self._respond_error(HTTPError(HTTPStatus.METHOD_NOT_ALLOWED, "method",
+                                          headers=((b"Allow", _ALLOW),), close=False))
+        else:
+            self._respond_error(HTTPError(HTTPStatus.NOT_IMPLEMENTED, "unknown method",
+                                          close=False))
+
+    def _load(self, target: Resolved, stale: FileBody | None) -> None:
+        loop = self._loop
+        if loop.pending_jobs >= self._cfg.max_pending_jobs:
+            self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "pool queue full",
+                                          headers=((b"Retry-After", b"1"),), close=False))
+            return
+        self._seq += 1
+        try:
+            loop.submit(load, target, self._owner.docroot_real, self._cfg.cache_max_entry, stale,
+                        on_done=partial(self._on_file, self._seq, target.path))
+        except RuntimeError:  # the pool is shut down: we are stopping
+            self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down"))
+            return
+        self._set_phase(Phase.WAIT_FILE)
+        self._set_deadline(loop.time() + self._cfg.send_timeout)
+
+    def _on_file(self, seq: int, path: str, future: Future[FileBody]) -> None:
+        if self._phase is not Phase.WAIT_FILE or seq != self._seq:
+            _release(future)  # we closed or timed out meanwhile; never leak the fd
+            return
+        try:
+            body = future.result()
+        except HTTPError as err:
+            if err.status is HTTPStatus.NOT_FOUND:
+                self._owner.cache.discard(path)
+            self._respond_error(err)
+            return
+        except Exception:
+            log.exception("loading %s failed", path)
+            self._respond_error(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR, "load failed"))
+            return
+        if body.data is not None:
+            self._owner.cache.put(path, body, self._loop.time())
+        self._respond_file(body)
+
+    def _respond_file(self, body: FileBody) -> None:
+        req = self._req
+        assert req is not None
+        if _not_modified(req, body):
+            fields = b"%s%sLast-Modified: %s\r\nETag: %s\r\n" % (
+                _SERVER, _date.now(), http_date(body.mtime), body.etag)
+            self._send(HTTPStatus.NOT_MODIFIED, fields, b"", file_to_close=body)
+            return
+        fields = _SERVER + _date.now() + body.fields
+        if req.method == b"HEAD":
+            self._send(HTTPStatus.OK, fields, b"", file_to_close=body)
+        elif body.data is not None:
+            self._send(HTTPStatus.OK, fields, body.data)
+        else:
+            self._send(HTTPStatus.OK, fields, b"", stream=body)
+
+    def _respond_error(self, err: HTTPError) -> None:
+        if err.close:
+            self._keep = False
+        status = err.status
+        body = err.body if err.body is not None else _error_page(status)
+        extra = b"".join(b"%s: %s\r\n" % pair for pair in err.headers)
+        fields = b"%s%sContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n%s" % (
+            _SERVER, _date.now(), len(body), extra)
+        if self._req is not None and self._req.method == b"HEAD":
+            body = b""
+        if status is not HTTPStatus.REQUEST_TIMEOUT:
+            log.debug("%s %s: %s", self.peer, status.value, err.detail)
+        self._send(status, fields, body)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _send(self, status: HTTPStatus, fields: bytes, data: bytes, *,
+              stream: FileBody | None = None, file_to_close: FileBody | None = None) -> None:
+        """Queue one response and write as much as the socket takes right now."""
+        if file_to_close is not None and file_to_close.fd is not None:
+            os.close(file_to_close.fd)
+        req = self._req
+        head = build_head(status, fields, keep_alive=self._keep,
+                          http10=req is not None and req.version == b"HTTP/1.0")
+        self._status = status
+        self._head_len = len(head)
+        self._sent = 0
+        if len(data) <= _CONCAT_MAX:
+            self._out = [memoryview(head + data) if data else memoryview(head)]
+        else:
+            self._out = [memoryview(head), memoryview(data)]  # sendmsg gathers: no copy
+        if stream is not None:
+            self._file, self._file_offset, self._file_left = stream, 0, stream.size
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write what the socket takes; the one place a send error is handled."""
+        try:
+            done = self._write()
+        except OSError as err:
+            self._on_socket_error(err)
+            return
+        if done:
+            self._finish()
+            return
+        if self._phase is not Phase.SEND:
+            self._set_phase(Phase.SEND)
+        self._set_deadline(self._loop.time() + self._cfg.send_timeout)
+
+    def _write(self) -> bool:
+        """Send buffered bytes, then at most one sendfile chunk; True when all is sent."""
+        out = self._out
+        sock = self._sock
+        while out:
+            try:
+                n = sock.send(out[0]) if len(out) == 1 else sock.sendmsg(out)
+            except BlockingIOError:
+                return False
+            self._sent += n
+            while n:  # drop what went out; a partial view is re-sliced, never copied
+                first = out[0]
+                if n >= len(first):
+                    n -= len(first)
+                    del out[0]
+                else:
+                    out[0] = first[n:]
+                    n = 0
+        if self._file_left:
+            return self._write_file()
+        return True
+
+    def _write_file(self) -> bool:
+        file = self._file
+        assert file is not None and file.fd is not None
+        count = min(self._file_left, self._cfg.sendfile_chunk)
+        try:
+            n = self._sendfile(self._sock.fileno(), file.fd, self._file_offset, count)
+        except BlockingIOError:
+            return False
+        if n == 0:
+            # The file shrank under us: Content-Length cannot be honoured, so the only
+            # honest end is closing the connection (the client sees a short body).
+            log.warning("%s shrank while being sent", file.path)
+            self._keep = False
+            self._file_left = 0
+            return True
+        self._sent += n
+        self._file_offset += n
+        self._file_left -= n
+        # One chunk per event at most (nginx sendfile_max_chunk): others get their turn.
+        return self._file_left == 0
+
+    def _finish(self) -> None:
+        """The response is sent: log it, then keep the connection or start closing it."""
+        self._log_response()
+        self._release_file()
+        self._req = None
+        if not self._keep or (self._eof and not self._parser.buffered):
+            self._shutdown()
+            return
+        loop = self._loop
+        if self._parser.buffered:
+            # Pipelined bytes raise no READ event: they are in our buffer, not the kernel's.
+            self._set_phase(Phase.HEAD)
+            self._set_deadline(loop.time() + self._cfg.header_timeout)
+            loop.call_soon(self.process)
+        else:
+            self._set_phase(Phase.IDLE)
+            self._set_deadline(loop.time() + self._cfg.keepalive_timeout)
+        if self._eof:
+            self._set_phase_after_eof()
+
+    def _set_phase_after_eof(self) -> None:
+        # After EOF the socket stays unregistered (it would always be readable).
+        if self._mask:
+            self._loop.unregister(self._sock)
+            self._mask = 0
+
+    def _log_response(self) -> None:
+        status = self._status
+        if status is None:
+            return
+        self._status = None
+        req = self._req
+        ua = referer = None
+        if req is not None:
+            ua, referer = req.get(b"user-agent"), req.get(b"referer")
+        now = self._loop.time()
+        self._owner.access_log.write(access_line(
+            self.peer, time.time(), self._request_line, status.value,
+            max(0, self._sent - self._head_len), referer, ua, now - self._started))
+
+    def _release_file(self) -> None:
+        file = self._file
+        if file is not None:
+            self._file = None
+            self._file_left = 0
+            if file.fd is not None:
+                os.close(file.fd)
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Half-close and drain, so unread input cannot turn our close into an RST that
+        destroys the response before the client reads it."""
+        if self._eof:
+            self.close("done")
+            return
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close("shutdown failed")
+            return
+        self._set_phase(Phase.LINGER)
+        self._set_deadline(self._loop.time() + self._cfg.linger_timeout)
+
+    def _on_socket_error(self, err: OSError) -> None:
+        if err.errno in _DISCONNECTS:
+            log.debug("%s disconnected: %s", self.peer, err)
+        else:
+            log.warning("%s: %s", self.peer, err)
+        self.close("socket error")
+
+    def close(self, reason: str = "") -> None:
+        """Close now: unregister, close the socket, release the file, leave the registry."""
+        if self._phase is Phase.CLOSED:
+            return
+        self._log_response()  # an interrupted response is still logged, with bytes sent
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._set_phase(Phase.CLOSED)  # unregisters before the close (fd reuse, KeyError)
+        self._sock.close()
+        self._release_file()
+        self._out = []
+        self._owner.forget(self)
+        log.debug("%s closed: %s", self.peer, reason)
+
+
+def _not_modified(req: Request, body: FileBody) -> bool:
+    """RFC 9110 §13.1.2-3: If-None-Match (weak comparison) wins over If-Modified-Since."""
+    if_none_match = req.get(b"if-none-match")
+    if if_none_match is not None:
+        if if_none_match == b"*":
+            return True
+        etag = body.etag
+        return any(tag.strip().removeprefix(b"W/") == etag for tag in if_none_match.split(b","))
+    if_modified_since = req.get(b"if-modified-since")
+    if if_modified_since is not None:
+        since = parse_http_date(if_modified_since)
+        return since is not None and body.mtime <= since
+    return False
+
+
+def _release(future: Future[FileBody]) -> None:
+    """Close the fd a dropped pool result carries."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    body = future.result()
+    if body.fd is not None:
+        os.close(body.fd)

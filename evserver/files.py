@@ -1,0 +1,251 @@
+"""The document root: mapping targets to paths, blocking file work, and the file cache.
+
+Owns: `resolve_target()` (pure, loop thread), `load()` (pool threads only), `FileBody`,
+`FileCache` (loop thread only), `content_type()`. Imports `http11` (for `HTTPError` and dates).
+"""
+from __future__ import annotations
+
+import errno
+import mimetypes
+import os
+import stat
+from collections import OrderedDict
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import quote, unquote_to_bytes
+
+from .http11 import HTTPError, http_date
+
+# Built-in types win over the host's /etc/mime.types, which is often old or missing.
+_TYPES = {
+    ".html": "text/html", ".htm": "text/html", ".css": "text/css",
+    ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json",
+    ".map": "application/json", ".txt": "text/plain", ".md": "text/markdown",
+    ".csv": "text/csv", ".xml": "application/xml", ".svg": "image/svg+xml",
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+    ".webp": "image/webp", ".avif": "image/avif", ".ico": "image/vnd.microsoft.icon",
+    ".bmp": "image/bmp", ".pdf": "application/pdf", ".mp4": "video/mp4",
+    ".webm": "video/webm", ".ogg": "audio/ogg", ".mp3": "audio/mpeg", ".wav": "audio/wav",
+    ".wasm": "application/wasm", ".woff": "font/woff", ".woff2": "font/woff2",
+    ".ttf": "font/ttf", ".otf": "font/otf", ".webmanifest": "application/manifest+json",
+    ".zip": "application/zip", ".gz": "application/gzip", ".tar": "application/x-tar",
+}
+_UTF8_TYPES = {"application/json", "application/xml", "image/svg+xml",
+               "application/manifest+json"}
+INDEX = "index.html"
+_MAX_ERROR_PAGE = 1024 * 1024
+
+
+def content_type(name: str) -> str:
+    """The Content-Type for a file name; text types say charset=utf-8."""
+    ext = os.path.splitext(name)[1].lower()
+    ctype = _TYPES.get(ext) or mimetypes.guess_type(name, strict=False)[0]
+    if ctype is None:
+        return "application/octet-stream"
+    if ctype.startswith("text/") or ctype in _UTF8_TYPES:
+        return ctype + "; charset=utf-8"
+    return ctype
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A request target mapped under the root. `redirect` is where a directory goes."""
+
+    path: str
+    redirect: bytes
+
+
+def resolve_target(docroot: str, target: bytes) -> Resolved:
+    """Map a request-target to a path under `docroot` without touching the disk.
+
+    Percent-decodes once and normalizes `.`/`..`/`//`; rejects NUL, backslashes, malformed
+    UTF-8 (which covers overlong encodings) and `..` above the root; hides dotfiles.
+    A trailing slash means the directory's index.html.
+    """
+    if target[:1] != b"/":
+        target = _origin_form(target)
+    raw_path = target.split(b"?", 1)[0].split(b"#", 1)[0]
+    try:
+        path = unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "path is not UTF-8", close=False) from None
+    if "\0" in path or "\\" in path:
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "NUL or backslash in path", close=False)
+    segments: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not segments:
+                raise HTTPError(HTTPStatus.BAD_REQUEST, "path leaves the root", close=False)
+            segments.pop()
+        elif part.startswith("."):
+            raise HTTPError(HTTPStatus.NOT_FOUND, "dotfile", close=False)
+        else:
+            segments.append(part)
+    # A trailing "/" (or "/." / "/..") names a directory; `//x` collapses to `/x`, so the
+    # redirect can never become a protocol-relative URL to another host.
+    is_dir = path.endswith(("/", "/.", "/..")) or not segments
+    url = "/" + "/".join(segments)
+    redirect = quote(url + ("" if url == "/" else "/")).encode("ascii")
+    query = target.partition(b"?")[2].partition(b"#")[0]
+    if query:
+        redirect += b"?" + query
+    fs_path = os.path.join(docroot, *segments, *([INDEX] if is_dir else []))
+    return Resolved(fs_path, redirect)
+
+
+def _origin_form(target: bytes) -> bytes:
+    """The path of an absolute-form target (RFC 9112 §3.2.2); other forms are refused."""
+    scheme, sep, rest = target.partition(b"://")
+    if sep and scheme.lower() in (b"http", b"https"):
+        slash = rest.find(b"/")
+        return rest[slash:] if slash >= 0 else b"/"
+    raise HTTPError(HTTPStatus.BAD_REQUEST, "request-target is not origin- or absolute-form",
+                    close=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FileBody:
+    """A file ready to send: metadata, a pre-rendered head part, and bytes or an open fd.
+
+    `fields` holds every header that depends only on the file (type, length, validators),
+    rendered once in the pool so a cache hit does no formatting. Exactly one of `data`
+    and `fd` is set; whoever holds a FileBody with an fd must close it.
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    ino: int
+    etag: bytes
+    fields: bytes
+    data: bytes | None
+    fd: int | None
+
+    @property
+    def mtime(self) -> int:
+        return self.mtime_ns // 1_000_000_000
+
+    def identical(self, st: os.stat_result) -> bool:
+        return (st.st_size, st.st_mtime_ns, st.st_ino) == (self.size, self.mtime_ns, self.ino)
+
+
+def load(target: Resolved, docroot_real: str, max_in_memory: int, prev: FileBody | None = None,
+         ) -> FileBody:
+    """Open and check a file; read it if small, else keep the fd. Runs in the pool only.
+
+    With `prev` (a cached body) the file is reread only if its size, mtime or inode changed.
+    Raises HTTPError: 404 (missing, hidden, or outside the root), 403, or 301 for a directory.
+    """
+    try:
+        real = os.path.realpath(target.path)
+        if real != docroot_real and not real.startswith(docroot_real + os.sep):
+            raise _not_found(docroot_real, "symlink leaves the root")
+        # O_NONBLOCK: opening a FIFO someone left in the root must not hang a worker.
+        fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as err:
+        if err.errno == errno.EACCES:
+            raise HTTPError(HTTPStatus.FORBIDDEN, "permission denied", close=False) from None
+        raise _not_found(docroot_real, os.strerror(err.errno or 0)) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise HTTPError(HTTPStatus.MOVED_PERMANENTLY, "directory",
+                            headers=((b"Location", target.redirect),), close=False)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_found(docroot_real, "not a regular file")
+        if prev is not None and prev.identical(st):
+            os.close(fd)
+            return prev
+        body = _body(real, fd, st, max_in_memory)
+    except BaseException:
+        os.close(fd)
+        raise
+    if body.fd is None:
+        os.close(fd)
+    return body
+
+
+def _body(real: str, fd: int, st: os.stat_result, max_in_memory: int) -> FileBody:
+    data = _read_all(fd, st.st_size) if st.st_size <= max_in_memory else None
+    size = st.st_size if data is None else len(data)  # a file that shrank meanwhile
+    etag = b'"%x-%x-%x"' % (st.st_ino, st.st_mtime_ns, size)
+    last_modified = http_date(st.st_mtime_ns // 1_000_000_000)
+    ctype = content_type(real).encode("ascii")
+    fields = (b"Content-Type: %s\r\nContent-Length: %d\r\nLast-Modified: %s\r\nETag: %s\r\n"
+              % (ctype, size, last_modified, etag))
+    return FileBody(real, size, st.st_mtime_ns, st.st_ino, etag, fields, data,
+                    None if data is not None else fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks = []
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _not_found(docroot_real: str, detail: str) -> HTTPError:
+    """404, with the root's own 404.html as the body when it has one."""
+    page = None
+    try:
+        with open(os.path.join(docroot_real, "404.html"), "rb") as f:
+            page = f.read(_MAX_ERROR_PAGE)
+    except OSError:
+        pass
+    return HTTPError(HTTPStatus.NOT_FOUND, detail, close=False, body=page)
+
+
+class FileCache:
+    """Small files kept in memory, LRU, bounded in bytes and entries. Loop thread only.
+
+    An entry younger than `ttl` is served with no I/O at all; an older one is handed back
+    as `stale` for the pool to revalidate (nginx's open_file_cache_valid).
+    """
+
+    def __init__(self, max_bytes: int, max_entries: int, ttl: float) -> None:
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, path: str, now: float) -> tuple[FileBody | None, FileBody | None]:
+        """(fresh, stale): a body to serve now, or one to revalidate in the pool."""
+        item = self._entries.get(path)
+        if item is None:
+            self.misses += 1
+            return None, None
+        body, loaded = item
+        if now - loaded < self.ttl:
+            self.hits += 1
+            self._entries.move_to_end(path)
+            return body, None
+        self.misses += 1
+        return None, body
+
+    def put(self, path: str, body: FileBody, now: float) -> None:
+        if body.data is None or len(body.data) > self.max_bytes:
+            return
+        self.discard(path)
+        self._entries[path] = (body, now)
+        self.bytes += len(body.data)
+        while self.bytes > self.max_bytes or len(self._entries) > self.max_entries:
+            _, (old, _) = self._entries.popitem(last=False)
+            self.bytes -= len(old.data or b"")
+
+    def discard(self, path: str) -> None:
+        item = self._entries.pop(path, None)
+        if item is not None:
+            self.bytes -= len(item[0].data or b"")

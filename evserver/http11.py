@@ -1,0 +1,390 @@
+"""Sans-IO HTTP/1.x for a server: request parsing, response heads, HTTP dates.
+
+Owns: `Request`, `RequestParser`, `HTTPError`, `build_head()`, `http_date()`, `parse_http_date()`.
+Imports nothing from evserver, and knows no socket, clock, thread or logger: it is fed bytes
+and returns values, so every behaviour can be tested as a pure function over bytes.
+"""
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from http import HTTPStatus
+
+# RFC 9110 §5.6.2: tchar.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.5: field values are visible characters, SP and HTAB (obs-text allowed).
+_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 9112 §3.2: a request-target holds no whitespace or control characters.
+_BAD_TARGET_BYTE = re.compile(rb"[\x00-\x20\x7f]")
+_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # RFC 9112 §2.2: a bare LF may end a line
+_CL_DIGITS_MAX = 18  # h11 caps Content-Length digits too: int() of 10**6 digits is a DoS
+
+# Chunked framing limits: a chunk-size line with extensions, and the trailer section.
+_MAX_CHUNK_LINE = 4096
+
+
+class HTTPError(Exception):
+    """A request that gets an error response: the only exception that reaches a client.
+
+    `detail` is for the log, never echoed; `close` says whether framing is lost (the
+    connection must close after the response). `body` replaces the generic error page.
+    """
+
+    def __init__(self, status: HTTPStatus, detail: str = "", *,
+                 headers: tuple[tuple[bytes, bytes], ...] = (), close: bool = True,
+                 body: bytes | None = None) -> None:
+        super().__init__(f"{status.value} {status.phrase}: {detail}")
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+        self.close = close
+        self.body = body
+        self.request_line = b""  # what the parser could read of the request line, for the log
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One parsed request head. Header names are lower-cased; values are stripped bytes."""
+
+    method: bytes
+    target: bytes
+    version: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    keep_alive: bool
+
+    def get(self, name: bytes) -> bytes | None:
+        """The first value of header `name` (lower-case), or None."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def line(self) -> bytes:
+        return b"%s %s %s" % (self.method, self.target, self.version)
+
+
+class _Body(Enum):
+    """What the parser is doing with the bytes after the current head."""
+
+    NONE = 0
+    LENGTH = 1  # discarding `_body_left` bytes
+    CHUNK_SIZE = 2  # waiting for a chunk-size line
+    CHUNK_DATA = 3  # discarding `_body_left` bytes of chunk data plus its CRLF
+    TRAILER = 4  # discarding trailer lines until the empty one
+
+
+class RequestParser:
+    """Incremental request parser: `feed()` bytes in any split, then call `maybe_next()`.
+
+    Request bodies are read and discarded (evserver serves no method that takes one), so
+    the next pipelined request always parses. After an `HTTPError` whose `close` is set,
+    the parser is in a sink state and raises that error again.
+    """
+
+    def __init__(self, max_head: int = 16 * 1024, max_request_line: int = 8 * 1024,
+                 max_headers: int = 100, max_body: int = 1024 * 1024) -> None:
+        self.max_head = max_head
+        self.max_request_line = max_request_line
+        self.max_headers = max_headers
+        self.max_body = max_body
+        self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf already searched for the blank line (O(n) trickle)
+        self._body = _Body.NONE
+        self._body_left = 0
+        self._body_total = 0
+        self._error: HTTPError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet consumed (a partial request, or pipelined ones)."""
+        return len(self._buf)
+
+    @property
+    def in_body(self) -> bool:
+        """True while the previous request's body is still being discarded."""
+        return self._body is not _Body.NONE
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def maybe_next(self) -> Request | None:
+        """The next complete request, or None until more bytes arrive. Raises HTTPError."""
+        if self._error is not None:
+            raise self._error
+        try:
+            if self._body is not _Body.NONE and not self._skip_body():
+                return None
+            return self._maybe_head()
+        except HTTPError as err:
+            if err.close:
+                self._error = err
+                self._buf.clear()
+            raise
+
+    # -- the head -----------------------------------------------------------------------
+
+    def _maybe_head(self) -> Request | None:
+        buf = self._buf
+        if buf and buf[0] in (0x0D, 0x0A):
+            # RFC 9112 §2.2: ignore empty lines before a request line (old clients' extra CRLF).
+            stripped = buf.lstrip(b"\r\n")
+            del buf[: len(buf) - len(stripped)]
+            self._scanned = 0
+        if not buf:
+            return None
+        if buf[0] < 0x21:
+            # h11's early check: a TLS ClientHello or binary junk never becomes a request.
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "request line starts with a control byte")
+        blank = _BLANK_LINE.search(buf, max(0, self._scanned - 2))
+        if blank is None:
+            self._scanned = len(buf)
+            self._check_incomplete()
+            return None
+        head = bytes(buf[: blank.start()])
+        del buf[: blank.end()]
+        self._scanned = 0
+        return self._parse_head(head)
+
+    def _check_incomplete(self) -> None:
+        buf = self._buf
+        if buf.find(b"\n", 0, self.max_request_line + 1) < 0 and len(buf) > self.max_request_line:
+            raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
+        if len(buf) > self.max_head:
+            raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "head too large")
+
+    def _parse_head(self, head: bytes) -> Request:
+        if len(head) > self.max_head:
+            raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "head too large")
+        lines = head.split(b"\n")
+        if b"\r" in head:
+            lines = [line[:-1] if line[-1:] == b"\r" else line for line in lines]
+        request_line = lines[0]
+        try:
+            method, target, version, keep_default = self._parse_request_line(request_line)
+            if len(lines) - 1 > self.max_headers:
+                raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers")
+            headers = tuple(_parse_field(line) for line in lines[1:])
+            keep_alive = self._frame(method, version, headers, keep_default)
+        except HTTPError as err:
+            err.request_line = request_line[:200]
+            raise
+        return Request(method, target, version, headers, keep_alive)
+
+    def _parse_request_line(self, line: bytes) -> tuple[bytes, bytes, bytes, bool]:
+        if len(line) > self.max_request_line:
+            raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
+        parts = line.split(b" ")
+        if len(parts) != 3:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "request line is not 'method target version'")
+        method, target, version = parts
+        if not _TOKEN.fullmatch(method):
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "method is not a token")
+        if not target or _BAD_TARGET_BYTE.search(target):
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "bad request-target")
+        match = _VERSION.fullmatch(version)
+        if match is None:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "bad HTTP version")
+        major, minor = match.groups()
+        if major != b"1":
+            if major == b"0":
+                raise HTTPError(HTTPStatus.BAD_REQUEST, "HTTP/0.x")
+            raise HTTPError(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/2 or later over text")
+        if minor == b"0":
+            return method, target, b"HTTP/1.0", False
+        return method, target, b"HTTP/1.1", True  # RFC 9112 §2.6: other 1.x minors act as 1.1
+
+    def _frame(self, method: bytes, version: bytes, headers: tuple[tuple[bytes, bytes], ...],
+               keep_alive: bool) -> bool:
+        """Check Host and body framing (RFC 9112 §6.3) and arm body discarding.
+
+        Returns whether the client wants the connection kept open.
+        """
+        hosts = 0
+        lengths: set[bytes] = set()
+        codings: list[bytes] = []
+        for name, value in headers:
+            if name == b"host":
+                hosts += 1
+            elif name == b"content-length":
+                lengths.update(v.strip() for v in value.split(b","))
+            elif name == b"transfer-encoding":
+                codings.extend(v.strip().lower() for v in value.split(b","))
+            elif name == b"connection":
+                tokens = {t.strip().lower() for t in value.split(b",")}
+                if b"close" in tokens:
+                    keep_alive = False
+                elif b"keep-alive" in tokens:
+                    keep_alive = True
+        if version == b"HTTP/1.1" and hosts != 1:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "HTTP/1.1 needs exactly one Host")
+        if hosts > 1:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "several Host headers")
+        if codings:
+            self._arm_chunked(version, codings, bool(lengths))
+        elif lengths:
+            self._arm_length(lengths)
+        return keep_alive
+
+    def _arm_length(self, lengths: set[bytes]) -> None:
+        if len(lengths) != 1:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "differing Content-Length values")
+        (text,) = lengths
+        if not text.isdigit() or len(text) > _CL_DIGITS_MAX:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "invalid Content-Length")
+        length = int(text)
+        if length > self.max_body:
+            raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body over the limit")
+        if length:
+            self._body, self._body_left, self._body_total = _Body.LENGTH, length, length
+
+    def _arm_chunked(self, version: bytes, codings: list[bytes], has_length: bool) -> None:
+        if has_length:  # stricter than h11: both framings at once is a smuggling attempt
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "Transfer-Encoding with Content-Length")
+        if version == b"HTTP/1.0":
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "Transfer-Encoding in HTTP/1.0")
+        if codings != [b"chunked"]:
+            if codings[-1] != b"chunked":
+                raise HTTPError(HTTPStatus.BAD_REQUEST, "final transfer coding is not chunked")
+            raise HTTPError(HTTPStatus.NOT_IMPLEMENTED, "unsupported transfer coding")
+        self._body, self._body_left, self._body_total = _Body.CHUNK_SIZE, 0, 0
+
+    # -- bodies, read and discarded -----------------------------------------------------
+
+    def _skip_body(self) -> bool:
+        """Discard body bytes; True once the whole body has gone."""
+        buf = self._buf
+        while True:
+            if self._body in (_Body.LENGTH, _Body.CHUNK_DATA):
+                n = min(self._body_left, len(buf))
+                del buf[:n]
+                self._body_left -= n
+                if self._body_left:
+                    return False
+                self._body = _Body.NONE if self._body is _Body.LENGTH else _Body.CHUNK_SIZE
+                if self._body is _Body.NONE:
+                    return True
+            else:
+                line = self._maybe_line()
+                if line is None:
+                    return False
+                if self._body is _Body.CHUNK_SIZE:
+                    self._start_chunk(line)
+                elif not line:
+                    self._body = _Body.NONE  # the empty line that ends the trailer section
+                    return True
+
+    def _maybe_line(self) -> bytes | None:
+        buf = self._buf
+        end = buf.find(b"\n")
+        if end < 0:
+            if len(buf) > _MAX_CHUNK_LINE:
+                raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "chunk line too long")
+            return None
+        line = bytes(buf[:end]).rstrip(b"\r")
+        del buf[: end + 1]
+        return line
+
+    def _start_chunk(self, line: bytes) -> None:
+        size_text = line.split(b";", 1)[0].strip()  # chunk extensions are ignored
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "bad chunk size") from None
+        if size_text[:1] in (b"+", b"-") or b"_" in size_text or len(size_text) > 16:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "bad chunk size")
+        self._body_total += size
+        if self._body_total > self.max_body:
+            raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body over the limit")
+        if size == 0:
+            self._body = _Body.TRAILER
+        else:
+            # The chunk's data is followed by CRLF; discard it with the data (2 bytes).
+            self._body, self._body_left = _Body.CHUNK_DATA, size + 2
+
+
+def _parse_field(line: bytes) -> tuple[bytes, bytes]:
+    if line[:1] in (b" ", b"\t"):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "obsolete line folding")
+    name, colon, value = line.partition(b":")
+    if not colon or not _TOKEN.fullmatch(name):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "bad header name")
+    value = value.strip(b" \t")
+    if _BAD_VALUE_BYTE.search(value):
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "control character in a header value")
+    return name.lower(), value
+
+
+# -- responses ---------------------------------------------------------------------------
+
+_STATUS_LINES = {s: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+
+
+def build_head(status: HTTPStatus, headers: bytes | Iterable[tuple[bytes, bytes]], *,
+               keep_alive: bool, http10: bool = False) -> bytes:
+    """A response head: status line, `headers` (pairs, or lines already rendered), then
+    `Connection`.
+
+    HTTP/1.1 keeps the connection unless told otherwise, so `Connection` is sent only to
+    close it, or to confirm keep-alive to an HTTP/1.0 client (RFC 9112 §9.3).
+    """
+    if not isinstance(headers, bytes):
+        headers = b"".join(b"%s: %s\r\n" % pair for pair in headers)
+    if not keep_alive:
+        connection = b"Connection: close\r\n\r\n"
+    elif http10:
+        connection = b"Connection: keep-alive\r\n\r\n"
+    else:
+        connection = b"\r\n"
+    return b"".join((_STATUS_LINES[status], headers, connection))
+
+
+# -- dates (RFC 9110 §5.6.7) -----------------------------------------------------------
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBER = {m.encode(): i + 1 for i, m in enumerate(_MONTHS)}
+_TIME = rb"(\d\d):(\d\d):(\d\d)"
+_IMF_FIXDATE = re.compile(rb"[A-Z][a-z]{2}, (\d\d) ([A-Z][a-z]{2}) (\d{4}) " + _TIME + rb" GMT")
+_RFC850 = re.compile(rb"[A-Z][a-z]{5,8}, (\d\d)-([A-Z][a-z]{2})-(\d\d) " + _TIME + rb" GMT")
+_ASCTIME = re.compile(rb"[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]\d) " + _TIME + rb" (\d{4})")
+
+
+def http_date(timestamp: float) -> bytes:
+    """IMF-fixdate, the one format a server sends: `Sun, 06 Nov 1994 08:49:37 GMT`."""
+    t = time.gmtime(timestamp)
+    return b"%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+        _DAYS[t.tm_wday].encode(), t.tm_mday, _MONTHS[t.tm_mon - 1].encode(), t.tm_year,
+        t.tm_hour, t.tm_min, t.tm_sec)
+
+
+def parse_http_date(value: bytes, now_year: int | None = None) -> int | None:
+    """Seconds since the epoch for any of the three formats RFC 9110 allows, else None.
+
+    `now_year` resolves RFC 850's two-digit years: a year more than 50 years ahead of it
+    is taken as the past century's (RFC 9110 §5.6.7).
+    """
+    value = value.strip()
+    if m := _IMF_FIXDATE.fullmatch(value):
+        day, mon, year, hh, mm, ss = m.groups()
+    elif m := _ASCTIME.fullmatch(value):
+        mon, day, hh, mm, ss, year = m.groups()
+    elif m := _RFC850.fullmatch(value):
+        day, mon, yy, hh, mm, ss = m.groups()
+        if now_year is None:
+            now_year = time.gmtime().tm_year
+        full = now_year - now_year % 100 + int(yy)
+        year = str(full - 100 if full > now_year + 50 else full).encode()
+    else:
+        return None
+    month = _MONTH_NUMBER.get(mon)
+    fields = (int(year), month or 0, int(day), int(hh), int(mm), int(ss))
+    if month is None or not (1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60
+                             and fields[5] < 61):
+        return None
+    return calendar.timegm(fields)

@@ -1,0 +1,140 @@
+"""Logging that never blocks the loop: diagnostics through a queue, access lines in batches.
+
+Owns: `setup_logging()`, `AccessLog`, `access_line()`, `escape()`. Imports nothing from evserver.
+The loop thread only appends to in-memory queues; threads of this module do the writing.
+"""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import queue
+import re
+import sys
+import threading
+import time
+from collections import deque
+from typing import BinaryIO
+
+log = logging.getLogger("evserver")
+
+_UNSAFE = re.compile(rb'[^\x20-\x7e]|["\\]')
+_MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct",
+           b"Nov", b"Dec")
+_FLUSH_INTERVAL = 0.1  # seconds between batched writes of the access log
+
+
+def setup_logging(debug: bool = False) -> logging.handlers.QueueListener:
+    """Route the `evserver` logger to stderr through a queue; returns the listener to stop."""
+    q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("evserver: %(message)s"))
+    listener = logging.handlers.QueueListener(q, stderr)
+    log.handlers[:] = [logging.handlers.QueueHandler(q)]
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    log.propagate = False
+    listener.start()
+    return listener
+
+
+def escape(value: bytes) -> bytes:
+    """Printable ASCII stays; anything else, `"` and `\\` become `\\xHH` (as nginx does),
+    so no client can forge a field or a line in the log."""
+    if _UNSAFE.search(value) is None:
+        return value
+    return _UNSAFE.sub(lambda m: b"\\x%02X" % m.group()[0], value)
+
+
+class _LogTime:
+    """`[10/Oct/2000:13:55:36 +0000]`, formatted once per second."""
+
+    __slots__ = ("second", "text")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = b""
+
+    def at(self, now: float) -> bytes:
+        second = int(now)
+        if second != self.second:
+            t = time.gmtime(second)
+            self.second = second
+            self.text = b"[%02d/%s/%04d:%02d:%02d:%02d +0000]" % (
+                t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)
+        return self.text
+
+
+_log_time = _LogTime()
+
+
+def access_line(peer: str, when: float, request_line: bytes, status: int, body_bytes: int,
+                referer: bytes | None, user_agent: bytes | None, duration: float) -> bytes:
+    """Combined Log Format plus the request's duration in seconds (nginx $request_time)."""
+    return b'%s - - %s "%s" %d %d "%s" "%s" %.3f\n' % (
+        peer.encode("ascii", "replace"), _log_time.at(when),
+        escape(request_line) if request_line else b"-", status, body_bytes,
+        escape(referer) if referer else b"-", escape(user_agent) if user_agent else b"-",
+        duration)
+
+
+class AccessLog:
+    """Lines appended by the loop, written in batches by a thread; `close()` flushes all.
+
+    A write error is reported once on stderr and serving goes on; lines are kept for
+    the next attempt until the queue grows past `max_backlog`.
+    """
+
+    def __init__(self, out: BinaryIO | None, max_backlog: int = 100_000) -> None:
+        self._out = out
+        self._lines: deque[bytes] = deque()
+        self._max_backlog = max_backlog
+        self._stop = threading.Event()
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name="evserver-log", daemon=True)
+        if out is not None:
+            self._thread.start()
+
+    @classmethod
+    def open(cls, path: str | None) -> AccessLog:
+        """`-` is standard output, None no log at all; raises OSError if unwritable."""
+        if path is None:
+            return cls(None)
+        if path == "-":
+            return cls(sys.stdout.buffer)
+        return cls(open(path, "ab"))
+
+    def write(self, line: bytes) -> None:
+        if self._out is not None:
+            self._lines.append(line)  # deque.append is atomic: no lock on the loop thread
+
+    def _run(self) -> None:
+        while not self._stop.wait(_FLUSH_INTERVAL):
+            self._flush()
+        self._flush()
+
+    def _flush(self) -> None:
+        lines = self._lines
+        if not lines or self._out is None:
+            return
+        batch = [lines.popleft() for _ in range(len(lines))]
+        try:
+            self._out.write(b"".join(batch))
+            self._out.flush()
+            self._failed = False
+        except (OSError, ValueError) as err:
+            if not self._failed:
+                log.error("cannot write the access log: %s", err)
+                self._failed = True
+            if len(lines) < self._max_backlog:
+                lines.extendleft(reversed(batch))
+
+    def close(self) -> None:
+        """Stop the writer and flush every line written so far."""
+        if self._out is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if self._out is not sys.stdout.buffer:
+            try:
+                self._out.close()
+            except OSError as err:
+                log.error("cannot close the access log: %s", err)

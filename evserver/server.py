@@ -1,0 +1,171 @@
+"""The listener, the connection registry, and a graceful stop.
+
+Owns: `Server`. Imports `config`, `connection`, `files`, `log`, `loop`.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import mimetypes
+import os
+import socket
+
+from .config import Config
+from .connection import Connection, Phase
+from .files import FileCache
+from .log import AccessLog
+from .loop import READ, Loop, TimerHandle
+
+log = logging.getLogger("evserver")
+
+# accept() failures that mean "out of a resource": back off instead of spinning, since a
+# level-triggered listener stays readable while the queue is full (asyncio does the same).
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class Server:
+    """Accepts connections into one Loop and tracks them until they close."""
+
+    def __init__(self, cfg: Config, loop: Loop | None = None,
+                 access_log: AccessLog | None = None) -> None:
+        self.cfg = cfg
+        self.loop = loop or Loop(cfg.threads, debug=cfg.debug)
+        self.cache = FileCache(cfg.cache_max_bytes, cfg.cache_max_entries, cfg.cache_ttl)
+        self.access_log = access_log or AccessLog(None)
+        self.docroot_real = os.path.realpath(cfg.docroot)
+        self.draining = False
+        self.connections: set[Connection] = set()
+        self.accepted = 0
+        self._accepting = False
+        self._accept_error_logged = False
+        self._grace_timer: TimerHandle | None = None
+        mimetypes.init()  # reads /etc/mime.types now, never on the loop later
+        self.listener = _listen(cfg)
+        self._resume_accept()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.listener.getsockname()[:2]
+        return host, port
+
+    def serve_forever(self) -> None:
+        """Run the loop until `stop()` has drained every connection, then release all."""
+        try:
+            self.loop.run()
+        finally:
+            self._close()
+
+    # -- accepting ----------------------------------------------------------------------------
+
+    def on_event(self, mask: int) -> None:
+        if self._accepting:
+            self._accept_batch()
+
+    def _accept_batch(self) -> None:
+        # A bounded batch: a flood of connects neither starves the open connections nor
+        # waits one accept per loop tick.
+        for _ in range(self.cfg.accept_batch):
+            if len(self.connections) >= self.cfg.max_connections:
+                self._pause_accept()  # resumed by forget() when one closes
+                return
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as err:
+                self._on_accept_error(err)
+                return
+            self._adopt(sock, addr[0])
+
+    def _adopt(self, sock: socket.socket, host: str) -> None:
+        sock.setblocking(False)
+        if sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection(sock, host.removeprefix("::ffff:"), self)
+        self.connections.add(conn)
+        self.accepted += 1
+        conn.start()
+
+    def _on_accept_error(self, err: OSError) -> None:
+        if err.errno not in _RESOURCE_ERRNOS:
+            log.warning("accept failed: %s", err)
+            return
+        if not self._accept_error_logged:
+            log.error("accept failed (%s): pausing accepts for %.1f s", err,
+                      self.cfg.accept_retry_delay)
+            self._accept_error_logged = True
+        self._pause_accept()
+        self.loop.call_later(self.cfg.accept_retry_delay, self._resume_accept)
+
+    def _pause_accept(self) -> None:
+        if self._accepting:
+            self.loop.unregister(self.listener)
+            self._accepting = False
+
+    def _resume_accept(self) -> None:
+        if not self._accepting and not self.draining:
+            self.loop.register(self.listener, READ, self)
+            self._accepting = True
+
+    def forget(self, conn: Connection) -> None:
+        """Called by a connection once it has closed."""
+        self.connections.discard(conn)
+        if self.draining:
+            if not self.connections:
+                self.loop.stop()
+        elif not self._accepting and len(self.connections) < self.cfg.max_connections:
+            self._accept_error_logged = False
+            self._resume_accept()
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop accepting, close idle connections, let responses in flight finish within
+        `shutdown_grace`, then stop the loop. Safe to call more than once; loop thread only."""
+        if self.draining:
+            return
+        self._pause_accept()
+        self.draining = True
+        for conn in list(self.connections):
+            if conn.phase is Phase.IDLE:
+                conn.close("shutting down")
+        if not self.connections:
+            self.loop.stop()
+        else:
+            self._grace_timer = self.loop.call_later(self.cfg.shutdown_grace, self._force_stop)
+
+    def _force_stop(self) -> None:
+        for conn in list(self.connections):
+            conn.close("shutdown grace expired")
+        self.loop.stop()
+
+    def _close(self) -> None:
+        for conn in list(self.connections):
+            conn.close("server closed")
+        self.listener.close()
+        # Pool jobs that finish during shutdown hand their results to callbacks that are
+        # now run once, so every fd they opened is closed (by _on_file's drop path).
+        for fn, args in self.loop.close():
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("while releasing %r", fn)
+
+
+def _listen(cfg: Config) -> socket.socket:
+    """A non-blocking listener; `::` is dual-stack, so it serves IPv4 too."""
+    family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((cfg.host, cfg.port))
+        sock.listen(cfg.backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
