@@ -68,7 +68,9 @@ class Config:
             value = getattr(self, f.name)
             if isinstance(value, bool) or f.name == "port":
                 continue
-            if isinstance(value, (int, float)) and value <= 0:
+            # `not value > 0` rather than `value <= 0`: NaN (`--header-timeout nan`) compares
+            # false both ways and would otherwise reach the timer heap, whose order it breaks.
+            if isinstance(value, (int, float)) and not value > 0:
                 option = "--" + f.name.replace("_", "-")
                 raise ConfigError(f"{option} must be positive, not {value}")
         if self.max_request_line > self.max_head:
@@ -106,36 +108,39 @@ def _build_parser() -> argparse.ArgumentParser:
     where = p.add_argument_group("where")
     where.add_argument("--host", default=d.host, help="address to listen on (:: for IPv6 and IPv4)")
     where.add_argument("--port", type=int, default=d.port, help="TCP port (0 picks a free one)")
-    where.add_argument("--root", dest="docroot", default=default_docroot(), help="document root")
-    where.add_argument("--log", dest="access_log", default=d.access_log,
+    where.add_argument("--root", dest="docroot", metavar="DIR", default=default_docroot(),
+                       help="document root")
+    where.add_argument("--log", dest="access_log", metavar="FILE", default=d.access_log,
                        help="access log file, '-' for standard output")
-    where.add_argument("--no-log", action="store_true", default=None, help="write no access log")
+    where.add_argument("--no-log", action="store_true", help="write no access log")
     work = p.add_argument_group("work")
-    work.add_argument("--threads", type=int, default=d.threads, help="file-reading pool size")
-    work.add_argument("--max-connections", type=int, default=d.max_connections)
-    work.add_argument("--max-pending-jobs", type=int, default=d.max_pending_jobs,
+    work.add_argument("--threads", type=int, metavar="N", default=d.threads,
+                      help="file-reading pool size")
+    work.add_argument("--max-connections", type=int, metavar="N", default=d.max_connections,
+                      help="open connections before accepting pauses")
+    work.add_argument("--max-pending-jobs", type=int, metavar="N", default=d.max_pending_jobs,
                       help="queued file reads before answering 503")
     timeouts = p.add_argument_group("timeouts (seconds)")
-    timeouts.add_argument("--header-timeout", type=float, default=d.header_timeout,
-                          help="whole request head, from its first byte (408)")
-    timeouts.add_argument("--keepalive-timeout", type=float, default=d.keepalive_timeout)
-    timeouts.add_argument("--send-timeout", type=float, default=d.send_timeout,
-                          help="longest stall of a response's progress")
-    timeouts.add_argument("--shutdown-grace", type=float, default=d.shutdown_grace,
-                          help="time given to responses in flight at SIGINT/SIGTERM")
+    for name, help_text in (("header-timeout", "whole request head, from its first byte (408)"),
+                            ("keepalive-timeout", "idle time between requests"),
+                            ("send-timeout", "longest stall of a response's progress"),
+                            ("shutdown-grace", "time for responses in flight at SIGINT/SIGTERM")):
+        timeouts.add_argument("--" + name, type=float, metavar="S", help=help_text,
+                              default=getattr(d, name.replace("-", "_")))
     limits = p.add_argument_group("limits")
-    limits.add_argument("--max-head", type=int, default=d.max_head, help="request head bytes (431)")
-    limits.add_argument("--max-request-line", type=int, default=d.max_request_line, help="(414)")
-    limits.add_argument("--max-headers", type=int, default=d.max_headers, help="header count (431)")
-    limits.add_argument("--max-body", type=int, default=d.max_body,
-                        help="request body bytes read and discarded (413)")
-    limits.add_argument("--max-keepalive-requests", type=int, default=d.max_keepalive_requests)
+    for name, help_text in (("max-head", "request head bytes (431)"),
+                            ("max-request-line", "request line bytes (414)"),
+                            ("max-headers", "header fields per request (431)"),
+                            ("max-body", "request body bytes read and discarded (413)"),
+                            ("max-keepalive-requests", "requests per connection")):
+        limits.add_argument("--" + name, type=int, metavar="N", help=help_text,
+                            default=getattr(d, name.replace("-", "_")))
     cache = p.add_argument_group("cache")
-    cache.add_argument("--cache-ttl", type=float, default=d.cache_ttl,
+    cache.add_argument("--cache-ttl", type=float, metavar="S", default=d.cache_ttl,
                        help="seconds a cached file is served before it is checked again")
-    cache.add_argument("--cache-max-bytes", type=int, default=d.cache_max_bytes)
-    cache.add_argument("--cache-max-entry", type=int, default=d.cache_max_entry,
+    cache.add_argument("--cache-max-bytes", type=int, metavar="N", default=d.cache_max_bytes,
+                       help="memory for cached files")
+    cache.add_argument("--cache-max-entry", type=int, metavar="N", default=d.cache_max_entry,
                        help="largest file kept in memory; larger ones stream from disk")
-    p.add_argument("--debug", action="store_true", default=None,
-                   help="log slow loop callbacks and connection errors")
+    p.add_argument("--debug", action="store_true", help="log slow callbacks and connection errors")
     return p

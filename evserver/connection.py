@@ -155,6 +155,8 @@ class Connection:
 
     def _set_phase(self, phase: Phase) -> None:
         mask = _MASKS[phase]
+        if self._eof and mask == READ:
+            mask = 0  # after EOF the socket is always readable: level triggering would spin
         self._phase = phase
         if mask != self._mask:
             # epoll_ctl only on a real change; level triggering means a stale WRITE interest
@@ -219,8 +221,7 @@ class Connection:
             return
         if not data:
             self._eof = True
-            self._loop.unregister(self._sock)  # EOF stays readable: level triggering would spin
-            self._mask = 0
+            self._set_phase(self._phase)  # drops READ interest; buffered requests still run
         else:
             self._parser.feed(data)
             if self._phase is Phase.IDLE:
@@ -245,8 +246,10 @@ class Connection:
             self._dispatch(req)
         elif self._eof:
             self.close("client closed")
-        elif not self._parser.buffered and not self._parser.in_body:
-            self._set_phase(Phase.IDLE)  # only empty lines came: wait on as before
+        elif self._phase is Phase.HEAD and not self._parser.buffered and not self._parser.in_body:
+            # Only a discarded body or empty lines came: idle again, with the idle timeout.
+            self._set_phase(Phase.IDLE)
+            self._set_deadline(self._loop.time() + self._cfg.keepalive_timeout)
 
     def _begin_response(self, req: Request | None) -> None:
         self._req = req
@@ -264,7 +267,7 @@ class Connection:
             self._respond_other_method(req)
             return
         try:
-            target = resolve_target(self._cfg.docroot, req.target)
+            target = resolve_target(self._owner.docroot_real, req.target)
         except HTTPError as err:
             self._respond_error(err)
             return
@@ -373,6 +376,7 @@ class Connection:
 
     def _flush(self) -> None:
         """Write what the socket takes; the one place a send error is handled."""
+        sent_before = self._sent
         try:
             done = self._write()
         except OSError as err:
@@ -383,6 +387,11 @@ class Connection:
             return
         if self._phase is not Phase.SEND:
             self._set_phase(Phase.SEND)
+        elif self._sent == sent_before:
+            # A wakeup that moved no byte is not progress: send_timeout measures the stall
+            # since the last byte went out, so a peer that stopped reading cannot keep the
+            # connection alive through spurious WRITE events.
+            return
         self._set_deadline(self._loop.time() + self._cfg.send_timeout)
 
     def _write(self) -> bool:
@@ -445,14 +454,6 @@ class Connection:
         else:
             self._set_phase(Phase.IDLE)
             self._set_deadline(loop.time() + self._cfg.keepalive_timeout)
-        if self._eof:
-            self._set_phase_after_eof()
-
-    def _set_phase_after_eof(self) -> None:
-        # After EOF the socket stays unregistered (it would always be readable).
-        if self._mask:
-            self._loop.unregister(self._sock)
-            self._mask = 0
 
     def _log_response(self) -> None:
         status = self._status
