@@ -64,7 +64,8 @@ def resolve_target(docroot: str, target: bytes) -> Resolved:
     """
     if target[:1] != b"/":
         target = _origin_form(target)
-    raw_path = target.split(b"?", 1)[0].split(b"#", 1)[0]
+    # The fragment goes first: a `?` inside it is not a query (RFC 3986 §3.5).
+    raw_path, _, query = target.partition(b"#")[0].partition(b"?")
     try:
         path = unquote_to_bytes(raw_path).decode("utf-8")
     except UnicodeDecodeError:
@@ -88,7 +89,6 @@ def resolve_target(docroot: str, target: bytes) -> Resolved:
     is_dir = path.endswith(("/", "/.", "/..")) or not segments
     url = "/" + "/".join(segments)
     redirect = quote(url + ("" if url == "/" else "/")).encode("ascii")
-    query = target.partition(b"?")[2].partition(b"#")[0]
     if query:
         redirect += b"?" + query
     fs_path = os.path.join(docroot, *segments, *([INDEX] if is_dir else []))
@@ -99,8 +99,15 @@ def _origin_form(target: bytes) -> bytes:
     """The path of an absolute-form target (RFC 9112 §3.2.2); other forms are refused."""
     scheme, sep, rest = target.partition(b"://")
     if sep and scheme.lower() in (b"http", b"https"):
-        slash = rest.find(b"/")
-        return rest[slash:] if slash >= 0 else b"/"
+        # The authority ends at the first `/`, `?` or `#`; an empty path is `/` and the
+        # query, if any, is kept (`http://host?q` is `/?q`).
+        end = len(rest)
+        for delimiter in (b"/", b"?", b"#"):
+            found = rest.find(delimiter)
+            if 0 <= found < end:
+                end = found
+        path = rest[end:]
+        return path if path[:1] == b"/" else b"/" + path
     raise HTTPError(HTTPStatus.BAD_REQUEST, "request-target is not origin- or absolute-form",
                     close=False)
 
@@ -236,9 +243,12 @@ class FileCache:
         return None, body
 
     def put(self, path: str, body: FileBody, now: float) -> None:
+        """Cache `body` as the current content of `path`."""
+        # Drop the old entry even when the new body cannot be cached (it grew beyond
+        # the in-memory limit): otherwise the obsolete bytes stay until evicted.
+        self.discard(path)
         if body.data is None or len(body.data) > self.max_bytes:
             return
-        self.discard(path)
         self._entries[path] = (body, now)
         self.bytes += len(body.data)
         while self.bytes > self.max_bytes or len(self._entries) > self.max_entries:

@@ -26,6 +26,7 @@ _CL_DIGITS_MAX = 18  # h11 caps Content-Length digits too: int() of 10**6 digits
 
 # Chunked framing limits: a chunk-size line with extensions, and the trailer section.
 _MAX_CHUNK_LINE = 4096
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class HTTPError(Exception):
@@ -75,8 +76,9 @@ class _Body(Enum):
     NONE = 0
     LENGTH = 1  # discarding `_body_left` bytes
     CHUNK_SIZE = 2  # waiting for a chunk-size line
-    CHUNK_DATA = 3  # discarding `_body_left` bytes of chunk data plus its CRLF
-    TRAILER = 4  # discarding trailer lines until the empty one
+    CHUNK_DATA = 3  # discarding `_body_left` bytes of chunk data
+    CHUNK_END = 4  # waiting for the empty line (CRLF) that must follow chunk data
+    TRAILER = 5  # discarding trailer lines until the empty one
 
 
 class RequestParser:
@@ -144,23 +146,38 @@ class RequestParser:
         blank = _BLANK_LINE.search(buf, max(0, self._scanned - 2))
         if blank is None:
             self._scanned = len(buf)
-            self._check_incomplete()
+            self._check_limits(len(buf))
             return None
+        # Judge a complete head exactly as its longest incomplete prefix was judged, so the
+        # verdict (414, 431 or fine) does not depend on how the bytes were split. (Before,
+        # a head of exactly max_head bytes, or a request line of exactly max_request_line
+        # bytes ending in CRLF, passed when fed whole but not when fed byte by byte.)
+        self._check_limits(blank.end() - 1)
         head = bytes(buf[: blank.start()])
         del buf[: blank.end()]
         self._scanned = 0
         return self._parse_head(head)
 
-    def _check_incomplete(self) -> None:
+    def _check_limits(self, n: int) -> None:
+        """Raise 414/431 if the first `n` bytes of an unfinished head already break a limit.
+
+        max_request_line bounds the request line without its CRLF (a trailing CR may still
+        turn out to be the line's end); max_head bounds the whole head including the blank
+        line, so an unfinished one may hold at most max_head - 1 bytes. Judging only the
+        first max_head bytes gives the verdict a byte-by-byte feed would have reached first.
+        """
         buf = self._buf
-        if buf.find(b"\n", 0, self.max_request_line + 1) < 0 and len(buf) > self.max_request_line:
+        n = min(n, self.max_head)
+        k = min(n, self.max_request_line + 2)
+        end = buf.find(b"\n", 0, k)
+        if end < 0:  # the line goes on for at least k bytes, the last perhaps its CR
+            end = k
+        if end - (buf[end - 1] == 0x0D) > self.max_request_line:
             raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
-        if len(buf) > self.max_head:
+        if n >= self.max_head:
             raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "head too large")
 
     def _parse_head(self, head: bytes) -> Request:
-        if len(head) > self.max_head:
-            raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "head too large")
         lines = head.split(b"\n")
         if b"\r" in head:
             lines = [line[:-1] if line[-1:] == b"\r" else line for line in lines]
@@ -177,8 +194,7 @@ class RequestParser:
         return Request(method, target, version, headers, keep_alive)
 
     def _parse_request_line(self, line: bytes) -> tuple[bytes, bytes, bytes, bool]:
-        if len(line) > self.max_request_line:
-            raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
+        # Its length was already checked by _check_limits.
         parts = line.split(b" ")
         if len(parts) != 3:
             raise HTTPError(HTTPStatus.BAD_REQUEST, "request line is not 'method target version'")
@@ -266,22 +282,31 @@ class RequestParser:
                 self._body_left -= n
                 if self._body_left:
                     return False
-                self._body = _Body.NONE if self._body is _Body.LENGTH else _Body.CHUNK_SIZE
-                if self._body is _Body.NONE:
+                if self._body is _Body.LENGTH:
+                    self._body = _Body.NONE
                     return True
+                self._body = _Body.CHUNK_END
             else:
                 line = self._maybe_line()
                 if line is None:
                     return False
                 if self._body is _Body.CHUNK_SIZE:
                     self._start_chunk(line)
+                elif self._body is _Body.CHUNK_END:
+                    # RFC 9112 §7.1: chunk-data is followed by CRLF. Skipping two bytes
+                    # unchecked (as before) let "5\r\nhelloXY..." reframe the stream.
+                    if line:
+                        raise HTTPError(HTTPStatus.BAD_REQUEST, "chunk data not followed by CRLF")
+                    self._body = _Body.CHUNK_SIZE
                 elif not line:
                     self._body = _Body.NONE  # the empty line that ends the trailer section
                     return True
 
     def _maybe_line(self) -> bytes | None:
         buf = self._buf
-        end = buf.find(b"\n")
+        # The limit applies to a complete line too (the LF at most at index _MAX_CHUNK_LINE),
+        # so the verdict does not depend on whether the line arrived at once or in pieces.
+        end = buf.find(b"\n", 0, _MAX_CHUNK_LINE + 1)
         if end < 0:
             if len(buf) > _MAX_CHUNK_LINE:
                 raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "chunk line too long")
@@ -291,21 +316,18 @@ class RequestParser:
         return line
 
     def _start_chunk(self, line: bytes) -> None:
-        size_text = line.split(b";", 1)[0].strip()  # chunk extensions are ignored
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise HTTPError(HTTPStatus.BAD_REQUEST, "bad chunk size") from None
-        if size_text[:1] in (b"+", b"-") or b"_" in size_text or len(size_text) > 16:
+        size_text = line.split(b";", 1)[0].strip(b" \t")  # chunk extensions are ignored
+        # Only HEXDIG: int(x, 16) alone also takes "0x5", "+5", "5_0" and surrounding space.
+        if not _CHUNK_SIZE.fullmatch(size_text):
             raise HTTPError(HTTPStatus.BAD_REQUEST, "bad chunk size")
+        size = int(size_text, 16)
         self._body_total += size
         if self._body_total > self.max_body:
             raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body over the limit")
         if size == 0:
             self._body = _Body.TRAILER
         else:
-            # The chunk's data is followed by CRLF; discard it with the data (2 bytes).
-            self._body, self._body_left = _Body.CHUNK_DATA, size + 2
+            self._body, self._body_left = _Body.CHUNK_DATA, size
 
 
 def _parse_field(line: bytes) -> tuple[bytes, bytes]:
@@ -378,13 +400,23 @@ def parse_http_date(value: bytes, now_year: int | None = None) -> int | None:
         day, mon, yy, hh, mm, ss = m.groups()
         if now_year is None:
             now_year = time.gmtime().tm_year
+        # A sliding window (now_year - 49 .. now_year + 50): the RFC's "more than 50 years
+        # ahead means the past century", and, near a century's end, a small two-digit
+        # year is the next century (in 2090, "10" is 2110 rather than 80 years ago).
         full = now_year - now_year % 100 + int(yy)
-        year = str(full - 100 if full > now_year + 50 else full).encode()
+        if full > now_year + 50:
+            full -= 100
+        elif full <= now_year - 50:
+            full += 100
+        year = str(full).encode()
     else:
         return None
     month = _MONTH_NUMBER.get(mon)
     fields = (int(year), month or 0, int(day), int(hh), int(mm), int(ss))
-    if month is None or not (1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60
-                             and fields[5] < 61):
+    # Year 0 made calendar.timegm raise ValueError (a 500 for "If-Modified-Since: ...
+    # 0000 ..."), and day 31 of a 30-day month was silently moved into the next month.
+    if month is None or fields[0] < 1 or not (
+            1 <= fields[2] <= calendar.monthrange(fields[0], month)[1]
+            and fields[3] < 24 and fields[4] < 60 and fields[5] < 61):
         return None
     return calendar.timegm(fields)

@@ -100,7 +100,9 @@ class AccessLog:
             return cls(None)
         if path == "-":
             return cls(sys.stdout.buffer)
-        return cls(open(path, "ab"))
+        # Unbuffered: each batch is one write() already, and a failed write leaves no
+        # bytes behind in a buffer to fail again (and be reported again) at close().
+        return cls(open(path, "ab", buffering=0))
 
     def write(self, line: bytes) -> None:
         if self._out is not None:
@@ -115,17 +117,20 @@ class AccessLog:
         lines = self._lines
         if not lines or self._out is None:
             return
-        batch = [lines.popleft() for _ in range(len(lines))]
+        pending = memoryview(b"".join([lines.popleft() for _ in range(len(lines))]))
         try:
-            self._out.write(b"".join(batch))
+            while pending:
+                pending = pending[self._out.write(pending):]  # a raw file may write part
             self._out.flush()
             self._failed = False
         except (OSError, ValueError) as err:
             if not self._failed:
                 log.error("cannot write the access log: %s", err)
                 self._failed = True
-            if len(lines) < self._max_backlog:
-                lines.extendleft(reversed(batch))
+            # Requeue only what the file did not take: bytes a buffered writer accepted
+            # are retried by its own next flush, and requeueing them too wrote them twice.
+            if pending and len(lines) < self._max_backlog:
+                lines.appendleft(bytes(pending))
 
     def close(self) -> None:
         """Stop the writer and flush every line written so far."""

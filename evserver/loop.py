@@ -115,8 +115,10 @@ class Loop:
         self._cancelled_timers += 1
         n = len(self._timers)
         if n > _PURGE_MIN_TIMERS and self._cancelled_timers * 2 > n:
-            # asyncio's rule: rebuild the heap once most of it is dead weight.
-            self._timers = [t for t in self._timers if not t[2].cancelled]
+            # asyncio's rule: rebuild the heap once most of it is dead weight. In place:
+            # a timer callback may cancel others while `_tick` holds this very list, and a
+            # new list would leave `_tick` popping (and counting) entries of a stale copy.
+            self._timers[:] = [t for t in self._timers if not t[2].cancelled]
             heapq.heapify(self._timers)
             self._cancelled_timers = 0
 

@@ -1,0 +1,363 @@
+"""log.py: the access-line format and escaping, the batched AccessLog, setup_logging."""
+from __future__ import annotations
+
+import errno
+import io
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evserver.log import AccessLog, access_line, escape, setup_logging
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Combined Log Format plus the duration: host ident user [time] "request" status bytes
+# "referer" "user-agent" seconds
+CLF = re.compile(
+    rb'(?P<host>[^ ]+) - - \[(?P<time>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000)\] '
+    rb'"(?P<request>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+) '
+    rb'"(?P<referer>[^"]*)" "(?P<agent>[^"]*)" (?P<duration>\d+\.\d{3})\n')
+
+WHEN = 971186136.75  # 10 Oct 2000 13:55:36 UTC
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def evlog() -> Iterator[ListHandler]:
+    """Records of the `evserver` logger, attached directly (propagation may be off)."""
+    logger = logging.getLogger("evserver")
+    handler = ListHandler()
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+# -- access_line -------------------------------------------------------------------------
+
+def test_access_line_fields() -> None:
+    """Every field of the line in its place."""
+    line = access_line("203.0.113.7", WHEN, b"GET /index.html HTTP/1.1", 200, 1234,
+                       b"http://ref.example/", b"curl/8.0", 0.01234)
+    m = CLF.fullmatch(line)
+    assert m is not None, line
+    assert m["host"] == b"203.0.113.7"
+    assert m["time"] == b"10/Oct/2000:13:55:36 +0000"
+    assert m["request"] == b"GET /index.html HTTP/1.1"
+    assert m["status"] == b"200"
+    assert m["bytes"] == b"1234"
+    assert m["referer"] == b"http://ref.example/"
+    assert m["agent"] == b"curl/8.0"
+    assert m["duration"] == b"0.012"
+
+
+def test_access_line_time_follows_when() -> None:
+    """The time field follows `when`, also going back and forth (per-second cache)."""
+    first = access_line("::1", WHEN, b"GET / HTTP/1.1", 200, 0, None, None, 0.0)
+    later = access_line("::1", WHEN + 86400 * 40 + 3, b"GET / HTTP/1.1", 200, 0, None, None, 0.0)
+    again = access_line("::1", WHEN, b"GET / HTTP/1.1", 200, 0, None, None, 0.0)
+    assert b"[10/Oct/2000:13:55:36 +0000]" in first
+    assert b"[19/Nov/2000:13:55:39 +0000]" in later
+    assert again == first
+
+
+def test_access_line_missing_fields_are_dashes() -> None:
+    """No request line, referer or user agent: `-` in their quotes."""
+    line = access_line("127.0.0.1", WHEN, b"", 400, 0, None, b"", 1.5)
+    m = CLF.fullmatch(line)
+    assert m is not None, line
+    assert (m["request"], m["referer"], m["agent"]) == (b"-", b"-", b"-")
+    assert (m["status"], m["bytes"], m["duration"]) == (b"400", b"0", b"1.500")
+
+
+@pytest.mark.parametrize("target", [
+    b'/a" 200 0 "-" "-" 0.000\n1.2.3.4 - - [01/Jan/2000:00:00:00 +0000] "GET /forged',
+    b"/x\r\n127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] \"GET / HTTP/1.1\" 200 5",
+    b'/q\\" 500 1 "evil',
+    b"/\xff\xfe\x00\x1b[31m",
+])
+def test_access_line_cannot_be_forged(target: bytes) -> None:
+    """CR, LF, quotes and backslashes in any field cannot start a line or a field."""
+    line = access_line("10.0.0.1", WHEN, b"GET " + target + b" HTTP/1.1", 404, 0,
+                       target, target, 0.0)
+    assert line.count(b"\n") == 1 and line.endswith(b"\n")
+    assert b"\r" not in line
+    assert line.count(b'"') == 6
+    m = CLF.fullmatch(line)
+    assert m is not None, line
+    assert m["status"] == b"404"
+    assert m["referer"] == m["agent"] == escape(target)
+    assert all(0x20 <= c < 0x7f for c in line[:-1])
+
+
+@pytest.mark.parametrize(("raw", "escaped"), [
+    (b"plain /path?q=1", b"plain /path?q=1"),
+    (b'a"b', b"a\\x22b"),
+    (b"a\\b", b"a\\x5Cb"),
+    (b"a\r\nb", b"a\\x0D\\x0Ab"),
+    (b"\t\x00\x1f\x7f", b"\\x09\\x00\\x1F\\x7F"),
+    (b"caf\xc3\xa9", b"caf\\xC3\\xA9"),
+    (b"\x80\xff", b"\\x80\\xFF"),
+    (b"\\x41", b"\\x5Cx41"),  # a literal `\x41` stays distinguishable from an escape
+    (b"", b""),
+])
+def test_escape(raw: bytes, escaped: bytes) -> None:
+    """Printable ASCII stays; `"`, `\\`, controls and bytes >= 0x80 become `\\xHH`."""
+    assert escape(raw) == escaped
+
+
+def test_escape_covers_every_byte() -> None:
+    """Exactly the bytes 0x20-0x7e except `"` and `\\` pass through unchanged."""
+    for b in range(256):
+        out = escape(bytes([b]))
+        if 0x20 <= b <= 0x7e and b not in b'"\\':
+            assert out == bytes([b])
+        else:
+            assert out == b"\\x%02X" % b
+
+
+# -- AccessLog ------------------------------------------------------------------------------
+
+def test_access_log_writes_every_line_in_order(tmp_path: Path) -> None:
+    """10,000 lines from the calling thread are all in the file, in order, after close()."""
+    path = tmp_path / "access.log"
+    log = AccessLog.open(str(path))
+    expected = [b"line %05d\n" % i for i in range(10_000)]
+    for i, line in enumerate(expected):
+        log.write(line)
+        if i % 2000 == 1999:
+            time.sleep(0.03)  # let the writer thread flush while lines keep coming
+    log.close()
+    assert path.read_bytes() == b"".join(expected)
+
+
+def test_access_log_appends(tmp_path: Path) -> None:
+    """An existing log is appended to, not truncated."""
+    path = tmp_path / "access.log"
+    path.write_bytes(b"old\n")
+    log = AccessLog.open(str(path))
+    log.write(b"new\n")
+    log.close()
+    assert path.read_bytes() == b"old\nnew\n"
+
+
+def test_access_log_flushes_without_close(tmp_path: Path) -> None:
+    """Lines reach the file within a few flush intervals, while the log stays open."""
+    path = tmp_path / "access.log"
+    log = AccessLog.open(str(path))
+    try:
+        log.write(b"early\n")
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and path.read_bytes() != b"early\n":
+            time.sleep(0.02)
+        assert path.read_bytes() == b"early\n"
+    finally:
+        log.close()
+
+
+def test_access_log_none_writes_nothing() -> None:
+    """AccessLog.open(None) keeps nothing and starts no writer thread."""
+    before = {t.name for t in threading.enumerate()}
+    log = AccessLog.open(None)
+    for _ in range(100):
+        log.write(b"x\n")
+    assert len(log._lines) == 0
+    assert not log._thread.is_alive()
+    log.close()
+    assert "evserver-log" not in {t.name for t in threading.enumerate()} - before
+
+
+def test_access_log_dash_is_stdout() -> None:
+    """`-` writes to standard output and does not close it."""
+    code = ("from evserver.log import AccessLog\n"
+            "log = AccessLog.open('-')\n"
+            "for i in range(3): log.write(b'line %d\\n' % i)\n"
+            "log.close()\n"
+            "print('still open', flush=True)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          timeout=10)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"line 0\nline 1\nline 2\nstill open\n"
+    assert proc.stderr == b""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_access_log_full_disk_reported_once(evlog: ListHandler) -> None:
+    """Writing to a full disk logs one error through `evserver` and never raises."""
+    log = AccessLog.open("/dev/full")
+    for i in range(3):
+        log.write(b"line %d\n" % i)
+        time.sleep(0.15)  # more than one flush interval: several failed attempts
+    log.close()
+    errors = [r for r in evlog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "access log" in errors[0].getMessage()
+    assert "No space" in errors[0].getMessage() or str(errno.ENOSPC) in errors[0].getMessage()
+
+
+class FlakyRaw(io.RawIOBase):
+    """A file that fails its first `failures` writes with ENOSPC, then works."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.data = bytearray()
+        self.attempts = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int:
+        self.attempts += 1
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        view = memoryview(b)  # type: ignore[arg-type]
+        self.data += view
+        return len(view)
+
+
+class ShortRaw(FlakyRaw):
+    """Accepts at most 7 bytes per write, as a raw file may."""
+
+    def write(self, b: object) -> int:
+        view = memoryview(b)[:7]  # type: ignore[arg-type]
+        return super().write(view)
+
+
+def wait_for(predicate: object, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.01)
+
+
+def test_access_log_keeps_lines_through_transient_error(evlog: ListHandler) -> None:
+    """After a failed write the lines are retried: each written exactly once, in order."""
+    raw = FlakyRaw(failures=2)
+    log = AccessLog(io.BufferedWriter(raw))
+    log.write(b"one\n")
+    wait_for(lambda: raw.attempts >= 1)
+    log.write(b"two\n")
+    wait_for(lambda: raw.attempts >= 2)
+    log.write(b"three\n")
+    log.close()
+    assert bytes(raw.data) == b"one\ntwo\nthree\n"
+    assert len([r for r in evlog.records if r.levelno >= logging.ERROR]) == 1
+
+
+def test_access_log_raw_file_short_and_failed_writes() -> None:
+    """With an unbuffered file, short writes are completed and nothing is duplicated."""
+    raw = FlakyRaw(failures=1)
+    log = AccessLog(raw)  # type: ignore[arg-type]
+    log.write(b"alpha\n")
+    wait_for(lambda: raw.attempts >= 1)
+    log.write(b"beta\n")
+    log.close()
+    assert bytes(raw.data) == b"alpha\nbeta\n"
+    short = ShortRaw(failures=0)
+    log = AccessLog(short)  # type: ignore[arg-type]
+    lines = [b"a fairly long line number %d\n" % i for i in range(50)]
+    for line in lines:
+        log.write(line)
+    log.close()
+    assert bytes(short.data) == b"".join(lines)
+
+
+def test_access_log_write_never_raises(evlog: ListHandler) -> None:
+    """A file object whose every write raises does not disturb the caller."""
+    class Broken(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: object) -> int:
+            raise OSError(errno.EIO, "I/O error")
+
+    log = AccessLog(Broken())  # type: ignore[arg-type]
+    for _ in range(10):
+        log.write(b"x\n")
+    time.sleep(0.25)
+    log.close()
+    errors = [r for r in evlog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "I/O error" in errors[0].getMessage()
+
+
+# -- setup_logging --------------------------------------------------------------------------
+
+@pytest.fixture
+def restore_evserver_logger() -> Iterator[None]:
+    logger = logging.getLogger("evserver")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+
+
+def test_setup_logging_reaches_stderr(capsys: pytest.CaptureFixture[str],
+                                      restore_evserver_logger: None) -> None:
+    """Messages go through the queue to stderr; debug messages only in debug mode."""
+    listener = setup_logging()
+    try:
+        logger = logging.getLogger("evserver")
+        logger.info("hello %s", "world")
+        logger.debug("not shown")
+        logging.getLogger("evserver.access").warning("child too")
+    finally:
+        listener.stop()
+    err = capsys.readouterr().err
+    assert "evserver: hello world" in err
+    assert "child too" in err
+    assert "not shown" not in err
+    listener = setup_logging(debug=True)
+    try:
+        logging.getLogger("evserver").debug("now shown")
+    finally:
+        listener.stop()
+    assert "evserver: now shown" in capsys.readouterr().err
+
+
+def test_setup_logging_uses_queue_handler(restore_evserver_logger: None) -> None:
+    """The logger itself only has a QueueHandler: the caller's thread never writes."""
+    import logging.handlers
+    listener = setup_logging()
+    try:
+        logger = logging.getLogger("evserver")
+        assert [type(h) for h in logger.handlers] == [logging.handlers.QueueHandler]
+        assert logger.propagate is False
+    finally:
+        listener.stop()
+
+
+def test_setup_logging_in_process() -> None:
+    """In a fresh process a message logged after setup_logging appears on stderr."""
+    code = ("import logging\n"
+            "from evserver.log import setup_logging\n"
+            "listener = setup_logging()\n"
+            "logging.getLogger('evserver').error('disk on fire')\n"
+            "listener.stop()\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          timeout=10)
+    assert proc.returncode == 0
+    assert proc.stderr == b"evserver: disk on fire\n"
+    assert proc.stdout == b""
