@@ -313,6 +313,11 @@ class RequestParser:
             return None
         line = bytes(buf[:end]).rstrip(b"\r")
         del buf[: end + 1]
+        # Framing bytes (sizes, extensions, trailers) count toward the body limit too, so
+        # endless trailer lines cannot keep a connection busy for free.
+        self._body_total += end + 1
+        if self._body_total > self.max_body:
+            raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body over the limit")
         return line
 
     def _start_chunk(self, line: bytes) -> None:

@@ -516,11 +516,11 @@ def test_chunk_data_must_end_with_crlf(body: bytes) -> None:
 
 
 def test_chunked_total_over_max_body() -> None:
-    """Chunks that add up to more than max_body are 413."""
-    tr(CHUNKED_HEAD + b"6\r\nabcdef\r\n5\r\nabcde\r\n0\r\n\r\n",
-       HTTPStatus.REQUEST_ENTITY_TOO_LARGE, [CHUNKED_REQ], max_body=10)
-    tr(CHUNKED_HEAD + b"5\r\nabcde\r\n5\r\nabcde\r\n0\r\n\r\n" + NEXT,
-       [CHUNKED_REQ, NEXT_REQ], max_body=10)
+    """A chunked body over max_body (data plus framing, 25 bytes here) is 413."""
+    body = b"5\r\nabcde\r\n5\r\nabcde\r\n0\r\n\r\n"
+    assert len(body) == 25
+    tr(CHUNKED_HEAD + body, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, [CHUNKED_REQ], max_body=24)
+    tr(CHUNKED_HEAD + body + NEXT, [CHUNKED_REQ, NEXT_REQ], max_body=25)
 
 
 def test_chunk_line_too_long() -> None:
@@ -796,3 +796,15 @@ def test_mutated_requests_only_http_errors_and_split_invariant(
     whole = outcome([data], **limits)
     assert outcome(split_at(data, cut), **limits) == whole
     assert outcome(bytewise(data), **limits) == whole
+
+
+def test_chunked_trailer_lines_count_toward_the_body_limit() -> None:
+    """Endless trailer lines are framing bytes of the body: past max_body they get 413."""
+    parser = RequestParser(max_body=100)
+    parser.feed(b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n")
+    assert parser.maybe_next() is not None
+    with pytest.raises(HTTPError) as info:
+        for _ in range(20):
+            parser.feed(b"X-Trailer: padding\r\n")
+            parser.maybe_next()
+    assert info.value.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
