@@ -189,6 +189,7 @@ class Connection:
         phase = self._phase
         if phase is Phase.HEAD:
             self._begin_response(None)
+            self._request_line = self._parser.partial_line()
             self._respond_error(HTTPError(HTTPStatus.REQUEST_TIMEOUT, "head not complete"))
         elif phase is Phase.WAIT_FILE:
             self._seq += 1  # the late result is dropped and its fd closed in _on_file
@@ -225,10 +226,15 @@ class Connection:
         else:
             self._parser.feed(data)
             if self._phase is Phase.IDLE:
-                self._set_phase(Phase.HEAD)
-                # Set at the first byte and never extended: slowloris cannot stretch it.
-                self._set_deadline(self._loop.time() + self._cfg.header_timeout)
+                self._start_head()
         self.process()
+
+    def _start_head(self) -> None:
+        """A request's first byte is here: its clock (for the log) and deadline start."""
+        self._set_phase(Phase.HEAD)
+        self._started = self._loop.time()
+        # Set at the first byte and never extended: slowloris cannot stretch it.
+        self._set_deadline(self._started + self._cfg.header_timeout)
 
     def process(self) -> None:
         """Parse and answer the next buffered request, if a whole one is there."""
@@ -254,7 +260,6 @@ class Connection:
     def _begin_response(self, req: Request | None) -> None:
         self._req = req
         self._request_line = req.line if req is not None else b""
-        self._started = self._loop.time()
         self._served += 1
         self._keep = (req is not None and req.keep_alive and not self._owner.draining
                       and self._served < self._cfg.max_keepalive_requests)
@@ -448,8 +453,7 @@ class Connection:
         loop = self._loop
         if self._parser.buffered:
             # Pipelined bytes raise no READ event: they are in our buffer, not the kernel's.
-            self._set_phase(Phase.HEAD)
-            self._set_deadline(loop.time() + self._cfg.header_timeout)
+            self._start_head()
             loop.call_soon(self.process)
         else:
             self._set_phase(Phase.IDLE)
@@ -527,7 +531,8 @@ def _not_modified(req: Request, body: FileBody) -> bool:
     if_modified_since = req.get(b"if-modified-since")
     if if_modified_since is not None:
         since = parse_http_date(if_modified_since)
-        return since is not None and body.mtime <= since
+        # RFC 9110 §13.1.3: a date later than the server's clock is invalid, hence ignored.
+        return since is not None and body.mtime <= since <= time.time()
     return False
 
 

@@ -112,6 +112,13 @@ class RequestParser:
         """True while the previous request's body is still being discarded."""
         return self._body is not _Body.NONE
 
+    def partial_line(self, limit: int = 200) -> bytes:
+        """The start of an unfinished request line, to log a request that timed out."""
+        if self._body is not _Body.NONE:
+            return b""
+        end = self._buf.find(b"\n", 0, limit)
+        return bytes(self._buf[: end if end >= 0 else limit]).rstrip(b"\r")
+
     def feed(self, data: bytes) -> None:
         self._buf += data
 

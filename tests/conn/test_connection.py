@@ -519,6 +519,15 @@ def test_header_timeout_with_a_partial_request_sends_408_and_closes(rig: Rig) ->
     assert [entry[1] for entry in rig.log()] == [408]
 
 
+def test_408_log_line_shows_the_partial_request_and_its_whole_duration(rig: Rig) -> None:
+    """The log of a timed-out request names what arrived and times it from the first byte."""
+    rig.receive(b"GET /slow HTTP/1.1\r\nHo")
+    rig.loop.advance(5.0)
+    (line,) = rig.owner.access_log.lines
+    assert b'"GET /slow HTTP/1.1" 408 ' in line
+    assert line.rstrip().endswith(b" 5.000")
+
+
 def test_idle_keepalive_timeout_closes_quietly(rig: Rig) -> None:
     """An idle keep-alive connection closes at keepalive_timeout without a byte."""
     rig.serve(req())
