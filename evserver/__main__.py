@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import resource
 import signal
 import socket
 import struct
@@ -27,15 +28,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = Config.from_argv(argv)
     if not os.path.isdir(cfg.docroot):
         return _fail(f"document root {cfg.docroot!r} is not a directory")
+    _raise_fd_limit()
     try:
-        access_log = AccessLog.open(cfg.access_log)
+        server = Server(cfg)
     except OSError as err:
-        return _fail(f"cannot open the log file {cfg.access_log!r}: {err.strerror}")
-    try:
-        server = Server(cfg, access_log=access_log)
-    except OSError as err:
-        access_log.close()
         return _fail(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror or err}")
+    try:
+        # Opened after the bind, so a failed start leaves no empty log file behind.
+        server.access_log = access_log = AccessLog.open(cfg.access_log)
+    except OSError as err:
+        server.listener.close()
+        return _fail(f"cannot open the log file {cfg.access_log!r}: {err.strerror}")
     listener = setup_logging(cfg.debug)
     try:
         _install_signals(server)
@@ -46,6 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log.close()
         listener.stop()
     return 0
+
+
+def _raise_fd_limit() -> None:
+    """Each connection is a file descriptor: take the hard limit, not the usual 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):
+            pass  # keep the soft limit; EMFILE is handled by backing off
 
 
 def _fail(message: str) -> int:

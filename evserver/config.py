@@ -110,9 +110,10 @@ def _build_parser() -> argparse.ArgumentParser:
     where.add_argument("--port", type=int, default=d.port, help="TCP port (0 picks a free one)")
     where.add_argument("--root", dest="docroot", metavar="DIR", default=default_docroot(),
                        help="document root")
-    where.add_argument("--log", dest="access_log", metavar="FILE", default=d.access_log,
-                       help="access log file, '-' for standard output")
-    where.add_argument("--no-log", action="store_true", help="write no access log")
+    log = where.add_mutually_exclusive_group()
+    log.add_argument("--log", dest="access_log", metavar="FILE", default=d.access_log,
+                     help="access log file, '-' for standard output")
+    log.add_argument("--no-log", action="store_true", help="write no access log")
     work = p.add_argument_group("work")
     work.add_argument("--threads", type=int, metavar="N", default=d.threads,
                       help="file-reading pool size")

@@ -38,15 +38,17 @@ class Server:
         self.accepted = 0
         self._accepting = False
         self._accept_error_logged = False
+        self._accept_retry: TimerHandle | None = None  # set while backing off after EMFILE
         self._grace_timer: TimerHandle | None = None
         mimetypes.init()  # reads /etc/mime.types now, never on the loop later
         self.listener = _listen(cfg)
+        host, port = self.listener.getsockname()[:2]
+        self._address: tuple[str, int] = (host, port)  # still known once stop() closed it
         self._resume_accept()
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self.listener.getsockname()[:2]
-        return host, port
+        return self._address
 
     def serve_forever(self) -> None:
         """Run the loop until `stop()` has drained every connection, then release all."""
@@ -77,6 +79,7 @@ class Server:
             except OSError as err:
                 self._on_accept_error(err)
                 return
+            self._accept_error_logged = False  # resources are back: a new episode logs again
             self._adopt(sock, addr[0])
 
     def _adopt(self, sock: socket.socket, host: str) -> None:
@@ -97,7 +100,13 @@ class Server:
                       self.cfg.accept_retry_delay)
             self._accept_error_logged = True
         self._pause_accept()
-        self.loop.call_later(self.cfg.accept_retry_delay, self._resume_accept)
+        if self._accept_retry is None:
+            self._accept_retry = self.loop.call_later(self.cfg.accept_retry_delay,
+                                                      self._retry_accept)
+
+    def _retry_accept(self) -> None:
+        self._accept_retry = None
+        self._resume_accept()
 
     def _pause_accept(self) -> None:
         if self._accepting:
@@ -115,9 +124,9 @@ class Server:
         if self.draining:
             if not self.connections:
                 self.loop.stop()
-        elif not self._accepting and len(self.connections) < self.cfg.max_connections:
-            self._accept_error_logged = False
-            self._resume_accept()
+        elif (not self._accepting and self._accept_retry is None
+              and len(self.connections) < self.cfg.max_connections):
+            self._resume_accept()  # below the cap again (an EMFILE back-off waits its timer)
 
     # -- stopping -------------------------------------------------------------------------------
 
@@ -127,6 +136,11 @@ class Server:
         if self.draining:
             return
         self._pause_accept()
+        # Close the listener now, not at the end of the drain: an open listener lets the
+        # kernel complete handshakes that nobody will accept, so new clients would hang for
+        # the whole grace period and then get a reset. Closed, they are refused at once
+        # (and, with SO_REUSEPORT siblings, routed to a process that still serves).
+        self.listener.close()
         self.draining = True
         for conn in list(self.connections):
             if conn.phase is Phase.IDLE:

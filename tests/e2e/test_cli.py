@@ -1,0 +1,205 @@
+"""The command line, run as real subprocesses: help, start-up errors, banner, log to stdout."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, spawn
+from tests.rawhttp import get
+
+_ACCESS_RE = re.compile(r'^\S+ - - \[[^]]+\] "GET (\S+) HTTP/1\.1" (\d{3}) (\d+) "[^"]*" "[^"]*" '
+                        r"\d+\.\d{3}$")
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evserver", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=15)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    """Exit status 2, exactly one stderr line starting `evserver: error:`, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("evserver: error:"), lines[0]
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def wait_banner(proc: subprocess.Popen[bytes], stderr_path: Path, pattern: str) -> re.Match[str]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        text = stderr_path.read_text()
+        if "press Ctrl+C" in text:
+            match = re.search(pattern, text)
+            assert match, text
+            return match
+        assert proc.poll() is None, text
+        time.sleep(0.05)
+    raise AssertionError(f"no banner: {stderr_path.read_text()}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        raise
+
+
+def test_help_exits_zero_and_lists_options() -> None:
+    """--help exits 0 and names the main options."""
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for option in ("--host", "--port", "--root", "--log", "--no-log", "--threads",
+                   "--max-connections", "--header-timeout", "--shutdown-grace"):
+        assert option in result.stdout, option
+    assert result.stderr == ""
+
+
+def test_port_in_use_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A port someone else listens on: exit 2, one error line, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("--host", "127.0.0.1", "--port", str(port),
+                         "--log", str(tmp_path / "a.log"))
+    assert_one_line_error(result, str(port))
+    assert not (tmp_path / "a.log").exists()  # a failed start leaves no empty log behind
+
+
+def test_missing_root_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A document root that does not exist: exit 2, one error line naming it."""
+    missing = tmp_path / "no-such-dir"
+    result = run_cli("--port", "0", "--root", str(missing), "--log", str(tmp_path / "a.log"))
+    assert_one_line_error(result, str(missing))
+
+
+def test_unwritable_log_is_one_line_exit_2(site: Path) -> None:
+    """An access log in a directory that does not exist: exit 2, one error line."""
+    result = run_cli("--port", "0", "--root", str(site), "--log", "/nonexistent/dir/access.log")
+    assert_one_line_error(result, "/nonexistent/dir/access.log")
+
+
+@pytest.mark.parametrize("args", [
+    ["--port", "abc"],
+    ["--port", "70000"],
+    ["--threads", "0"],
+    ["--header-timeout", "-1"],
+    ["--bogus-option"],
+    ["--port"],
+    ["extra-positional"],
+    ["--log", "x.log", "--no-log"],
+])
+def test_bad_command_line_is_one_line_exit_2(args: list[str]) -> None:
+    """A bad option value, an unknown option or a missing value: exit 2, one error line."""
+    assert_one_line_error(run_cli(*args, "--no-log"))
+
+
+def test_banner_shows_the_real_port(site: Path, tmp_path: Path) -> None:
+    """With --port 0 the banner prints the port actually bound, and it serves there."""
+    proc, stderr_path = spawn(["--host", "127.0.0.1", "--port", "0", "--root", str(site),
+                               "--no-log"], tmp_path)
+    try:
+        match = wait_banner(proc, stderr_path, r"http://127\.0\.0\.1:(\d+)/")
+        port = int(match.group(1))
+        assert port != 0
+        assert get(port, "/hello.txt").body == b"hello, world\n"
+    finally:
+        assert stop(proc) == 0
+
+
+def test_banner_for_all_interfaces_includes_loopback(site: Path, tmp_path: Path) -> None:
+    """--host 0.0.0.0 lists http://127.0.0.1:PORT/ among its URLs, with the real port."""
+    proc, stderr_path = spawn(["--host", "0.0.0.0", "--port", "0", "--root", str(site),
+                               "--no-log"], tmp_path)
+    try:
+        match = wait_banner(proc, stderr_path, r"http://127\.0\.0\.1:(\d+)/")
+        assert "0.0.0.0" not in match.group(0)
+        assert get(int(match.group(1)), "/data.json").status == 200
+    finally:
+        assert stop(proc) == 0
+
+
+def test_log_dash_writes_access_lines_to_stdout(site: Path, tmp_path: Path) -> None:
+    """--log - puts access lines, and nothing else, on standard output."""
+    stdout_path, stderr_path = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "evserver", "--host", "127.0.0.1",
+                                 "--port", "0", "--root", str(site), "--log", "-"],
+                                cwd=REPO, stdout=out, stderr=err)
+    try:
+        port = int(wait_banner(proc, stderr_path, r"http://127\.0\.0\.1:(\d+)/").group(1))
+        assert "standard output" in stderr_path.read_text()
+        assert get(port, "/hello.txt").status == 200
+        assert get(port, "/missing.txt").status == 404
+    finally:
+        assert stop(proc) == 0
+    lines = stdout_path.read_text().splitlines()
+    assert len(lines) == 2, lines
+    parsed = [_ACCESS_RE.match(line) for line in lines]
+    assert all(parsed), lines
+    assert [(m.group(1), m.group(2)) for m in parsed if m] == [("/hello.txt", "200"),
+                                                               ("/missing.txt", "404")]
+    assert "GET /hello.txt" not in stderr_path.read_text()
+
+
+def test_default_root_is_the_repos_www(tmp_path: Path) -> None:
+    """Without --root, run from the repository, `/` is the repo's www/index.html."""
+    proc, stderr_path = spawn(["--host", "127.0.0.1", "--port", "0", "--no-log"], tmp_path)
+    try:
+        port = int(wait_banner(proc, stderr_path, r"http://127\.0\.0\.1:(\d+)/").group(1))
+        resp = get(port, "/")
+        assert resp.status == 200
+        assert resp.body == (REPO / "www" / "index.html").read_bytes()
+    finally:
+        assert stop(proc) == 0
+
+
+def test_console_script_serves(site: Path, tmp_path: Path) -> None:
+    """The installed `evserver` console script starts the same server."""
+    script = shutil.which("evserver")
+    if script is None:
+        pytest.skip("the evserver console script is not installed")
+    stderr_path = tmp_path / "script-err.txt"
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen([script, "--host", "127.0.0.1", "--port", "0", "--root",
+                                 str(site), "--no-log"], stdout=subprocess.DEVNULL, stderr=err,
+                                cwd=tmp_path, env={**os.environ})
+    try:
+        port = int(wait_banner(proc, stderr_path, r"http://127\.0\.0\.1:(\d+)/").group(1))
+        assert get(port, "/hello.txt").body == b"hello, world\n"
+    finally:
+        assert stop(proc) == 0
+
+
+def test_console_script_entry_point_behaves_like_python_m(tmp_path: Path) -> None:
+    """The `[project.scripts]` target, called as pip's wrapper calls it, exits 0 on --help
+    and 2 with one error line on a bad root (works without installing the package)."""
+    target = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["evserver"]
+    module, func = target.split(":")
+    wrapper = f"import sys; from {module} import {func}; sys.exit({func}())"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", wrapper, *args], cwd=REPO,
+                              capture_output=True, text=True, timeout=15)
+
+    helped = run("--help")
+    assert helped.returncode == 0 and "--root" in helped.stdout
+    assert_one_line_error(run("--root", str(tmp_path / "missing"), "--no-log"), "missing")
