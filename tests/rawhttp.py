@@ -66,7 +66,7 @@ class Reader:
         self.sock.settimeout(timeout)
         try:
             return not self.buf and not self._fill()
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return False
         except ConnectionResetError:
             return True
@@ -94,6 +94,6 @@ def read_all(port: int, data: bytes, timeout: float = 5.0) -> bytes:
         try:
             while chunk := sock.recv(65536):
                 out += chunk
-        except (TimeoutError, socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             pass
         return out

@@ -24,6 +24,6 @@ def test_ruff_is_clean() -> None:
     ruff = shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed")
-    result = subprocess.run([ruff, "check", "evserver", "loadtests"], cwd=REPO,
+    result = subprocess.run([ruff, "check", "evserver", "loadtests", "tests"], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -56,7 +56,6 @@ def test_empty_argv_gives_defaults() -> None:
     (["--log", "-"], {"access_log": "-"}),
     (["--log", "/var/log/ev.log"], {"access_log": "/var/log/ev.log"}),
     (["--no-log"], {"access_log": None}),
-    (["--log", "x.log", "--no-log"], {"access_log": None}),
     (["--threads", "3", "--max-connections", "50", "--max-pending-jobs", "7"],
      {"threads": 3, "max_connections": 50, "max_pending_jobs": 7}),
     (["--header-timeout", "0.2", "--keepalive-timeout", "1.5", "--send-timeout", "4",

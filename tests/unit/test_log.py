@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from evserver.log import AccessLog, access_line, escape, setup_logging
+from tests.unit.conftest import ListHandler
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,30 +28,6 @@ CLF = re.compile(
     rb'"(?P<referer>[^"]*)" "(?P<agent>[^"]*)" (?P<duration>\d+\.\d{3})\n')
 
 WHEN = 971186136.75  # 10 Oct 2000 13:55:36 UTC
-
-
-class ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def evlog() -> Iterator[ListHandler]:
-    """Records of the `evserver` logger, attached directly (propagation may be off)."""
-    logger = logging.getLogger("evserver")
-    handler = ListHandler()
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
 
 
 # -- access_line -------------------------------------------------------------------------

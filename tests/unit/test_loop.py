@@ -13,6 +13,7 @@ from concurrent.futures import Future
 import pytest
 
 from evserver.loop import READ, WRITE, Loop
+from tests.unit.conftest import ListHandler
 
 
 class FakeClock:
@@ -21,30 +22,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def evlog() -> Iterator[ListHandler]:
-    """Records of the `evserver` logger, whatever setup_logging did to it before."""
-    logger = logging.getLogger("evserver")
-    handler = ListHandler()
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
 
 
 @pytest.fixture
