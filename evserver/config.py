@@ -58,6 +58,10 @@ class Config:
     cache_max_bytes: int = 64 * MIB
     cache_max_entries: int = 4096
     cache_ttl: float = 1.0
+    cache_control: str = "max-age=600"  # modest: a changed asset shows within 10 minutes
+    cache_control_html: str = "no-cache"  # pages revalidate every time (ETag makes it cheap)
+    listing: bool = False
+    max_ranges: int = 100  # more ranges in one request are ignored: 200 with the whole file
     sendfile_chunk: int = 1 * MIB
     debug: bool = False
 
@@ -73,6 +77,11 @@ class Config:
             if isinstance(value, (int, float)) and not value > 0:
                 option = "--" + f.name.replace("_", "-")
                 raise ConfigError(f"{option} must be positive, not {value}")
+        for name in ("cache_control", "cache_control_html"):
+            value = getattr(self, name)
+            if not value or any(ord(c) < 0x20 or ord(c) > 0x7E for c in value):
+                option = "--" + name.replace("_", "-")
+                raise ConfigError(f"{option} must be printable ASCII, not {value!r}")
         if self.max_request_line > self.max_head:
             raise ConfigError("--max-request-line must not exceed --max-head")
 
@@ -143,5 +152,14 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="memory for cached files")
     cache.add_argument("--cache-max-entry", type=int, metavar="N", default=d.cache_max_entry,
                        help="largest file kept in memory; larger ones stream from disk")
+    http = p.add_argument_group("responses")
+    http.add_argument("--cache-control", metavar="VALUE", default=d.cache_control,
+                      help="Cache-Control of files other than HTML")
+    http.add_argument("--cache-control-html", metavar="VALUE", default=d.cache_control_html,
+                      help="Cache-Control of HTML files")
+    http.add_argument("--listing", action="store_true",
+                      help="list directories that have no index.html")
+    http.add_argument("--max-ranges", type=int, metavar="N", default=d.max_ranges,
+                      help="ranges honoured in one request (more: 200 with the whole file)")
     p.add_argument("--debug", action="store_true", help="log slow callbacks and connection errors")
     return p

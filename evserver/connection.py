@@ -16,11 +16,13 @@ Phases and their interest / deadline:
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from enum import Enum
 from functools import partial
@@ -29,9 +31,20 @@ from typing import Protocol
 
 from .config import Config
 from .files import FileBody, FileCache, Resolved, load, resolve_target
-from .http11 import HTTPError, Request, RequestParser, build_head, http_date, parse_http_date
+from .http11 import HTTPError, Request, RequestParser, build_head, http_date
 from .log import AccessLog, access_line
 from .loop import READ, WRITE, Loop, TimerHandle
+from .semantics import (
+    Validators,
+    accepted_encodings,
+    content_range,
+    if_range_allows,
+    multipart_boundary,
+    multipart_plan,
+    parse_range,
+    precondition_status,
+    unsatisfied_range,
+)
 
 log = logging.getLogger("evserver")
 
@@ -43,7 +56,11 @@ _ALLOW = b"GET, HEAD, OPTIONS"
 # Registered methods (IANA) that exist but are not allowed on static files: 405, not 501.
 _KNOWN_METHODS = frozenset(b"POST PUT DELETE PATCH TRACE CONNECT PROPFIND PROPPATCH MKCOL COPY "
                            b"MOVE LOCK UNLOCK SEARCH QUERY".split())
-_SERVER = b"Server: evserver\r\n"
+# nosniff on every response: browsers must trust our Content-Type, never guess one.
+_SERVER = b"Server: evserver\r\nX-Content-Type-Options: nosniff\r\n"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_BOUNDARY = multipart_boundary()
+_IOV_MAX = 64  # views gathered into one sendmsg
 
 
 class Phase(Enum):
@@ -109,8 +126,8 @@ class Connection:
 
     __slots__ = ("_sock", "peer", "_owner", "_loop", "_cfg", "_parser", "_phase", "_mask",
                  "_timer", "_deadline", "_seq", "_served", "_eof", "_req", "_started",
-                 "_status", "_keep", "_out", "_head_len", "_sent", "_file", "_file_offset",
-                 "_file_left", "_request_line", "_sendfile")
+                 "_status", "_keep", "_out", "_head_len", "_sent", "_file", "_interim",
+                 "_request_line", "_sendfile")
 
     def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
                  sendfile: Callable[[int, int, int, int], int] = os.sendfile) -> None:
@@ -134,12 +151,12 @@ class Connection:
         self._started = 0.0
         self._status: HTTPStatus | None = None  # set while a response is being sent
         self._keep = False
-        self._out: list[memoryview] = []
+        # The response in flight: views of bytes, and (offset, length) segments of _file.
+        self._out: deque[memoryview | tuple[int, int]] = deque()
         self._head_len = 0
         self._sent = 0
         self._file: FileBody | None = None
-        self._file_offset = 0
-        self._file_left = 0
+        self._interim = b""  # a 100 Continue to send before the next response head
         self._sendfile = sendfile  # injectable: tests fake it, a TLS socket cannot use it
 
     @property
@@ -268,6 +285,8 @@ class Connection:
 
     def _dispatch(self, req: Request) -> None:
         method = req.method
+        if not self._expectation_met(req):
+            return
         if method != b"GET" and method != b"HEAD":
             self._respond_other_method(req)
             return
@@ -276,16 +295,34 @@ class Connection:
         except HTTPError as err:
             self._respond_error(err)
             return
-        fresh, stale = self._owner.cache.lookup(target.path, self._loop.time())
+        encodings = _accepted(req.get(b"accept-encoding"))
+        key = target.path + "\0" + ",".join(encodings) if encodings else target.path
+        fresh, stale = self._owner.cache.lookup(key, self._loop.time())
         if fresh is not None:
             self._respond_file(fresh)  # the fast path: no thread hop, no system call but send
         else:
-            self._load(target, stale)
+            self._load(target, key, encodings, stale)
+
+    def _expectation_met(self, req: Request) -> bool:
+        """RFC 9110 §10.1.1: answer `Expect: 100-continue`; refuse other expectations."""
+        expect = req.get(b"expect")
+        if expect is None or req.version == b"HTTP/1.0":
+            return True  # an HTTP/1.0 client cannot have meant it: ignore (§10.1.1)
+        if expect.lower() != b"100-continue":
+            self._respond_error(HTTPError(HTTPStatus.EXPECTATION_FAILED, "expectation",
+                                          close=self._parser.in_body))
+            return False
+        if self._parser.in_body:
+            if req.method == b"GET" or req.method == b"HEAD":
+                self._interim = _CONTINUE  # let the body come; the parser discards it
+            else:
+                self._keep = False  # answered without the body: close instead of reading it
+        return True
 
     def _respond_other_method(self, req: Request) -> None:
         if req.method == b"OPTIONS":
             fields = b"%s%sAllow: %s\r\n" % (_SERVER, _date.now(), _ALLOW)
-            self._send(HTTPStatus.NO_CONTENT, fields, b"")
+            self._send(HTTPStatus.NO_CONTENT, fields)
         elif req.method in _KNOWN_METHODS:
             self._respond_error(HTTPError(HTTPStatus.METHOD_NOT_ALLOWED, "method",
                                           headers=((b"Allow", _ALLOW),), close=False))
@@ -293,7 +330,8 @@ class Connection:
             self._respond_error(HTTPError(HTTPStatus.NOT_IMPLEMENTED, "unknown method",
                                           close=False))
 
-    def _load(self, target: Resolved, stale: FileBody | None) -> None:
+    def _load(self, target: Resolved, key: str, encodings: tuple[str, ...],
+              stale: FileBody | None) -> None:
         loop = self._loop
         if loop.pending_jobs >= self._cfg.max_pending_jobs:
             self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "pool queue full",
@@ -301,15 +339,15 @@ class Connection:
             return
         self._seq += 1
         try:
-            loop.submit(load, target, self._owner.docroot_real, self._cfg.cache_max_entry, stale,
-                        on_done=partial(self._on_file, self._seq, target.path))
+            loop.submit(load, target, self._owner.docroot_real, self._cfg, stale, encodings,
+                        on_done=partial(self._on_file, self._seq, key))
         except RuntimeError:  # the pool is shut down: we are stopping
             self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down"))
             return
         self._set_phase(Phase.WAIT_FILE)
         self._set_deadline(loop.time() + self._cfg.send_timeout)
 
-    def _on_file(self, seq: int, path: str, future: Future[FileBody]) -> None:
+    def _on_file(self, seq: int, key: str, future: Future[FileBody]) -> None:
         if self._phase is not Phase.WAIT_FILE or seq != self._seq:
             _release(future)  # we closed or timed out meanwhile; never leak the fd
             return
@@ -317,32 +355,73 @@ class Connection:
             body = future.result()
         except HTTPError as err:
             if err.status is HTTPStatus.NOT_FOUND:
-                self._owner.cache.discard(path)
+                self._owner.cache.discard(key)
             self._respond_error(err)
             return
         except Exception:
-            log.exception("loading %s failed", path)
+            log.exception("loading %s failed", key)
             self._respond_error(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR, "load failed"))
             return
-        if body.data is not None:
-            self._owner.cache.put(path, body, self._loop.time())
+        if body.data is not None and body.etag:
+            self._owner.cache.put(key, body, self._loop.time())
         self._respond_file(body)
 
     def _respond_file(self, body: FileBody) -> None:
         req = self._req
         assert req is not None
-        if _not_modified(req, body):
-            fields = b"%s%sLast-Modified: %s\r\nETag: %s\r\n" % (
-                _SERVER, _date.now(), http_date(body.mtime), body.etag)
-            self._send(HTTPStatus.NOT_MODIFIED, fields, b"", file_to_close=body)
-            return
+        if body.etag:
+            validators = Validators(body.etag, body.mtime)
+            now = time.time()
+            status = precondition_status(req, validators, now)
+            if status is HTTPStatus.NOT_MODIFIED:
+                _close_fd(body)
+                self._send(status, _SERVER + _date.now() + body.meta)
+                return
+            if status is not None:
+                _close_fd(body)
+                self._respond_error(HTTPError(status, "precondition failed", close=False))
+                return
+            spec = req.get(b"range")
+            # RFC 9110 §14.2: GET is the only method with range handling; HEAD ignores Range.
+            if spec is not None and req.method == b"GET" and if_range_allows(
+                    req.get(b"if-range"), validators, now):
+                ranges = parse_range(spec, body.size, self._cfg.max_ranges)
+                if ranges is not None:
+                    self._respond_ranges(body, ranges)
+                    return
         fields = _SERVER + _date.now() + body.fields
         if req.method == b"HEAD":
-            self._send(HTTPStatus.OK, fields, b"", file_to_close=body)
+            _close_fd(body)
+            self._send(HTTPStatus.OK, fields)
         elif body.data is not None:
             self._send(HTTPStatus.OK, fields, body.data)
         else:
-            self._send(HTTPStatus.OK, fields, b"", stream=body)
+            self._send(HTTPStatus.OK, fields, pieces=[(0, body.size)], file=body)
+
+    def _respond_ranges(self, body: FileBody, ranges: list[tuple[int, int]]) -> None:
+        size = body.size
+        if not ranges:
+            _close_fd(body)
+            self._respond_error(HTTPError(
+                HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "range",
+                headers=((b"Content-Range", unsatisfied_range(size)),), close=False))
+            return
+        if len(ranges) == 1:
+            first, last = ranges[0]
+            pieces: list[bytes | tuple[int, int]] = [(first, last - first + 1)]
+            length, ctype = last - first + 1, body.ctype
+            extra = b"Content-Range: %s\r\n" % content_range(first, last, size)
+        else:
+            pieces, length = multipart_plan(ranges, size, body.ctype, _BOUNDARY)
+            ctype, extra = b"multipart/byteranges; boundary=" + _BOUNDARY, b""
+        fields = b"%s%sContent-Type: %s\r\nContent-Length: %d\r\n%s%sAccept-Ranges: bytes\r\n%s" % (
+            _SERVER, _date.now(), ctype, length, extra, body.coding, body.meta)
+        if body.data is not None:
+            view = memoryview(body.data)  # slices of the cached bytes: no copy, no file
+            views = [p if isinstance(p, bytes) else view[p[0]:p[0] + p[1]] for p in pieces]
+            self._send(HTTPStatus.PARTIAL_CONTENT, fields, pieces=views)
+        else:
+            self._send(HTTPStatus.PARTIAL_CONTENT, fields, pieces=pieces, file=body)
 
     def _respond_error(self, err: HTTPError) -> None:
         if err.close:
@@ -360,23 +439,31 @@ class Connection:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _send(self, status: HTTPStatus, fields: bytes, data: bytes, *,
-              stream: FileBody | None = None, file_to_close: FileBody | None = None) -> None:
-        """Queue one response and write as much as the socket takes right now."""
-        if file_to_close is not None and file_to_close.fd is not None:
-            os.close(file_to_close.fd)
+    def _send(self, status: HTTPStatus, fields: bytes, body: bytes = b"", *,
+              pieces: Sequence[bytes | memoryview | tuple[int, int]] = (),
+              file: FileBody | None = None) -> None:
+        """Queue one response and write as much as the socket takes right now.
+
+        The body is `body`, or `pieces`: bytes and (offset, length) segments of `file`,
+        which go out with sendfile. The connection owns `file`'s fd from here on.
+        """
         req = self._req
-        head = build_head(status, fields, keep_alive=self._keep,
-                          http10=req is not None and req.version == b"HTTP/1.0")
+        head = self._interim + build_head(status, fields, keep_alive=self._keep,
+                                          http10=req is not None and req.version == b"HTTP/1.0")
+        self._interim = b""
         self._status = status
         self._head_len = len(head)
         self._sent = 0
-        if len(data) <= _CONCAT_MAX:
-            self._out = [memoryview(head + data) if data else memoryview(head)]
+        out: deque[memoryview | tuple[int, int]] = deque()
+        if pieces:
+            out.append(memoryview(head))
+            out.extend(p if isinstance(p, tuple) else memoryview(p) for p in pieces)
+        elif len(body) <= _CONCAT_MAX:
+            out.append(memoryview(head + body) if body else memoryview(head))
         else:
-            self._out = [memoryview(head), memoryview(data)]  # sendmsg gathers: no copy
-        if stream is not None:
-            self._file, self._file_offset, self._file_left = stream, 0, stream.size
+            out.extend((memoryview(head), memoryview(body)))  # sendmsg gathers: no copy
+        self._out = out
+        self._file = file
         self._flush()
 
     def _flush(self) -> None:
@@ -400,33 +487,39 @@ class Connection:
         self._set_deadline(self._loop.time() + self._cfg.send_timeout)
 
     def _write(self) -> bool:
-        """Send buffered bytes, then at most one sendfile chunk; True when all is sent."""
+        """Send queued bytes and at most one sendfile chunk; True when all is sent."""
         out = self._out
         sock = self._sock
         while out:
+            first = out[0]
+            if isinstance(first, tuple):
+                return self._write_file(first)
             try:
-                n = sock.send(out[0]) if len(out) == 1 else sock.sendmsg(out)
+                if len(out) > 1 and not isinstance(out[1], tuple):
+                    n = sock.sendmsg(list(_leading_views(out)))
+                else:
+                    n = sock.send(first)
             except BlockingIOError:
                 return False
             self._sent += n
             while n:  # drop what went out; a partial view is re-sliced, never copied
-                first = out[0]
-                if n >= len(first):
-                    n -= len(first)
-                    del out[0]
+                view = out[0]
+                assert not isinstance(view, tuple)
+                if n >= len(view):
+                    n -= len(view)
+                    out.popleft()
                 else:
-                    out[0] = first[n:]
+                    out[0] = view[n:]
                     n = 0
-        if self._file_left:
-            return self._write_file()
         return True
 
-    def _write_file(self) -> bool:
+    def _write_file(self, segment: tuple[int, int]) -> bool:
         file = self._file
         assert file is not None and file.fd is not None
-        count = min(self._file_left, self._cfg.sendfile_chunk)
+        offset, length = segment
         try:
-            n = self._sendfile(self._sock.fileno(), file.fd, self._file_offset, count)
+            n = self._sendfile(self._sock.fileno(), file.fd, offset,
+                               min(length, self._cfg.sendfile_chunk))
         except BlockingIOError:
             return False
         if n == 0:
@@ -434,13 +527,15 @@ class Connection:
             # honest end is closing the connection (the client sees a short body).
             log.warning("%s shrank while being sent", file.path)
             self._keep = False
-            self._file_left = 0
+            self._out.clear()
             return True
         self._sent += n
-        self._file_offset += n
-        self._file_left -= n
+        if n < length:
+            self._out[0] = (offset + n, length - n)
+        else:
+            self._out.popleft()
         # One chunk per event at most (nginx sendfile_max_chunk): others get their turn.
-        return self._file_left == 0
+        return not self._out
 
     def _finish(self) -> None:
         """The response is sent: log it, then keep the connection or start closing it."""
@@ -477,9 +572,7 @@ class Connection:
         file = self._file
         if file is not None:
             self._file = None
-            self._file_left = 0
-            if file.fd is not None:
-                os.close(file.fd)
+            _close_fd(file)
 
     # -- closing --------------------------------------------------------------------------------
 
@@ -515,25 +608,35 @@ class Connection:
         self._set_phase(Phase.CLOSED)  # unregisters before the close (fd reuse, KeyError)
         self._sock.close()
         self._release_file()
-        self._out = []
+        self._out.clear()
         self._owner.forget(self)
         log.debug("%s closed: %s", self.peer, reason)
 
 
-def _not_modified(req: Request, body: FileBody) -> bool:
-    """RFC 9110 §13.1.2-3: If-None-Match (weak comparison) wins over If-Modified-Since."""
-    if_none_match = req.get(b"if-none-match")
-    if if_none_match is not None:
-        if if_none_match == b"*":
-            return True
-        etag = body.etag
-        return any(tag.strip().removeprefix(b"W/") == etag for tag in if_none_match.split(b","))
-    if_modified_since = req.get(b"if-modified-since")
-    if if_modified_since is not None:
-        since = parse_http_date(if_modified_since)
-        # RFC 9110 §13.1.3: a date later than the server's clock is invalid, hence ignored.
-        return since is not None and body.mtime <= since <= time.time()
-    return False
+def _close_fd(body: FileBody) -> None:
+    if body.fd is not None:
+        os.close(body.fd)
+
+
+def _leading_views(out: deque[memoryview | tuple[int, int]]) -> Iterator[memoryview]:
+    """The views at the front of `out`, up to the first file segment (for one sendmsg)."""
+    for item in itertools.islice(out, _IOV_MAX):
+        if isinstance(item, tuple):
+            return
+        yield item
+
+
+_encodings_memo: dict[bytes | None, tuple[str, ...]] = {}
+
+
+def _accepted(accept_encoding: bytes | None) -> tuple[str, ...]:
+    """accepted_encodings(), memoized: clients send a handful of distinct headers."""
+    encodings = _encodings_memo.get(accept_encoding)
+    if encodings is None:
+        encodings = accepted_encodings(accept_encoding)
+        if len(_encodings_memo) < 256:
+            _encodings_memo[accept_encoding] = encodings
+    return encodings
 
 
 def _release(future: Future[FileBody]) -> None:

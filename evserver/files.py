@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import quote, unquote_to_bytes
 
+from .config import Config
 from .http11 import HTTPError, http_date
+from .listing import render_listing
 
 # Built-in types win over the host's /etc/mime.types, which is often old or missing.
 _TYPES = {
@@ -49,10 +51,14 @@ def content_type(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """A request target mapped under the root. `redirect` is where a directory goes."""
+    """A request target mapped under the root. `redirect` is where a directory goes;
+    `url_path` (decoded, normalized) and `query` are what a directory listing shows."""
 
     path: str
     redirect: bytes
+    url_path: str = "/"
+    query: bytes = b""
+    is_dir: bool = False
 
 
 def resolve_target(docroot: str, target: bytes) -> Resolved:
@@ -92,7 +98,8 @@ def resolve_target(docroot: str, target: bytes) -> Resolved:
     if query:
         redirect += b"?" + query
     fs_path = os.path.join(docroot, *segments, *([INDEX] if is_dir else []))
-    return Resolved(fs_path, redirect)
+    return Resolved(fs_path, redirect, url if url == "/" or not is_dir else url + "/", query,
+                    is_dir)
 
 
 def _origin_form(target: bytes) -> bytes:
@@ -114,11 +121,14 @@ def _origin_form(target: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class FileBody:
-    """A file ready to send: metadata, a pre-rendered head part, and bytes or an open fd.
+    """A file ready to send: metadata, pre-rendered head parts, and bytes or an open fd.
 
-    `fields` holds every header that depends only on the file (type, length, validators),
-    rendered once in the pool so a cache hit does no formatting. Exactly one of `data`
-    and `fd` is set; whoever holds a FileBody with an fd must close it.
+    Rendered once in the pool, so a cache hit does no formatting: `fields` is every header
+    of a 200 that depends only on the file; `meta` the validators, Cache-Control and Vary
+    that a 304 repeats (RFC 9110 §15.4.5); `coding` the Content-Encoding line of a
+    precompressed variant. Exactly one of `data` and `fd` is set; whoever holds a FileBody
+    with an fd must close it. An empty `etag` marks generated content (a listing): no
+    validators, no ranges, not cached.
     """
 
     path: str
@@ -129,6 +139,10 @@ class FileBody:
     fields: bytes
     data: bytes | None
     fd: int | None
+    meta: bytes = b""
+    ctype: bytes = b"application/octet-stream"
+    coding: bytes = b""
+    vary: bool = False
 
     @property
     def mtime(self) -> int:
@@ -138,22 +152,31 @@ class FileBody:
         return (st.st_size, st.st_mtime_ns, st.st_ino) == (self.size, self.mtime_ns, self.ino)
 
 
-def load(target: Resolved, docroot_real: str, max_in_memory: int, prev: FileBody | None = None,
-         ) -> FileBody:
+# Precompressed siblings, as nginx's gzip_static and brotli_static find them.
+_SIBLINGS = (("br", ".br"), ("gzip", ".gz"))
+
+
+def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None = None,
+         encodings: tuple[str, ...] = ()) -> FileBody:
     """Open and check a file; read it if small, else keep the fd. Runs in the pool only.
 
-    With `prev` (a cached body) the file is reread only if its size, mtime or inode changed.
-    Raises HTTPError: 404 (missing, hidden, or outside the root), 403, or 301 for a directory.
+    `encodings` are the codings the client accepts, best first: a precompressed sibling
+    (`app.js.br`, `app.js.gz`) in the first of them is served instead of the file. With
+    `prev` (a cached body) the file is reread only if it changed. Raises HTTPError: 404
+    (missing, hidden, or outside the root), 403, or 301 for a directory.
     """
     try:
-        real = os.path.realpath(target.path)
-        if real != docroot_real and not real.startswith(docroot_real + os.sep):
-            raise _not_found(docroot_real, "symlink leaves the root")
+        real = _inside(os.path.realpath(target.path), docroot_real)
+        siblings = _siblings(real, docroot_real)
+        coding = next((c for c in encodings if c in siblings), "")
         # O_NONBLOCK: opening a FIFO someone left in the root must not hang a worker.
-        fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = os.open(siblings[coding] if coding else real,
+                     os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as err:
         if err.errno == errno.EACCES:
             raise HTTPError(HTTPStatus.FORBIDDEN, "permission denied", close=False) from None
+        if err.errno == errno.ENOENT and target.is_dir and cfg.listing:
+            return _listing(target, docroot_real)
         raise _not_found(docroot_real, os.strerror(err.errno or 0)) from None
     try:
         st = os.fstat(fd)
@@ -162,10 +185,11 @@ def load(target: Resolved, docroot_real: str, max_in_memory: int, prev: FileBody
                             headers=((b"Location", target.redirect),), close=False)
         if not stat.S_ISREG(st.st_mode):
             raise _not_found(docroot_real, "not a regular file")
-        if prev is not None and prev.identical(st):
+        vary = bool(siblings)
+        if prev is not None and prev.identical(st) and prev.vary == vary:
             os.close(fd)
             return prev
-        body = _body(real, fd, st, max_in_memory)
+        body = _body(real, fd, st, cfg, coding, vary)
     except BaseException:
         os.close(fd)
         raise
@@ -174,16 +198,52 @@ def load(target: Resolved, docroot_real: str, max_in_memory: int, prev: FileBody
     return body
 
 
-def _body(real: str, fd: int, st: os.stat_result, max_in_memory: int) -> FileBody:
-    data = _read_all(fd, st.st_size) if st.st_size <= max_in_memory else None
+def _inside(real: str, docroot_real: str) -> str:
+    if real != docroot_real and not real.startswith(docroot_real + os.sep):
+        raise _not_found(docroot_real, "symlink leaves the root")
+    return real
+
+
+def _siblings(real: str, docroot_real: str) -> dict[str, str]:
+    """The precompressed variants of `real` that exist as regular files inside the root."""
+    found = {}
+    for coding, suffix in _SIBLINGS:
+        candidate = os.path.realpath(real + suffix)
+        if (candidate.startswith(docroot_real + os.sep) and os.path.isfile(candidate)):
+            found[coding] = candidate
+    return found
+
+
+def _body(real: str, fd: int, st: os.stat_result, cfg: Config, coding: str,
+          vary: bool) -> FileBody:
+    data = _read_all(fd, st.st_size) if st.st_size <= cfg.cache_max_entry else None
     size = st.st_size if data is None else len(data)  # a file that shrank meanwhile
-    etag = b'"%x-%x-%x"' % (st.st_ino, st.st_mtime_ns, size)
-    last_modified = http_date(st.st_mtime_ns // 1_000_000_000)
-    ctype = content_type(real).encode("ascii")
-    fields = (b"Content-Type: %s\r\nContent-Length: %d\r\nLast-Modified: %s\r\nETag: %s\r\n"
-              % (ctype, size, last_modified, etag))
+    # Each variant is its own representation with its own strong tag (RFC 9110 §8.8.3).
+    etag = b'"%x-%x-%x%s"' % (st.st_ino, st.st_mtime_ns, size,
+                              b"-" + coding.encode() if coding else b"")
+    ctype_text = content_type(real)
+    html = ctype_text.startswith("text/html")
+    cache_control = cfg.cache_control_html if html else cfg.cache_control
+    meta = b"Last-Modified: %s\r\nETag: %s\r\nCache-Control: %s\r\n%s" % (
+        http_date(st.st_mtime_ns // 1_000_000_000), etag, cache_control.encode("latin-1"),
+        b"Vary: Accept-Encoding\r\n" if vary else b"")
+    ctype = ctype_text.encode("ascii")
+    coding_line = b"Content-Encoding: %s\r\n" % coding.encode() if coding else b""
+    fields = b"Content-Type: %s\r\nContent-Length: %d\r\n%sAccept-Ranges: bytes\r\n%s" % (
+        ctype, size, coding_line, meta)
     return FileBody(real, size, st.st_mtime_ns, st.st_ino, etag, fields, data,
-                    None if data is not None else fd)
+                    None if data is not None else fd, meta, ctype, coding_line, vary)
+
+
+def _listing(target: Resolved, docroot_real: str) -> FileBody:
+    """A generated index of a directory that has no index.html (--listing)."""
+    directory = _inside(os.path.realpath(os.path.dirname(target.path)), docroot_real)
+    if not os.path.isdir(directory):
+        raise _not_found(docroot_real, "no such directory")
+    data, ctype = render_listing(directory, target.url_path, target.query)
+    fields = b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-cache\r\n" % (
+        ctype, len(data))
+    return FileBody(directory, len(data), 0, 0, b"", fields, data, None, b"", ctype)
 
 
 def _read_all(fd: int, size: int) -> bytes:

@@ -692,7 +692,7 @@ def test_result_for_an_old_seq_during_a_newer_job_is_dropped(rig: Rig) -> None:
     assert rig.phase is Phase.WAIT_FILE and len(rig.loop.undelivered()) == 1
     stale: Future[FileBody] = Future()
     body = load(Resolved(str(rig.docroot / "big.bin"), b"/big.bin/"), rig.owner.docroot_real,
-                rig.owner.cfg.cache_max_entry)
+                rig.owner.cfg)
     assert body.fd is not None
     stale.set_result(body)
     sent = bytes(rig.sock.sent)

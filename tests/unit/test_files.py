@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from evserver.config import Config
 from evserver.files import FileBody, FileCache, Resolved, content_type, load, resolve_target
 from evserver.http11 import HTTPError
 
@@ -179,7 +180,8 @@ def root(tmp_path: Path) -> Path:
 def load_target(docroot: Path, target: bytes, max_in_memory: int = 1024,
                 prev: FileBody | None = None) -> FileBody:
     real = os.path.realpath(docroot)
-    return load(resolve_target(str(docroot), target), real, max_in_memory, prev)
+    cfg = Config(docroot=str(docroot), cache_max_entry=max_in_memory)
+    return load(resolve_target(str(docroot), target), real, cfg, prev)
 
 
 def load_error(docroot: Path, target: bytes) -> HTTPError:

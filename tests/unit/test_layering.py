@@ -17,10 +17,13 @@ ALLOWED: dict[str, set[str]] = {
     "http11": set(),
     "loop": set(),
     "log": set(),
-    "files": {"http11", "config"},
-    "connection": {"config", "http11", "files", "log", "loop"},
+    "semantics": {"http11"},  # pure RFC 9110 decisions: preconditions, ranges, encodings
+    "listing": set(),  # directory pages, rendered in the pool
+    "files": {"http11", "config", "listing"},
+    "connection": {"config", "http11", "files", "log", "loop", "semantics"},
     # server: anything but __main__
-    "server": {"__init__", "config", "http11", "files", "log", "loop", "connection"},
+    "server": {"__init__", "config", "http11", "files", "log", "loop", "connection",
+               "semantics", "listing"},
     "__main__": {"config", "server", "log"},
 }
 FORBIDDEN_STDLIB = {"asyncio", "http.server", "socketserver", "wsgiref", "http.client"}
