@@ -59,7 +59,6 @@ _KNOWN_METHODS = frozenset(b"POST PUT DELETE PATCH TRACE CONNECT PROPFIND PROPPA
 # nosniff on every response: browsers must trust our Content-Type, never guess one.
 _SERVER = b"Server: evserver\r\nX-Content-Type-Options: nosniff\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_BOUNDARY = multipart_boundary()
 _IOV_MAX = 64  # views gathered into one sendmsg
 
 
@@ -412,8 +411,10 @@ class Connection:
             length, ctype = last - first + 1, body.ctype
             extra = b"Content-Range: %s\r\n" % content_range(first, last, size)
         else:
-            pieces, length = multipart_plan(ranges, size, body.ctype, _BOUNDARY)
-            ctype, extra = b"multipart/byteranges; boundary=" + _BOUNDARY, b""
+            # A fresh boundary per response: nobody can plant it in a file beforehand.
+            boundary = multipart_boundary()
+            pieces, length = multipart_plan(ranges, size, body.ctype, boundary)
+            ctype, extra = b"multipart/byteranges; boundary=" + boundary, b""
         fields = b"%s%sContent-Type: %s\r\nContent-Length: %d\r\n%s%sAccept-Ranges: bytes\r\n%s" % (
             _SERVER, _date.now(), ctype, length, extra, body.coding, body.meta)
         if body.data is not None:
