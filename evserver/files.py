@@ -240,7 +240,12 @@ def _listing(target: Resolved, docroot_real: str) -> FileBody:
     directory = _inside(os.path.realpath(os.path.dirname(target.path)), docroot_real)
     if not os.path.isdir(directory):
         raise _not_found(docroot_real, "no such directory")
-    data, ctype = render_listing(directory, target.url_path, target.query)
+    try:
+        data, ctype = render_listing(directory, target.url_path, target.query)
+    except OSError as err:  # unreadable, or removed since the check
+        if err.errno == errno.EACCES:
+            raise HTTPError(HTTPStatus.FORBIDDEN, "listing denied", close=False) from None
+        raise _not_found(docroot_real, os.strerror(err.errno or 0)) from None
     fields = b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-cache\r\n" % (
         ctype, len(data))
     return FileBody(directory, len(data), 0, 0, b"", fields, data, None, b"", ctype)
