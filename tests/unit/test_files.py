@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email.utils
+import errno
 import os
 import stat
 import threading
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from evserver import files
 from evserver.config import Config
 from evserver.files import FileBody, FileCache, Resolved, content_type, load, resolve_target
 from evserver.http11 import HTTPError
@@ -574,3 +576,19 @@ def test_cache_discard() -> None:
     cache.discard("/never")
     assert cache.lookup("/a", 0.0) == (None, None)
     assert cache.bytes == 0 and len(cache) == 0
+
+
+@pytest.mark.parametrize("code, status", [(errno.EACCES, 403), (errno.ENOENT, 404)])
+def test_listing_that_cannot_be_read_is_403_or_404(
+        root: Path, monkeypatch: pytest.MonkeyPatch, code: int, status: int) -> None:
+    """A directory unreadable (403) or removed during the scan (404) is never a 500."""
+    (root / "empty").mkdir()
+
+    def fail(*args: object) -> tuple[bytes, bytes]:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(files, "render_listing", fail)
+    cfg = Config(docroot=str(root), listing=True)
+    with pytest.raises(HTTPError) as info:
+        load(resolve_target(str(root), b"/empty/"), os.path.realpath(root), cfg)
+    assert info.value.status == status
