@@ -171,8 +171,12 @@ class Connection:
 
     def _set_phase(self, phase: Phase) -> None:
         mask = _MASKS[phase]
-        if self._eof and mask == READ:
-            mask = 0  # after EOF the socket is always readable: level triggering would spin
+        if mask == READ and phase is not Phase.LINGER and (
+                self._eof or self._parser.buffered >= self._cfg.max_head):
+            # After EOF the socket is always readable: level triggering would spin. With a
+            # head's worth of pipelined bytes already waiting, read nothing more until they
+            # are answered: the kernel's buffer, not ours, holds the rest (bounded memory).
+            mask = 0
         self._phase = phase
         if mask != self._mask:
             # epoll_ctl only on a real change; level triggering means a stale WRITE interest

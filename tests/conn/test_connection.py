@@ -247,6 +247,24 @@ def test_pipelined_requests_in_one_recv_answered_in_order_one_per_turn(rig: Rig)
     assert_kept_alive(rig)
 
 
+def test_a_pipelined_flood_is_read_no_faster_than_it_is_answered(
+        make_rig: Callable[..., Rig]) -> None:
+    """With a head's worth of requests buffered, READ interest is dropped until they are
+    answered: a client cannot grow our buffer beyond max_head plus one recv."""
+    rig = make_rig(max_keepalive_requests=10_000)
+    rig.serve(req("/hello.txt"))
+    flood = req("/hello.txt") * (3 * rig.owner.cfg.max_head // len(req("/hello.txt")))
+    rig.receive(flood)
+    assert rig.phase is Phase.HEAD and rig.mask == 0  # not reading: the kernel holds the rest
+    peak = 0
+    while rig.loop.soon:
+        peak = max(peak, rig.conn._parser.buffered)
+        rig.loop.run_soon()
+    assert peak <= len(flood)
+    assert len(rig.replies()) == 1 + len(flood) // len(req("/hello.txt"))
+    assert_kept_alive(rig)  # READ interest is back once the backlog is answered
+
+
 def test_pipelined_requests_wait_for_the_pool_in_order(rig: Rig) -> None:
     """With cold files the second request is parsed only after the first is answered."""
     rig.receive(req("/hello.txt") + req("/index.html"))
