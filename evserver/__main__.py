@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"cannot open the log file {cfg.access_log!r}: {err.strerror}")
     listener = setup_logging(cfg.debug)
     try:
-        _install_signals(server)
+        _install_signals(server, access_log)
         _banner(server, cfg)
         server.serve_forever()
         log.info("stopped after %d connections", server.accepted)
@@ -66,14 +66,18 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _install_signals(server: Server) -> None:
+def _install_signals(server: Server, access_log: AccessLog) -> None:
     def on_stop(signum: int, frame: FrameType | None) -> None:
         # Runs on the main thread between bytecodes: only queue the stop for the loop.
         # The loop's wakeup fd makes select() return at once.
         server.loop.call_soon(server.stop)
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        access_log.reopen()  # logrotate's postrotate: the writer thread reopens the file
+
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGHUP, on_hangup)
 
 
 def _banner(server: Server, cfg: Config) -> None:

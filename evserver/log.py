@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import queue
 import re
 import sys
@@ -83,8 +84,12 @@ class AccessLog:
     the next attempt until the queue grows past `max_backlog`.
     """
 
-    def __init__(self, out: BinaryIO | None, max_backlog: int = 100_000) -> None:
+    def __init__(self, out: BinaryIO | None, max_backlog: int = 100_000,
+                 path: str | None = None) -> None:
         self._out = out
+        self._path = path  # reopened on SIGHUP, or when it was moved or removed
+        self._reopen_requested = False
+        self._reopen_failed = False
         self._lines: deque[bytes] = deque()
         self._max_backlog = max_backlog
         self._stop = threading.Event()
@@ -102,16 +107,54 @@ class AccessLog:
             return cls(sys.stdout.buffer)
         # Unbuffered: each batch is one write() already, and a failed write leaves no
         # bytes behind in a buffer to fail again (and be reported again) at close().
-        return cls(open(path, "ab", buffering=0))
+        return cls(open(path, "ab", buffering=0), path=path)
 
     def write(self, line: bytes) -> None:
         if self._out is not None:
             self._lines.append(line)  # deque.append is atomic: no lock on the loop thread
 
+    def reopen(self) -> None:
+        """Reopen the file at the next flush (SIGHUP, after logrotate); signal-safe."""
+        self._reopen_requested = True
+
     def _run(self) -> None:
         while not self._stop.wait(_FLUSH_INTERVAL):
             self._flush()
+            # Lines queued before the reopen went to the old file above: none is lost.
+            if self._path is not None and (self._reopen_requested or self._moved()):
+                self._reopen_file(self._path)
         self._flush()
+
+    def _moved(self) -> bool:
+        """True when our path no longer names the file we write (renamed or deleted)."""
+        assert self._path is not None and self._out is not None
+        try:
+            named = os.stat(self._path)
+            ours = os.fstat(self._out.fileno())
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError):
+            return False
+        return (named.st_ino, named.st_dev) != (ours.st_ino, ours.st_dev)
+
+    def _reopen_file(self, path: str) -> None:
+        self._reopen_requested = False
+        try:
+            new = open(path, "ab", buffering=0)
+        except OSError as err:
+            if not self._reopen_failed:
+                log.error("cannot reopen the access log %s: %s", path, err)
+                self._reopen_failed = True
+            return
+        if self._reopen_failed:
+            log.warning("access log %s reopened", path)
+        self._reopen_failed = False
+        old, self._out = self._out, new
+        try:
+            if old is not None:
+                old.close()
+        except OSError:
+            pass
 
     def _flush(self) -> None:
         lines = self._lines

@@ -338,3 +338,58 @@ def test_setup_logging_in_process() -> None:
     assert proc.returncode == 0
     assert proc.stderr == b"evserver: disk on fire\n"
     assert proc.stdout == b""
+
+
+def _wait_for(predicate: object, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_access_log_reopen_after_rotation_loses_no_line(tmp_path: Path) -> None:
+    """logrotate renames the file, then SIGHUP: lines before go to the old file, lines
+    after to the new one, and every line lands in exactly one of them."""
+    path = tmp_path / "access.log"
+    access = AccessLog.open(str(path))
+    access.write(b"one\n")
+    _wait_for(lambda: path.exists() and path.read_bytes() == b"one\n")
+    os.rename(path, tmp_path / "access.log.1")
+    access.write(b"two\n")  # may land in either file, but only in one
+    access.reopen()
+    _wait_for(path.exists)
+    access.write(b"three\n")
+    access.close()
+    old = (tmp_path / "access.log.1").read_bytes()
+    new = path.read_bytes()
+    assert sorted((old + new).splitlines()) == [b"one", b"three", b"two"]
+    assert new.endswith(b"three\n") and old.startswith(b"one\n")
+
+
+def test_access_log_removed_is_reported_once_and_recreated(tmp_path: Path,
+                                                           evlog: ListHandler) -> None:
+    """A log file deleted under a running server is recreated and the lines go on."""
+    path = tmp_path / "access.log"
+    access = AccessLog.open(str(path))
+    access.write(b"one\n")
+    _wait_for(lambda: path.exists() and path.stat().st_size > 0)
+    path.unlink()
+    _wait_for(path.exists)
+    access.write(b"two\n")
+    access.close()
+    assert path.read_bytes() == b"two\n"
+
+
+def test_access_log_reopen_failure_reported_once(tmp_path: Path, evlog: ListHandler) -> None:
+    """When the log's directory is gone, the failure is reported once and serving goes on."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    path = folder / "access.log"
+    access = AccessLog.open(str(path))
+    path.unlink()
+    folder.rmdir()
+    time.sleep(0.5)  # several flush cycles, each trying to reopen
+    access.write(b"lost\n")
+    access.close()
+    errors = [r for r in evlog.records if "cannot reopen" in r.getMessage()]
+    assert len(errors) == 1
