@@ -45,8 +45,10 @@ class Config:
     max_head: int = 16 * KIB
     max_request_line: int = 8 * KIB
     max_headers: int = 100
+    max_header_size: int = 8 * KIB  # one header field line (431)
     max_body: int = 1 * MIB
     header_timeout: float = 10.0
+    body_timeout: float = 30.0  # the rest of a request body once its head was answered
     keepalive_timeout: float = 15.0
     send_timeout: float = 30.0
     linger_timeout: float = 2.0
@@ -61,6 +63,7 @@ class Config:
     cache_control: str = "max-age=600"  # modest: a changed asset shows within 10 minutes
     cache_control_html: str = "no-cache"  # pages revalidate every time (ETag makes it cheap)
     listing: bool = False
+    follow_symlinks: bool = False  # True: serve symlinks even when they lead out of the root
     max_ranges: int = 100  # more ranges in one request are ignored: 200 with the whole file
     sendfile_chunk: int = 1 * MIB
     debug: bool = False
@@ -132,6 +135,7 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="queued file reads before answering 503")
     timeouts = p.add_argument_group("timeouts (seconds)")
     for name, help_text in (("header-timeout", "whole request head, from its first byte (408)"),
+                            ("body-timeout", "rest of a request body after its head (408)"),
                             ("keepalive-timeout", "idle time between requests"),
                             ("send-timeout", "longest stall of a response's progress"),
                             ("shutdown-grace", "time for responses in flight at SIGINT/SIGTERM")):
@@ -141,6 +145,7 @@ def _build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("max-head", "request head bytes (431)"),
                             ("max-request-line", "request line bytes (414)"),
                             ("max-headers", "header fields per request (431)"),
+                            ("max-header-size", "bytes of one header field (431)"),
                             ("max-body", "request body bytes read and discarded (413)"),
                             ("max-keepalive-requests", "requests per connection")):
         limits.add_argument("--" + name, type=int, metavar="N", help=help_text,
@@ -159,6 +164,8 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="Cache-Control of HTML files")
     http.add_argument("--listing", action="store_true",
                       help="list directories that have no index.html")
+    http.add_argument("--follow-symlinks", action="store_true",
+                      help="serve symlinks that lead outside the root (refused by default)")
     http.add_argument("--max-ranges", type=int, metavar="N", default=d.max_ranges,
                       help="ranges honoured in one request (more: 200 with the whole file)")
     p.add_argument("--debug", action="store_true", help="log slow callbacks and connection errors")

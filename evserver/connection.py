@@ -137,7 +137,7 @@ class Connection:
         self._loop = owner.loop
         self._cfg = cfg
         self._parser = RequestParser(cfg.max_head, cfg.max_request_line, cfg.max_headers,
-                                     cfg.max_body)
+                                     cfg.max_body, cfg.max_header_size)
         self._phase = Phase.CLOSED  # until start(); nothing is registered yet
         self._mask = 0
         self._timer: TimerHandle | None = None

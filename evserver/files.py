@@ -166,7 +166,11 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
     (missing, hidden, or outside the root), 403, or 301 for a directory.
     """
     try:
-        real = _inside(os.path.realpath(target.path), docroot_real)
+        real = os.path.realpath(target.path)
+        if not cfg.follow_symlinks:
+            _inside(real, docroot_real)
+        if (os.sep + ".") in real[len(docroot_real):]:
+            raise _not_found(docroot_real, "a symlink to a dotfile")  # hidden by any name
         siblings = _siblings(real, docroot_real)
         coding = next((c for c in encodings if c in siblings), "")
         # O_NONBLOCK: opening a FIFO someone left in the root must not hang a worker.

@@ -90,11 +90,13 @@ class RequestParser:
     """
 
     def __init__(self, max_head: int = 16 * 1024, max_request_line: int = 8 * 1024,
-                 max_headers: int = 100, max_body: int = 1024 * 1024) -> None:
+                 max_headers: int = 100, max_body: int = 1024 * 1024,
+                 max_field: int = 8 * 1024) -> None:
         self.max_head = max_head
         self.max_request_line = max_request_line
         self.max_headers = max_headers
         self.max_body = max_body
+        self.max_field = max_field  # one header field line (nginx large_client_header_buffers)
         self._buf = bytearray()
         self._scanned = 0  # bytes of _buf already searched for the blank line (O(n) trickle)
         self._body = _Body.NONE
@@ -193,6 +195,8 @@ class RequestParser:
             method, target, version, keep_default = self._parse_request_line(request_line)
             if len(lines) - 1 > self.max_headers:
                 raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers")
+            if max(map(len, lines[1:]), default=0) > self.max_field:
+                raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "header too large")
             headers = tuple(_parse_field(line) for line in lines[1:])
             keep_alive = self._frame(method, version, headers, keep_default)
         except HTTPError as err:

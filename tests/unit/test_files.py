@@ -592,3 +592,27 @@ def test_listing_that_cannot_be_read_is_403_or_404(
     with pytest.raises(HTTPError) as info:
         load(resolve_target(str(root), b"/empty/"), os.path.realpath(root), cfg)
     assert info.value.status == status
+
+
+def test_follow_symlinks_policy_serves_links_out_of_the_root(root: Path, tmp_path: Path) -> None:
+    """--follow-symlinks: a link leading out of the root is served; without it, 404."""
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    (outside / "notes.txt").write_text("shared notes\n")
+    (root / "notes.txt").symlink_to(outside / "notes.txt")
+    real = os.path.realpath(root)
+    target = resolve_target(str(root), b"/notes.txt")
+    with pytest.raises(HTTPError) as info:
+        load(target, real, Config(docroot=str(root)))
+    assert info.value.status == HTTPStatus.NOT_FOUND
+    body = load(target, real, Config(docroot=str(root), follow_symlinks=True))
+    assert body.data == b"shared notes\n"
+
+
+def test_symlink_to_a_dotfile_is_hidden(root: Path) -> None:
+    """A visible name that links to `.env` inside the root does not reveal it."""
+    (root / ".env").write_text("SECRET=1\n")
+    (root / "config.txt").symlink_to(root / ".env")
+    error = load_error(root, b"/config.txt")
+    assert error.status == HTTPStatus.NOT_FOUND
+    assert b"SECRET" not in (error.body or b"")

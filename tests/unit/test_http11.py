@@ -423,7 +423,7 @@ def test_trickled_head_is_scanned_once() -> None:
             return real.search(buf, pos)
 
     data = _head_of(15_000)
-    parser = RequestParser()
+    parser = RequestParser(max_field=16 * 1024)
     mp = pytest.MonkeyPatch()
     mp.setattr(http11, "_BLANK_LINE", Counting())
     try:
@@ -808,3 +808,11 @@ def test_chunked_trailer_lines_count_toward_the_body_limit() -> None:
             parser.feed(b"X-Trailer: padding\r\n")
             parser.maybe_next()
     assert info.value.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+def test_one_header_over_max_field_is_431_whatever_the_split() -> None:
+    """A single header line over the per-field limit is 431, even in a small head."""
+    big = b"GET / HTTP/1.1\r\nHost: x\r\nCookie: " + b"a" * 200 + b"\r\n\r\n"
+    tr(big, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, [], max_field=100)
+    tr(big + NEXT, [Request(b"GET", b"/", b"HTTP/1.1", ((b"host", b"x"), (b"cookie", b"a" * 200)),
+                            True), NEXT_REQ], max_field=300)
