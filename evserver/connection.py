@@ -250,11 +250,13 @@ class Connection:
         self.process()
 
     def _start_head(self) -> None:
-        """A request's first byte is here: its clock (for the log) and deadline start."""
+        """A request's first byte is here (or the rest of an answered request's body is
+        due): its clock, for the log, and its deadline start."""
         self._set_phase(Phase.HEAD)
         self._started = self._loop.time()
         # Set at the first byte and never extended: slowloris cannot stretch it.
-        self._set_deadline(self._started + self._cfg.header_timeout)
+        timeout = self._cfg.body_timeout if self._parser.in_body else self._cfg.header_timeout
+        self._set_deadline(self._started + timeout)
 
     def process(self) -> None:
         """Parse and answer the next buffered request, if a whole one is there."""
@@ -276,6 +278,11 @@ class Connection:
             # Only a discarded body or empty lines came: idle again, with the idle timeout.
             self._set_phase(Phase.IDLE)
             self._set_deadline(self._loop.time() + self._cfg.keepalive_timeout)
+        else:
+            # Waiting for more input. Discarding a body may just have drained a buffer that
+            # was past the backpressure mark (READ dropped in _set_phase); the phase does
+            # not change here, so recompute the interest, or the rest is never read.
+            self._set_phase(self._phase)
 
     def _begin_response(self, req: Request | None) -> None:
         self._req = req
@@ -555,6 +562,8 @@ class Connection:
             # Pipelined bytes raise no READ event: they are in our buffer, not the kernel's.
             self._start_head()
             loop.call_soon(self.process)
+        elif self._parser.in_body:
+            self._start_head()  # the body of the request just answered is still due
         else:
             self._set_phase(Phase.IDLE)
             self._set_deadline(loop.time() + self._cfg.keepalive_timeout)

@@ -64,18 +64,18 @@ class Resolved:
 def resolve_target(docroot: str, target: bytes) -> Resolved:
     """Map a request-target to a path under `docroot` without touching the disk.
 
-    Percent-decodes once and normalizes `.`/`..`/`//`; rejects NUL, backslashes, malformed
-    UTF-8 (which covers overlong encodings) and `..` above the root; hides dotfiles.
+    Percent-decodes once and normalizes `.`/`..`/`//`; rejects NUL, backslashes and `..`
+    above the root; hides dotfiles.
     A trailing slash means the directory's index.html.
     """
     if target[:1] != b"/":
         target = _origin_form(target)
     # The fragment goes first: a `?` inside it is not a query (RFC 3986 §3.5).
     raw_path, _, query = target.partition(b"#")[0].partition(b"?")
-    try:
-        path = unquote_to_bytes(raw_path).decode("utf-8")
-    except UnicodeDecodeError:
-        raise HTTPError(HTTPStatus.BAD_REQUEST, "path is not UTF-8", close=False) from None
+    # Linux names are bytes: bytes that are not UTF-8 (an old Latin-1 share, say) stay
+    # themselves through surrogate escapes. Overlong forms of `.` and `/` thus remain
+    # literal bytes of a name and can never become path syntax.
+    path = os.fsdecode(unquote_to_bytes(raw_path))
     if "\0" in path or "\\" in path:
         raise HTTPError(HTTPStatus.BAD_REQUEST, "NUL or backslash in path", close=False)
     segments: list[str] = []
@@ -94,7 +94,7 @@ def resolve_target(docroot: str, target: bytes) -> Resolved:
     # redirect can never become a protocol-relative URL to another host.
     is_dir = path.endswith(("/", "/.", "/..")) or not segments
     url = "/" + "/".join(segments)
-    redirect = quote(url + ("" if url == "/" else "/")).encode("ascii")
+    redirect = quote(os.fsencode(url + ("" if url == "/" else "/"))).encode("ascii")
     if query:
         redirect += b"?" + query
     fs_path = os.path.join(docroot, *segments, *([INDEX] if is_dir else []))

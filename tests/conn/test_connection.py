@@ -910,3 +910,19 @@ def test_failing_shutdown_closes_at_once(rig: Rig) -> None:
     assert rig.replies()[0].status == 400
     assert rig.phase is Phase.CLOSED and rig.owner.forgotten == [rig.conn]
     assert rig.loop.live_timers() == []
+
+
+def test_an_answered_requests_body_gets_body_timeout_not_header_timeout(
+        make_rig: Callable[..., Rig]) -> None:
+    """After the response, the rest of a request body may take body_timeout (not the
+    shorter header_timeout); past it the connection gets 408 and closes."""
+    rig = make_rig(header_timeout=2.0, body_timeout=8.0)
+    rig.serve(b"GET /hello.txt HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+    assert rig.replies()[0].status == 200
+    assert rig.phase is Phase.HEAD and rig.mask == READ
+    rig.loop.advance(7.9)
+    rig.receive(b"y" * 10)  # progress does not extend the deadline
+    assert rig.phase is Phase.HEAD and len(rig.replies()) == 1
+    rig.loop.advance(0.1)
+    assert [r.status for r in rig.replies()] == [200, 408]
+    assert_lingering(rig)

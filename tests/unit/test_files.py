@@ -8,6 +8,7 @@ import stat
 import threading
 from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import pytest
 
@@ -98,9 +99,15 @@ def test_resolve_refuses_nul_and_backslash(target: bytes) -> None:
     b"/%c3",                       # truncated sequence
     b"/%ed%a0%80",                 # UTF-16 surrogate
 ])
-def test_resolve_refuses_bad_utf8(target: bytes) -> None:
-    """Malformed and overlong UTF-8 after decoding is 400."""
-    assert status_of(target) == 400
+def test_resolve_keeps_bad_utf8_as_literal_bytes(target: bytes) -> None:
+    """Malformed and overlong UTF-8 never decode to `.` or `/`: the bytes stay a literal
+    file name (as on disk, where Linux names are bytes), inside the root."""
+    resolved = resolve_target("/srv/root", target)
+    raw = os.fsencode(resolved.path)
+    assert raw.startswith(b"/srv/root/")
+    assert b"/../" not in raw and not raw.endswith(b"/..")
+    assert raw == b"/srv/root" + unquote_to_bytes(target)
+    assert resolved.redirect.isascii()
 
 
 @pytest.mark.parametrize("target", [
