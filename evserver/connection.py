@@ -87,6 +87,8 @@ class Owner(Protocol):
 
     def forget(self, conn: Connection) -> None: ...
 
+    def on_idle(self, conn: Connection, idle: bool) -> None: ...
+
 
 class _DateLine:
     """`Date: ...` for the current second; wall clock, as RFC 9110 §6.6.1 wants."""
@@ -177,6 +179,8 @@ class Connection:
             # head's worth of pipelined bytes already waiting, read nothing more until they
             # are answered: the kernel's buffer, not ours, holds the rest (bounded memory).
             mask = 0
+        if (phase is Phase.IDLE) is not (self._phase is Phase.IDLE):
+            self._owner.on_idle(self, phase is Phase.IDLE)  # idle ones go first under pressure
         self._phase = phase
         if mask != self._mask:
             # epoll_ctl only on a real change; level triggering means a stale WRITE interest

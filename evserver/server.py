@@ -35,6 +35,8 @@ class Server:
         self.docroot_real = os.path.realpath(cfg.docroot)
         self.draining = False
         self.connections: set[Connection] = set()
+        # Connections waiting for a request, oldest first: closed first at the cap.
+        self.idle: dict[Connection, None] = {}
         self.accepted = 0
         self._accepting = False
         self._accept_error_logged = False
@@ -67,7 +69,8 @@ class Server:
         # A bounded batch: a flood of connects neither starves the open connections nor
         # waits one accept per loop tick.
         for _ in range(self.cfg.accept_batch):
-            if len(self.connections) >= self.cfg.max_connections:
+            at_cap = len(self.connections) >= self.cfg.max_connections
+            if at_cap and not self.idle:
                 self._pause_accept()  # resumed by forget() when one closes
                 return
             try:
@@ -79,6 +82,10 @@ class Server:
             except OSError as err:
                 self._on_accept_error(err)
                 return
+            if at_cap:
+                # Make room by closing the connection idle the longest (nginx reuses idle
+                # keep-alive connections the same way when it runs out of them).
+                next(iter(self.idle)).close("connection limit: idle the longest")
             self._accept_error_logged = False  # resources are back: a new episode logs again
             self._adopt(sock, addr[0])
 
@@ -117,6 +124,13 @@ class Server:
         if not self._accepting and not self.draining:
             self.loop.register(self.listener, READ, self)
             self._accepting = True
+
+    def on_idle(self, conn: Connection, idle: bool) -> None:
+        """A connection entered (or left) the idle phase."""
+        if idle:
+            self.idle[conn] = None
+        else:
+            self.idle.pop(conn, None)
 
     def forget(self, conn: Connection) -> None:
         """Called by a connection once it has closed."""

@@ -349,9 +349,13 @@ class FakeOwner:
         self.docroot_real = os.path.realpath(docroot)
         self.draining = False
         self.forgotten: list[Any] = []
+        self.idle_changes: list[bool] = []  # on_idle() calls, in order
 
     def forget(self, conn: Any) -> None:
         self.forgotten.append(conn)
+
+    def on_idle(self, conn: Any, idle: bool) -> None:
+        self.idle_changes.append(idle)
 
 
 # -- reading what was sent ----------------------------------------------------------------

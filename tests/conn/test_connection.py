@@ -926,3 +926,16 @@ def test_an_answered_requests_body_gets_body_timeout_not_header_timeout(
     rig.loop.advance(0.1)
     assert [r.status for r in rig.replies()] == [200, 408]
     assert_lingering(rig)
+
+
+def test_owner_hears_when_the_connection_is_idle(rig: Rig) -> None:
+    """on_idle() marks the stretches a connection waits for a request: the server closes
+    the longest-idle one first when it runs out of connections."""
+    assert rig.owner.idle_changes == [True]  # started idle
+    rig.receive(b"GET /hello.txt HTTP/1.1\r\n")
+    assert rig.owner.idle_changes == [True, False]
+    rig.receive(b"Host: test\r\n\r\n")
+    rig.settle()
+    assert rig.owner.idle_changes == [True, False, True]
+    rig.conn.close("test")
+    assert rig.owner.idle_changes == [True, False, True, False]

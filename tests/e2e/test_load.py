@@ -277,11 +277,14 @@ def test_idle_connection_costs_under_4_kib_of_python_heap(
 
 def test_connection_cap_defers_the_sixth_client_until_one_closes(
         start_server: Callable[..., RunningServer]) -> None:
-    """max_connections=5 with 5 held: a 6th is not served until one of them closes."""
+    """max_connections=5 with 5 busy (each mid-request): a 6th is not served until one of
+    them closes."""
     rs = start_server(max_connections=5)
     held = [connect(rs.port) for _ in range(5)]
     try:
-        assert wait_for(lambda: len(rs.server.connections) == 5, 5)
+        for s in held:
+            s.sendall(b"GET /hello.txt HTTP/1.1\r\nHo")  # busy: a head in progress
+        assert wait_for(lambda: len(rs.server.connections) == 5 and not rs.server.idle, 5)
         with connect(rs.port) as sixth:
             sixth.sendall(request("GET", "/hello.txt"))
             sixth.settimeout(0.5)
@@ -292,6 +295,30 @@ def test_connection_cap_defers_the_sixth_client_until_one_closes(
             sixth.settimeout(3)
             resp = Reader(sixth).read_response()
             assert resp.status == 200 and resp.body == b"hello, world\n"
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_connection_cap_closes_the_longest_idle_connection_first(
+        start_server: Callable[..., RunningServer]) -> None:
+    """At the cap, a new client is served at once: the connection idle the longest is
+    closed to make room, and the others stay open."""
+    rs = start_server(max_connections=5)
+    held = []
+    try:
+        for _ in range(5):
+            held.append(connect(rs.port))
+            assert wait_for(lambda: len(rs.server.connections) == len(held), 5)
+        with connect(rs.port) as sixth:
+            sixth.sendall(request("GET", "/hello.txt"))
+            sixth.settimeout(3)
+            resp = Reader(sixth).read_response()
+            assert resp.status == 200 and resp.body == b"hello, world\n"
+        assert Reader(held[0]).at_eof(2.0)  # the oldest idle one was closed
+        for s in held[1:]:
+            s.sendall(request("GET", "/hello.txt"))
+            assert Reader(s).read_response().status == 200
     finally:
         for s in held:
             s.close()
