@@ -5,6 +5,7 @@ Every failure a user can cause ends in one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -22,13 +23,14 @@ from .server import Server
 
 log = logging.getLogger("evserver")
 _SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
+_FD_RESERVE = 32  # listener, wakeup pair, log, stdio, and slack
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = Config.from_argv(argv)
     if not os.path.isdir(cfg.docroot):
         return _fail(f"document root {cfg.docroot!r} is not a directory")
-    _raise_fd_limit()
+    cfg = _fit_fd_limit(cfg, _raise_fd_limit())
     try:
         server = Server(cfg)
     except OSError as err:
@@ -51,14 +53,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _raise_fd_limit() -> None:
-    """Each connection is a file descriptor: take the hard limit, not the usual 1024."""
+def _raise_fd_limit() -> int:
+    """Each connection is a file descriptor: take the hard limit, not the usual 1024.
+    Returns the limit in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
         except (OSError, ValueError):
             pass  # keep the soft limit; EMFILE is handled by backing off
+    return soft
+
+
+def _fit_fd_limit(cfg: Config, fd_limit: int) -> Config:
+    """Keep max_connections under the fd limit, with room for the pool's open files and
+    the log, so the cap (not EMFILE) is what a flood of clients meets."""
+    room = fd_limit - _FD_RESERVE - cfg.threads
+    if fd_limit == resource.RLIM_INFINITY or cfg.max_connections <= room:
+        return cfg
+    fitted = max(1, room)
+    print(f"evserver: --max-connections lowered from {cfg.max_connections} to {fitted}"
+          f" to fit the file-descriptor limit ({fd_limit})", file=sys.stderr)
+    return dataclasses.replace(cfg, max_connections=fitted)
 
 
 def _fail(message: str) -> int:

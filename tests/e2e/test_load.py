@@ -12,6 +12,8 @@ import resource
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIG_SIZE, RunningServer, ServerProcess, spawn
+from tests.conftest import BIG_SIZE, REPO, RunningServer, ServerProcess, spawn
 from tests.rawhttp import Reader, connect, get
 
 # "GET /path HTTP/1.1" 200 1234  -> method, path, status, bytes
@@ -330,12 +332,29 @@ def _limit_fds() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
 
+# A Server without __main__'s fitting of max_connections to the fd limit, so that real
+# EMFILE reaches accept() (as it still can when the pool's open files use the room).
+_EMFILE_SERVER = """
+import signal, sys
+from evserver.config import Config
+from evserver.log import setup_logging
+from evserver.server import Server
+listener = setup_logging()
+server = Server(Config(host="127.0.0.1", port=0, docroot=sys.argv[1], max_connections=1000))
+signal.signal(signal.SIGTERM, lambda *_: server.loop.call_soon(server.stop))
+print(f"serving http://127.0.0.1:{server.address[1]}/", file=sys.stderr, flush=True)
+server.serve_forever()
+listener.stop()
+"""
+
+
 def test_emfile_backs_off_logs_once_and_recovers(site: Path, tmp_path: Path) -> None:
     """At the fd limit the server neither spins nor floods stderr, and serves again once
     connections are released."""
-    log_path = tmp_path / "emfile-access.log"
-    proc, stderr_path = spawn(["--host", "127.0.0.1", "--port", "0", "--root", str(site),
-                               "--log", str(log_path)], tmp_path, preexec_fn=_limit_fds)
+    stderr_path = tmp_path / "emfile-stderr.txt"
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-c", _EMFILE_SERVER, str(site)], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=err, preexec_fn=_limit_fds)
     held: list[socket.socket] = []
     try:
         assert wait_for(lambda: "http://127.0.0.1:" in stderr_path.read_text()
@@ -368,6 +387,32 @@ def test_emfile_backs_off_logs_once_and_recovers(site: Path, tmp_path: Path) -> 
         except Exception:
             proc.kill()
             proc.wait(5)
+
+
+def test_max_connections_fits_the_fd_limit(site: Path, tmp_path: Path) -> None:
+    """With only 64 fds, `python -m evserver` lowers its connection cap to fit (saying so
+    once), so a flood meets the cap, not EMFILE: the longest-idle connections make room
+    and a new client is served at once."""
+    proc, stderr_path = spawn(["--host", "127.0.0.1", "--port", "0", "--root", str(site),
+                               "--no-log"], tmp_path, preexec_fn=_limit_fds)
+    held: list[socket.socket] = []
+    try:
+        assert wait_for(lambda: "http://127.0.0.1:" in stderr_path.read_text()
+                        or proc.poll() is not None, 15)
+        stderr = stderr_path.read_text()
+        assert "--max-connections lowered from 10000" in stderr
+        port = int(re.findall(r"http://127\.0\.0\.1:(\d+)/", stderr)[0])
+        for _ in range(100):
+            held.append(connect(port))
+        with connect(port, timeout=5) as sock:
+            sock.sendall(request("GET", "/hello.txt", close=True))
+            assert Reader(sock).read_response().body == b"hello, world\n"
+        assert "accept failed" not in stderr_path.read_text()
+    finally:
+        for s in held:
+            s.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
 
 
 # -- shutdown --------------------------------------------------------------------------------
