@@ -6,6 +6,7 @@ Owns: `resolve_target()` (pure, loop thread), `load()` (pool threads only), `Fil
 from __future__ import annotations
 
 import errno
+import functools
 import mimetypes
 import os
 import stat
@@ -62,6 +63,14 @@ class Resolved:
 
 
 def resolve_target(docroot: str, target: bytes) -> Resolved:
+    """`resolve_target_uncached`, memoized for the short targets that repeat (a pure
+    function of its arguments; errors are never cached)."""
+    if len(target) <= _MEMO_TARGET_MAX:
+        return _resolve_memo(docroot, target)
+    return resolve_target_uncached(docroot, target)
+
+
+def resolve_target_uncached(docroot: str, target: bytes) -> Resolved:
     """Map a request-target to a path under `docroot` without touching the disk.
 
     Percent-decodes once and normalizes `.`/`..`/`//`; rejects NUL, backslashes and `..`
@@ -100,6 +109,10 @@ def resolve_target(docroot: str, target: bytes) -> Resolved:
     fs_path = os.path.join(docroot, *segments, *([INDEX] if is_dir else []))
     return Resolved(fs_path, redirect, url if url == "/" or not is_dir else url + "/", query,
                     is_dir)
+
+
+_MEMO_TARGET_MAX = 256  # bounds the memo's memory: 4096 entries of at most this size
+_resolve_memo = functools.lru_cache(maxsize=4096)(resolve_target_uncached)
 
 
 def _origin_form(target: bytes) -> bytes:
