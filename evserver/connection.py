@@ -227,10 +227,27 @@ class Connection:
         phase = self._phase
         if phase is Phase.CLOSED or phase is Phase.WAIT_FILE:
             return  # an earlier event of this batch closed us, or paused us
-        if phase is Phase.SEND:
-            self._flush()
-        else:
-            self._on_readable()
+        try:
+            if phase is Phase.SEND:
+                self._flush()
+            else:
+                self._on_readable()
+        except Exception:
+            self._on_bug()
+
+    def _on_bug(self) -> None:
+        """An exception escaped a handler: a bug. Log it, answer 500 if no response has
+        started, and close; the loop and every other connection go on."""
+        log.exception("%s: internal error", self.peer)
+        if self._phase is Phase.CLOSED:
+            return
+        if self._status is None and self._phase is not Phase.LINGER:
+            try:
+                self._respond_error(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR, "bug"))
+                return
+            except Exception:
+                log.exception("%s: cannot even answer 500", self.peer)
+        self.close("internal error")
 
     def _on_readable(self) -> None:
         try:
@@ -266,6 +283,12 @@ class Connection:
         """Parse and answer the next buffered request, if a whole one is there."""
         if self._phase is not Phase.IDLE and self._phase is not Phase.HEAD:
             return
+        try:
+            self._process()
+        except Exception:
+            self._on_bug()
+
+    def _process(self) -> None:
         try:
             req = self._parser.maybe_next()
         except HTTPError as err:
@@ -365,6 +388,12 @@ class Connection:
         if self._phase is not Phase.WAIT_FILE or seq != self._seq:
             _release(future)  # we closed or timed out meanwhile; never leak the fd
             return
+        try:
+            self._use_file(key, future)
+        except Exception:
+            self._on_bug()
+
+    def _use_file(self, key: str, future: Future[FileBody]) -> None:
         try:
             body = future.result()
         except HTTPError as err:
@@ -558,8 +587,8 @@ class Connection:
         self._log_response()
         self._release_file()
         self._req = None
-        if not self._keep or (self._eof and not self._parser.buffered):
-            self._shutdown()
+        if not self._keep or self._owner.draining or (self._eof and not self._parser.buffered):
+            self._shutdown()  # draining: a response begun before the stop still ends it
             return
         loop = self._loop
         if self._parser.buffered:

@@ -22,6 +22,7 @@ _BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_TARGET_BYTE = re.compile(rb"[\x00-\x20\x7f]")
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
 _BLANK_LINE = re.compile(rb"\n\r?\n")  # RFC 9112 §2.2: a bare LF may end a line
+_EMPTY_LINES = re.compile(rb"(?:\r?\n)+")  # CRLF or LF; a bare CR ends no line
 _CL_DIGITS_MAX = 18  # h11 caps Content-Length digits too: int() of 10**6 digits is a DoS
 
 # Chunked framing limits: a chunk-size line with extensions, and the trailer section.
@@ -144,9 +145,14 @@ class RequestParser:
         buf = self._buf
         if buf and buf[0] in (0x0D, 0x0A):
             # RFC 9112 §2.2: ignore empty lines before a request line (old clients' extra CRLF).
-            stripped = buf.lstrip(b"\r\n")
-            del buf[: len(buf) - len(stripped)]
-            self._scanned = 0
+            # Only whole CRLF/LF lines: lstrip(b"\r\n") also dropped bare CRs, so "\rGET / ..."
+            # was accepted (found by tests/fuzz); a bare CR left here is a 400 below.
+            empty = _EMPTY_LINES.match(buf)
+            if empty is not None:
+                del buf[: empty.end()]
+                self._scanned = 0
+            if buf == b"\r":
+                return None  # perhaps the first half of one more CRLF
         if not buf:
             return None
         if buf[0] < 0x21:
@@ -312,6 +318,10 @@ class RequestParser:
                 elif not line:
                     self._body = _Body.NONE  # the empty line that ends the trailer section
                     return True
+                else:
+                    # RFC 9112 §7.1.2: trailer lines are field lines. Unchecked (as before),
+                    # any line was skipped, even "GET /x HTTP/1.1" or one with a NUL in it.
+                    _parse_field(line)
 
     def _maybe_line(self) -> bytes | None:
         buf = self._buf
@@ -322,7 +332,14 @@ class RequestParser:
             if len(buf) > _MAX_CHUNK_LINE:
                 raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "chunk line too long")
             return None
-        line = bytes(buf[:end]).rstrip(b"\r")
+        line = bytes(buf[:end])
+        # Drop one CR, the line end's. rstrip(b"\r") also took bare CRs ("3\r\r\n", "\r\r\n"
+        # after chunk data), which RFC 9112 §2.2 makes invalid; no other CTL belongs in a
+        # chunk-size line, a chunk extension or a trailer either.
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if _BAD_VALUE_BYTE.search(line):
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "control character in chunked framing")
         del buf[: end + 1]
         # Framing bytes (sizes, extensions, trailers) count toward the body limit too, so
         # endless trailer lines cannot keep a connection busy for free.
@@ -332,7 +349,9 @@ class RequestParser:
         return line
 
     def _start_chunk(self, line: bytes) -> None:
-        size_text = line.split(b";", 1)[0].strip(b" \t")  # chunk extensions are ignored
+        # Chunk extensions are ignored. BWS may precede ";" (RFC 9112 §7.1.1), but nothing
+        # may precede the size: strip(b" \t") accepted " 5".
+        size_text = line.split(b";", 1)[0].rstrip(b" \t")
         # Only HEXDIG: int(x, 16) alone also takes "0x5", "+5", "5_0" and surrounding space.
         if not _CHUNK_SIZE.fullmatch(size_text):
             raise HTTPError(HTTPStatus.BAD_REQUEST, "bad chunk size")

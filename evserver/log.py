@@ -119,10 +119,14 @@ class AccessLog:
 
     def _run(self) -> None:
         while not self._stop.wait(_FLUSH_INTERVAL):
+            # Reopen before flushing: lines written to a deleted file would be lost.
+            if self._path is not None:
+                if self._reopen_requested:
+                    self._reopen_file(self._path)
+                elif self._moved():
+                    log.warning("access log %s was moved or removed: reopening it", self._path)
+                    self._reopen_file(self._path)
             self._flush()
-            # Lines queued before the reopen went to the old file above: none is lost.
-            if self._path is not None and (self._reopen_requested or self._moved()):
-                self._reopen_file(self._path)
         self._flush()
 
     def _moved(self) -> bool:

@@ -939,3 +939,27 @@ def test_owner_hears_when_the_connection_is_idle(rig: Rig) -> None:
     assert rig.owner.idle_changes == [True, False, True]
     rig.conn.close("test")
     assert rig.owner.idle_changes == [True, False, True, False]
+
+
+def test_a_bug_in_a_handler_answers_500_and_closes(rig: Rig) -> None:
+    """An exception escaping the request path is a bug: the client gets 500 with
+    Connection: close (not a hang until a timeout), and the connection closes."""
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    rig.owner.cache.lookup = broken  # type: ignore[method-assign]
+    rig.receive(req("/hello.txt"))
+    (reply,) = rig.replies()
+    assert reply.status == 500 and reply.header("connection") == b"close"
+    assert_lingering(rig)
+    assert [entry[1] for entry in rig.log()] == [500]
+
+
+def test_draining_closes_a_keepalive_response_when_it_ends(rig: Rig) -> None:
+    """A response begun before the stop ends the connection: shutdown waits for nobody."""
+    rig.receive(req("/hello.txt"))
+    assert rig.phase is Phase.WAIT_FILE
+    rig.owner.draining = True
+    rig.settle()
+    assert rig.replies()[0].status == 200
+    assert_lingering(rig)
