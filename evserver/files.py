@@ -182,7 +182,9 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
         real = os.path.realpath(target.path)
         if not cfg.follow_symlinks:
             _inside(real, docroot_real)
-        if (os.sep + ".") in real[len(docroot_real):]:
+        inside = real.startswith(docroot_real + os.sep)
+        if ((os.sep + ".") in real[len(docroot_real):] if inside
+                else os.path.basename(real).startswith(".")):
             raise _not_found(docroot_real, "a symlink to a dotfile")  # hidden by any name
         siblings = _siblings(real, docroot_real)
         coding = next((c for c in encodings if c in siblings), "")
