@@ -91,8 +91,12 @@ class Server:
 
     def _adopt(self, sock: socket.socket, host: str) -> None:
         sock.setblocking(False)
-        if sock.family != socket.AF_UNIX:
+        try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.cfg.send_buffer)
+        except OSError:  # reset before we got to it: nothing to serve
+            sock.close()
+            return
         conn = Connection(sock, host.removeprefix("::ffff:"), self)
         self.connections.add(conn)
         self.accepted += 1
