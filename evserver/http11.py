@@ -281,9 +281,12 @@ class RequestParser:
             raise HTTPError(HTTPStatus.BAD_REQUEST, "Transfer-Encoding with Content-Length")
         if version == b"HTTP/1.0":
             raise HTTPError(HTTPStatus.BAD_REQUEST, "Transfer-Encoding in HTTP/1.0")
+        codings = [c for c in codings if c]  # RFC 9110 §5.6.1: empty elements don't count
         if codings != [b"chunked"]:
-            if codings[-1] != b"chunked":
-                raise HTTPError(HTTPStatus.BAD_REQUEST, "final transfer coding is not chunked")
+            # chunked must be applied exactly once, last (RFC 9112 §6.1); anything else is
+            # broken framing (400), except codings we cannot undo before it (501).
+            if not codings or codings[-1] != b"chunked" or b"chunked" in codings[:-1]:
+                raise HTTPError(HTTPStatus.BAD_REQUEST, "chunked is not the last coding, once")
             raise HTTPError(HTTPStatus.NOT_IMPLEMENTED, "unsupported transfer coding")
         self._body, self._body_left, self._body_total = _Body.CHUNK_SIZE, 0, 0
 

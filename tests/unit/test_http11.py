@@ -816,3 +816,22 @@ def test_one_header_over_max_field_is_431_whatever_the_split() -> None:
     tr(big, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, [], max_field=100)
     tr(big + NEXT, [Request(b"GET", b"/", b"HTTP/1.1", ((b"host", b"x"), (b"cookie", b"a" * 200)),
                             True), NEXT_REQ], max_field=300)
+
+
+@pytest.mark.parametrize("coding, status", [
+    (b"chunked, chunked", HTTPStatus.BAD_REQUEST),
+    (b"chunked\r\nTransfer-Encoding: chunked", HTTPStatus.BAD_REQUEST),
+    (b",", HTTPStatus.BAD_REQUEST),
+    (b"gzip, chunked", HTTPStatus.NOT_IMPLEMENTED),
+])
+def test_transfer_coding_lists(coding: bytes, status: HTTPStatus) -> None:
+    """chunked applied twice is broken framing (400); a coding we cannot undo is 501."""
+    tr(b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + b"\r\n\r\n", status, [])
+
+
+def test_empty_transfer_coding_elements_are_ignored() -> None:
+    """`Transfer-Encoding: ,chunked` is plain chunked (RFC 9110 §5.6.1)."""
+    parser = RequestParser()
+    parser.feed(b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n")
+    assert parser.maybe_next() is not None
+    assert parser.maybe_next() is None and parser.buffered == 0
