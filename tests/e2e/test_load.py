@@ -569,3 +569,28 @@ def test_stop_with_pool_jobs_in_flight_leaks_no_fd(
         s.close()
     assert wait_for(lambda: my_fds() <= baseline, 3)
     assert my_fds() == baseline
+
+
+def test_connection_cap_in_a_server_process(start_process: Callable[..., ServerProcess]) -> None:
+    """`--max-connections 20` in a real process: 20 idle connections held, a 21st client
+    is served at once (the longest-idle one is closed for it), with busy ones untouched."""
+    proc = start_process("--max-connections", "20")
+    idle = [connect(proc.port) for _ in range(10)]
+    busy = [connect(proc.port) for _ in range(10)]
+    try:
+        for s in busy:
+            s.sendall(b"GET /hello.txt HTTP/1.1\r\nHo")  # heads in progress: not idle
+        time.sleep(0.3)
+        for _ in range(3):  # newcomers stay connected: the server stays at its cap
+            sock = connect(proc.port, timeout=3)
+            idle.append(sock)
+            sock.sendall(request("GET", "/hello.txt"))
+            assert Reader(sock).read_response().status == 200
+        closed = [s for s in idle[:10] if Reader(s).at_eof(0.5)]
+        assert len(closed) == 3 and closed == idle[:3]  # oldest first
+        for s in busy:
+            s.sendall(b"st: x\r\n\r\n")
+            assert Reader(s).read_response().status == 200
+    finally:
+        for s in idle + busy:
+            s.close()
