@@ -267,7 +267,13 @@ class Connection:
         else:
             self._parser.feed(data)
             if self._phase is Phase.IDLE:
-                self._start_head()
+                # A whole request usually comes in one read: answer it straight from IDLE
+                # and enter HEAD (its deadline, its idle bookkeeping) only if part is missing.
+                self._started = self._loop.time()
+                self.process()
+                if self._phase is Phase.IDLE and (self._parser.buffered or self._parser.in_body):
+                    self._start_head()
+                return
         self.process()
 
     def _start_head(self) -> None:
@@ -412,7 +418,7 @@ class Connection:
     def _respond_file(self, body: FileBody) -> None:
         req = self._req
         assert req is not None
-        if body.etag:
+        if body.etag and _asks_conditionally(req):
             validators = Validators(body.etag, body.mtime)
             now = time.time()
             status = precondition_status(req, validators, now)
@@ -658,6 +664,15 @@ class Connection:
         self._out.clear()
         self._owner.forget(self)
         log.debug("%s closed: %s", self.peer, reason)
+
+
+def _asks_conditionally(req: Request) -> bool:
+    """Whether any precondition or range header is present: most requests have none, and
+    this one pass over the names is cheaper than looking each of them up."""
+    for name, _ in req.headers:
+        if name[:3] == b"if-" or name == b"range":
+            return True
+    return False
 
 
 def _close_fd(body: FileBody) -> None:
