@@ -1,17 +1,44 @@
-"""Side-by-side benchmark: evserver and `python3 -m http.server` under the same wrk load.
+"""Side-by-side static-file benchmark: evserver against nginx, http.server and Python peers.
 
-    python3 loadtests/bench.py [--duration 10] [--connections 50] [--path /] [--rounds 1]
+    python3 loadtests/bench.py              # full: 3 rounds of 4 s runs, 10,000 idle (~10 min)
+    python3 loadtests/bench.py --quick      # 1 round of 2 s runs, 2,000 idle (< 3 min)
+    python3 loadtests/bench.py --only keepalive,close --servers evserver,nginx --rounds 5
+    python3 loadtests/bench.py --json results.json   # also save every figure of every round
 
-Each server is pinned to CPU 0 and wrk to CPU 1 (when there are two CPUs), both serve the
-repository's `www/`, and the rounds are interleaved so drift on a noisy machine hits both
-alike. Prints req/s per round, the medians and their ratio, and checks that evserver logged
-every request wrk completed. Needs `wrk` (Debian package `wrk`). Traffic stays on 127.0.0.1.
+Scenarios (--only): keepalive (1 KiB, wrk -c50), close (1 KiB, `Connection: close`), 100k
+(100 KiB, -c50), 10m (10 MiB, -c4: MiB/s and server CPU seconds per GiB), c1000 (1 KiB,
+-c1000: req/s, errors and timeouts), idle (10,000 idle keep-alive connections: server RSS per
+connection and the latency of fresh requests while they are held), 200m (200 MiB, -c2: MiB/s
+and server RSS growth during the downloads).
+
+Servers (--servers): evserver (always), nginx (Debian `nginx-light`: one worker, sendfile, an
+access log), `python3 -m http.server`, and when this interpreter can import them: twisted
+(`twistd web`), aiohttp (`web.static`), uvicorn (Starlette StaticFiles, httptools + uvloop);
+the missing ones are skipped and named (they are no test dependency: `pip install twisted
+aiohttp uvicorn starlette httptools uvloop`, in a venv if you like, and run this script with
+that venv's python). The script makes its own document root in a temp
+folder, starts each server on 127.0.0.1 (ephemeral port, output to files) pinned to CPU 0 and
+`wrk -t1` pinned to CPU 1, runs every scenario on each server in turn (order rotated per round)
+and prints the medians of the rounds with evserver's ratios to nginx and to http.server (the
+median of the per-round ratios). The idle scenario restarts each server first, so memory freed
+by earlier scenarios cannot hide what the connections cost.
+Before timing it checks that every server returns every file byte-exact (sha256) with the right
+Content-Length; at the end, that evserver's access log has a line for every request known to
+have completed. Exit status 1 if a check fails. Needs Linux, `wrk` and `taskset`.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import http.client
+import json
+import multiprocessing as mp
 import os
+import platform
 import re
+import resource
+import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -19,11 +46,212 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-WWW = REPO / "www"
+KIB, MIB, GIB = 1024, 1024**2, 1024**3
+SIZES = {"1k.bin": KIB, "100k.bin": 100 * KIB, "10m.bin": 10 * MIB, "200m.bin": 200 * MIB}
+INDEX = b"<!doctype html><title>bench</title><p>evserver benchmark</p>\n"
+SERVERS = ("evserver", "nginx", "http.server", "twisted", "aiohttp", "uvicorn")
+SCENARIOS = ("keepalive", "close", "100k", "10m", "c1000", "idle", "200m")
+EVSERVER_OPTS = ["--max-keepalive-requests", "100000", "--keepalive-timeout", "60",
+                 "--max-connections", "15000"]
+TWO_CPUS = (os.cpu_count() or 1) > 1
+Metrics = dict[str, float | None]
+
+# (metric, scenario, label); rows where lower is better still show evserver / peer.
+ROWS = [
+    ("keepalive_rps", "keepalive", "1 KiB keep-alive -c50, req/s"),
+    ("close_rps", "close", "1 KiB Connection: close -c50, req/s"),
+    ("100k_rps", "100k", "100 KiB keep-alive -c50, req/s"),
+    ("10m_mibps", "10m", "10 MiB -c4, MiB/s"),
+    ("10m_cpu", "10m", "10 MiB server CPU s/GiB (lower is better)"),
+    ("c1000_rps", "c1000", "1 KiB -c1000, req/s"),
+    ("c1000_errors", "c1000", "1 KiB -c1000, errors + timeouts"),
+    ("idle_held", "idle", "idle keep-alive connections held"),
+    ("idle_kib", "idle", "idle: server RSS KiB/connection (lower is better)"),
+    ("idle_p50", "idle", "idle: fresh request p50 ms (lower is better)"),
+    ("idle_max", "idle", "idle: fresh request max ms (lower is better)"),
+    ("200m_mibps", "200m", "200 MiB -c2, MiB/s"),
+    ("200m_rss", "200m", "200 MiB server RSS growth MiB (lower is better)"),
+]
+
+WRK_LUA = """done = function(s, lat, req)
+  local e = s.errors
+  io.write(string.format('WRKJSON {"requests": %d, "bytes": %d, "duration_us": %d, '
+    .. '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, '
+    .. '"p50_us": %d, "p99_us": %d}\\n', s.requests, s.bytes, s.duration, e.connect,
+    e.read, e.write, e.status, e.timeout, lat:percentile(50), lat:percentile(99)))
+end
+"""
+NGINX_CONF = """daemon off; worker_processes 1; worker_rlimit_nofile 20000;
+pid {p}/nginx.pid; error_log {p}/error.log;
+events {{ worker_connections 16384; }}
+http {{
+    types {{ text/html html; }} default_type application/octet-stream;
+    access_log {p}/access.log combined buffer=64k flush=1s;
+    client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fcgi;
+    uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;
+    sendfile on; tcp_nopush on; keepalive_requests 100000; keepalive_timeout 60s;
+    open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s;
+    server {{ listen 127.0.0.1:{port} backlog=1024; root {root}; }}
+}}
+"""
+SETTINGS = f"""evserver: {' '.join(EVSERVER_OPTS)} (its default keep-alive limit is 1000 requests)
+nginx: keepalive_requests 100000, keepalive_timeout 60s, open_file_cache on (valid 1s, like
+  evserver's --cache-ttl 1), access_log buffer=64k flush=1s (evserver batches its log per 0.1 s)
+http.server speaks HTTP/1.0: it closes the connection after every response
+twisted, aiohttp and uvicorn log every request; aiohttp and uvicorn keep-alive timeout 60 s"""
+AIOHTTP_APP = """import logging, sys
+from aiohttp import web
+logging.basicConfig(level=logging.INFO, filename=sys.argv[3])
+app = web.Application()
+app.router.add_static("/", sys.argv[1])
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), print=None, keepalive_timeout=60)
+"""
+UVICORN_APP = """import sys, uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+app = Starlette(routes=[Mount("/", app=StaticFiles(directory=sys.argv[1], html=True))])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), loop="uvloop", http="httptools",
+            timeout_keep_alive=60)
+"""
+TWISTD = "from twisted.scripts.twistd import run; run()"
+NEEDS = {"twisted": "twisted.web", "aiohttp": "aiohttp",
+         "uvicorn": "uvicorn, starlette, httptools, uvloop", "http.server": "http.server"}
+
+
+def pinned(cpu: int, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *argv] if TWO_CPUS else argv
+
+
+def installed(name: str) -> bool:
+    if name == "nginx":
+        return shutil.which("nginx") is not None
+    probe = [sys.executable, "-c", "import " + NEEDS.get(name, "sys")]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+def proc_fields(pid: int, name: str) -> list[str]:
+    """/proc/PID/stat after the command name (so field 3 is [0]), or statm; [] if gone."""
+    try:
+        text = Path(f"/proc/{pid}/{name}").read_text()
+    except OSError:
+        return []
+    return text.rsplit(")", 1)[-1].split()
+
+
+def proc_tree(root: int) -> list[int]:
+    """`root` and its descendants (nginx's worker is the master's child)."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        if fields := proc_fields(int(entry), "stat"):
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        tree.append(pid := todo.pop())
+        todo += children.get(pid, [])
+    return tree
+
+
+class Server:
+    """One server process and its children, pinned to CPU 0, its output in a file."""
+
+    def __init__(self, name: str, tmp: Path, root: Path) -> None:
+        self.name, self.dir, self.root = name, tmp / name, root
+        self.dir.mkdir()
+        self.log, self.lua = self.dir / "access.log", tmp / "report.lua"
+        self.completed = 0  # requests known to have completed (wrk, probes, checks)
+        self.errors = 0  # wrk's errors in every scenario
+        self.start()
+
+    def start(self) -> None:
+        """Start on a fresh port (logs are appended to) and wait until it listens."""
+        self.port = free_port()
+        self.out = open(self.dir / "output.txt", "ab")  # closed in stop()
+        env = dict(os.environ)  # this checkout's evserver, not an installed one
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(pinned(0, self.argv()), cwd=self.dir, env=env,
+                                     stdout=self.out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        self.pids, self.cmdlines = [self.proc.pid], [b""]
+        try:
+            self.wait_listening()
+            while self.name == "nginx" and len(self.pids) < 2:  # its worker
+                time.sleep(0.05)
+                self.pids = proc_tree(self.proc.pid)
+        except RuntimeError:
+            self.stop()
+            raise
+        self.pids = proc_tree(self.proc.pid)
+        self.cmdlines = [cmdline(pid) for pid in self.pids]
+
+    def argv(self) -> list[str]:
+        py, port, d, root = sys.executable, str(self.port), self.dir, str(self.root)
+        if self.name == "evserver":
+            return [py, "-m", "evserver", "--host", "127.0.0.1", "--port", port, "--root", root,
+                    "--log", str(self.log), *EVSERVER_OPTS]
+        if self.name == "http.server":
+            return [py, "-m", "http.server", "--bind", "127.0.0.1", "--directory", root, port]
+        if self.name == "nginx":
+            (d / "nginx.conf").write_text(NGINX_CONF.format(p=d, port=port, root=root))
+            return ["nginx", "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")]
+        if self.name == "twisted":
+            return [py, "-c", TWISTD, "-n", "--pidfile", str(d / "twistd.pid"), "--logfile",
+                    str(self.log), "web", "--path", root,
+                    f"--listen=tcp:{port}:interface=127.0.0.1"]
+        if self.name == "aiohttp":
+            return [py, "-c", AIOHTTP_APP, root, port, str(self.log)]
+        return [py, "-c", UVICORN_APP, root, port]
+
+    def wait_listening(self) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                output = (self.dir / "output.txt").read_text(errors="replace")[-500:]
+                raise RuntimeError(f"exited with {self.proc.returncode}: {output}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"nothing listens on port {self.port}")
+
+    def cpu(self) -> float:
+        """User + system CPU seconds of the server's processes so far."""
+        ticks = sum(int(f[11]) + int(f[12]) for p in self.pids if (f := proc_fields(p, "stat")))
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def rss(self) -> int:
+        pages = sum(int(f[1]) for p in self.pids if (f := proc_fields(p, "statm")))
+        return pages * os.sysconf("SC_PAGE_SIZE")
+
+    def stop(self) -> None:
+        """SIGTERM to the process we started (nginx's master: the pid in its pid file), then
+        SIGKILL to any of its children still there."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for pid, started in zip(self.pids[1:], self.cmdlines[1:], strict=True):
+            if cmdline(pid) == started:  # still that child, not a reused pid
+                os.kill(pid, signal.SIGKILL)
+        self.out.close()
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes() or b"?"
+    except OSError:
+        return b""
 
 
 def free_port() -> int:
@@ -32,86 +260,383 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def pinned(cpu: int, argv: list[str]) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        return ["taskset", "-c", str(cpu), *argv]
-    return argv
+def make_docroot(root: Path) -> dict[str, tuple[str, int]]:
+    """index.html and random files (the 200 MiB one repeats a random 1 MiB block, each copy
+    numbered, to be written fast); returns name -> (sha256, size)."""
+    root.mkdir()
+    (root / "index.html").write_bytes(INDEX)
+    expected = {"index.html": (hashlib.sha256(INDEX).hexdigest(), len(INDEX))}
+    block = os.urandom(MIB)
+    for name, size in SIZES.items():
+        digest = hashlib.sha256()
+        with open(root / name, "wb") as f:
+            for i in range(max(1, size // MIB)):
+                chunk = (os.urandom(min(size, MIB)) if size < 100 * MIB
+                         else i.to_bytes(8, "big") + block[8:])
+                f.write(chunk)
+                digest.update(chunk)
+        expected[name] = (digest.hexdigest(), size)
+    for path in (root.parent, root, *root.iterdir()):  # nginx's worker runs as nobody
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return expected
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
+def check_files(s: Server, expected: dict[str, tuple[str, int]]) -> list[str]:
+    """GET each file: status 200, the right Content-Length, the same sha256."""
+    problems = []
+    for name, (sha, size) in expected.items():
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
+            conn.request("GET", "/" + name)
+            r = conn.getresponse()
+            digest = hashlib.sha256()
+            while chunk := r.read(MIB):
+                digest.update(chunk)
+            s.completed += 1
+            length, same = r.getheader("Content-Length"), digest.hexdigest() == sha
+            if r.status != 200 or length != str(size) or not same:
+                problems.append(f"{s.name} /{name}: status {r.status}, Content-Length {length}"
+                                f" (want {size}), sha256 {'ok' if same else 'DIFFERS'}")
+        except (OSError, http.client.HTTPException) as err:
+            problems.append(f"{s.name} /{name}: {err!r}")
+        finally:
+            conn.close()
+    return problems
+
+
+def wrk(s: Server, path: str, conns: int, secs: int, close: bool = False,
+        timeout: str = "2s") -> dict[str, float]:
+    """One wrk run, summarised by the Lua done() hook; adds rps, mibps, errors, server cpu."""
+    header = ["-H", "Connection: close"] if close else []
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--timeout", timeout, "-s", str(s.lua),
+            *header, f"http://127.0.0.1:{s.port}{path}"]
+    cpu0 = s.cpu()
+    out = subprocess.run(pinned(1, argv), capture_output=True, text=True, timeout=secs + 120)
+    cpu = s.cpu() - cpu0
+    if not (found := re.search(r"^WRKJSON (.*)$", out.stdout, re.M)):
+        raise RuntimeError(f"wrk gave no summary: {out.stdout}{out.stderr}")
+    r: dict[str, float] = json.loads(found.group(1))
+    seconds = r["duration_us"] / 1e6
+    r.update(rps=r["requests"] / seconds, mibps=r["bytes"] / MIB / seconds, cpu=cpu,
+             errors=sum(r[k] for k in ("connect", "read", "write", "status", "timeout")))
+    s.completed += int(r["requests"])
+    s.errors += int(r["errors"])
+    return r
+
+
+def response_done(buf: bytearray) -> bool:
+    """Does `buf` hold a whole response head and as much body as its Content-Length?"""
+    head_end = buf.find(b"\r\n\r\n")
+    length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", buf[:max(head_end, 0)])
+    return length is not None and len(buf) - head_end - 4 >= int(length.group(1))
+
+
+def hold_idle(port: int, n: int, deadline: float, pipe: Connection) -> None:
+    """Helper process: open `n` connections (200 at a time), make one request on each, read
+    the response and keep the connection; report how many, then how many are still open."""
+    if TWO_CPUS:
+        os.sched_setaffinity(0, {1})
+    sel = selectors.DefaultSelector()
+    pending: dict[socket.socket, bytearray | None] = {}  # None while connecting
+    held: list[socket.socket] = []
+    opened, end = 0, time.monotonic() + deadline
+    while (opened < n or pending) and time.monotonic() < end:
+        while opened < n and len(pending) < 200:
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            sel.register(sock, selectors.EVENT_WRITE)
+            pending[sock], opened = None, opened + 1
+        for key, _ in sel.select(0.2):
+            sock = key.fileobj  # type: ignore[assignment]
+            buf = pending[sock]
+            try:
+                if buf is None:
+                    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                        raise OSError("connect failed")
+                    sock.send(b"GET /1k.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    pending[sock] = bytearray()
+                    sel.modify(sock, selectors.EVENT_READ)
+                    continue
+                if not (data := sock.recv(65536)):
+                    raise OSError("closed before the response")
+                buf += data  # in place: pending[sock] grows
+                if response_done(buf):
+                    sel.unregister(sock)
+                    held.append(sock)
+                    del pending[sock]
+            except OSError:
+                sel.unregister(sock)
+                sock.close()
+                del pending[sock]
+    for sock in pending:
+        sock.close()
+    pipe.send(len(held))
+    pipe.recv()  # "count"
+    alive = 0
+    for sock in held:
+        try:
+            alive += sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            alive += 1
         except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
+            pass
+    pipe.send(alive)
+    pipe.recv()  # "close"
+    for sock in held:
+        sock.close()
 
 
-def start(name: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    if name == "evserver":
-        argv = [sys.executable, "-m", "evserver", "--host", "127.0.0.1", "--port", str(port),
-                "--root", str(WWW), "--log", str(log)]
-    else:
-        argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-                "--directory", str(WWW), str(port)]
-    proc = subprocess.Popen(pinned(0, argv), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    wait_listening(port, proc)
-    return proc
+def timed_get(port: int, path: str) -> float | None:
+    """Milliseconds for a fresh connection to fetch `path` (None if it is not a 200)."""
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                     .encode())
+        data = bytearray()
+        while chunk := sock.recv(65536):
+            data += chunk
+    return (time.perf_counter() - start) * 1000 if data[:12].endswith(b" 200") else None
 
 
-def wrk(port: int, path: str, duration: int, connections: int) -> tuple[float, int, str]:
-    out = subprocess.run(
-        pinned(1, ["wrk", "-t1", f"-c{connections}", f"-d{duration}s",
-                   f"http://127.0.0.1:{port}{path}"]),
-        capture_output=True, text=True, timeout=duration + 30).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Socket errors:.*|Non-2xx.*", out)
-    return rate, total, errors.group(0) if errors else ""
+def keeps_alive(s: Server) -> bool:
+    """Does the server keep a connection open after answering a request on it?"""
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+        sock.sendall(b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data = bytearray()
+        while not response_done(data) and (chunk := sock.recv(65536)):
+            data += chunk
+        s.completed += 1
+        sock.settimeout(0.3)
+        try:
+            return sock.recv(1) != b""
+        except TimeoutError:
+            return True
+
+
+def idle(s: Server, o: argparse.Namespace) -> Metrics:
+    """On a restarted server, so heap that earlier scenarios grew and freed cannot hide
+    the memory that the idle connections take."""
+    s.stop()
+    s.start()
+    for _ in range(20):  # warm up: caches filled, lazy imports done
+        s.completed += timed_get(s.port, "/1k.bin") is not None
+    if not keeps_alive(s):  # http.server (HTTP/1.0) closes after every response
+        return {"idle_held": 0}
+    time.sleep(0.2)
+    before = s.rss()
+    parent, child = mp.Pipe()
+    helper = mp.get_context("fork").Process(target=hold_idle,
+                                            args=(s.port, o.idle, o.idle_deadline, child))
+    helper.start()
+    try:
+        if not parent.poll(o.idle_deadline + 30):
+            raise RuntimeError("the idle-connection helper did not report")
+        s.completed += parent.recv()
+        time.sleep(0.5)
+        grown = s.rss() - before
+        times = sorted(t for _ in range(o.probes) if (t := timed_get(s.port, "/1k.bin")))
+        s.completed += len(times)
+        parent.send("count")
+        alive = parent.recv()
+    finally:
+        try:
+            parent.send("close")
+        except OSError:
+            pass  # the helper is gone already
+        helper.join(30)
+        if helper.is_alive():
+            helper.kill()
+    return {"idle_held": alive, "idle_kib": grown / KIB / alive if alive else None,
+            "idle_p50": statistics.median(times) if times else None,
+            "idle_max": times[-1] if times else None}
+
+
+def big_download(s: Server, o: argparse.Namespace) -> Metrics:
+    """The 200 MiB file on two connections while a thread samples the server's RSS."""
+    before, peak, stop = s.rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.02):
+            peak[0] = max(peak[0], s.rss())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        r = wrk(s, "/200m.bin", 2, o.seconds, timeout="60s")
+    finally:
+        stop.set()
+        sampler.join()
+    return {"200m_mibps": r["mibps"], "200m_rss": max(0, peak[0] - before) / MIB}
+
+
+def ten_mib(s: Server, o: argparse.Namespace) -> Metrics:
+    r = wrk(s, "/10m.bin", 4, o.seconds, timeout="30s")
+    per_gib = r["cpu"] / (r["bytes"] / GIB) if r["bytes"] else None
+    return {"10m_mibps": r["mibps"], "10m_cpu": per_gib}
+
+
+def c1000(s: Server, o: argparse.Namespace) -> Metrics:
+    r = wrk(s, "/1k.bin", 1000, o.seconds)
+    return {"c1000_rps": r["rps"], "c1000_errors": r["errors"]}
+
+
+RUNS: dict[str, Callable[[Server, argparse.Namespace], Metrics]] = {
+    "keepalive": lambda s, o: {"keepalive_rps": wrk(s, "/1k.bin", 50, o.seconds)["rps"]},
+    "close": lambda s, o: {"close_rps": wrk(s, "/1k.bin", 50, o.seconds, close=True)["rps"]},
+    "100k": lambda s, o: {"100k_rps": wrk(s, "/100k.bin", 50, o.seconds)["rps"]},
+    "10m": ten_mib, "c1000": c1000, "idle": idle, "200m": big_download,
+}
+
+
+def fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v == int(v) or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
+
+
+def ratio(rounds: list[Metrics], peer_rounds: list[Metrics] | None, key: str) -> str:
+    """Median of the per-round ratios evserver / peer: each pair ran moments apart, so
+    drift on a shared machine cancels out better than in a ratio of medians."""
+    ratios = [a / b for mine, theirs in zip(rounds, peer_rounds or [], strict=False)
+              if (a := mine.get(key)) is not None and (b := theirs.get(key))]
+    return f"{statistics.median(ratios):.2f}" if ratios else "-"
+
+
+def machine() -> dict[str, str]:
+    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "nproc": str(os.cpu_count()),
+            "cpu": cpu.group(1) if cpu else "?", "kernel": platform.release(),
+            "python": sys.version.split()[0],
+            "command": shlex.join(["python3", "loadtests/bench.py", *sys.argv[1:]])}
+
+
+def medians_of(raw: dict[str, dict[str, list[Metrics]]]) -> dict[str, dict[str, Metrics]]:
+    """scenario -> server -> metric -> the median of the rounds that produced it."""
+    medians: dict[str, dict[str, Metrics]] = {}
+    for sc, by_server in raw.items():
+        for name, rounds in by_server.items():
+            for key in {k for r in rounds for k in r}:
+                values = [v for r in rounds if (v := r.get(key)) is not None]
+                medians.setdefault(sc, {}).setdefault(name, {})[key] = (
+                    statistics.median(values) if values else None)
+    return medians
+
+
+def print_table(raw: dict[str, dict[str, list[Metrics]]], medians: dict[str, dict[str, Metrics]],
+                names: list[str], o: argparse.Namespace, meta: dict[str, str]) -> None:
+    print(f"\n{meta['date']}  {meta['nproc']} CPUs ({meta['cpu']}), Linux {meta['kernel']},"
+          f" Python {meta['python']}\n$ {meta['command']}\n{o.rounds} round(s) of {o.seconds} s"
+          f" wrk runs, medians (ratios: median of per-round ratios); idle: {o.idle:,}"
+          " connections; server on CPU 0, wrk on CPU 1")
+    cols = [*names, "ev/nginx", "ev/http.server"]
+    width, widths = max(len(label) for *_, label in ROWS), [max(len(c), 9) for c in cols]
+
+    def line(first: str, cells: list[str]) -> str:
+        return f"{first:{width}}" + "".join(
+            f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True))
+
+    print("\n" + line("scenario", cols))
+    for key, scenario, label in ROWS:
+        if scenario in medians:
+            figures = [fmt(medians[scenario].get(n, {}).get(key)) for n in names]
+            ev, peers = raw[scenario]["evserver"], raw[scenario]
+            print(line(label, figures + [ratio(ev, peers.get(p), key)
+                                         for p in ("nginx", "http.server")]))
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 round of 2 s runs, 2,000 idle")
+    ap.add_argument("--only", help=f"scenarios, comma-separated: {','.join(SCENARIOS)}")
+    ap.add_argument("--servers", help=f"servers, comma-separated: {','.join(SERVERS)}")
+    ap.add_argument("--rounds", type=int, help="repetitions (default 3, quick 1)")
+    ap.add_argument("--seconds", type=int, help="length of each wrk run (default 4, quick 2)")
+    ap.add_argument("--idle", type=int, help="idle connections (default 10000, quick 2000)")
+    ap.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
+    o = ap.parse_args()
+    o.rounds = o.rounds or (1 if o.quick else 3)
+    o.seconds = o.seconds or (2 if o.quick else 4)
+    o.idle = o.idle or (2000 if o.quick else 10000)
+    o.probes, o.idle_deadline = (30, 20.0) if o.quick else (100, 40.0)
+    o.scenarios = o.only.split(",") if o.only else list(SCENARIOS)
+    listed = o.servers.split(",") if o.servers else SERVERS
+    o.wanted = ["evserver", *(n for n in listed if n and n != "evserver")]
+    if unknown := set(o.scenarios) - set(SCENARIOS) | set(o.wanted) - set(SERVERS):
+        ap.error(f"unknown scenario or server: {', '.join(sorted(unknown))}")
+    for tool in ("wrk", "taskset") if TWO_CPUS else ("wrk",):
+        if not shutil.which(tool):
+            ap.error(f"{tool} is not installed (apt-get install {tool})")
+    return o
+
+
+def run(o: argparse.Namespace, tmp: Path) -> int:
+    meta, started = machine(), time.monotonic()
+    skipped = [n for n in o.wanted if not installed(n)]
+    (tmp / "report.lua").write_text(WRK_LUA)
+    servers: list[Server] = []
+    failures: list[str] = []
+    try:
+        expected = make_docroot(tmp / "root")
+        for name in (n for n in o.wanted if n not in skipped):
+            try:
+                servers.append(Server(name, tmp, tmp / "root"))
+            except RuntimeError as err:
+                if name == "evserver":
+                    raise
+                print(f"{name} did not start: {err}", file=sys.stderr)
+                skipped.append(name)
+                continue
+            failures += check_files(servers[-1], expected)
+        names = [s.name for s in servers]
+        raw: dict[str, dict[str, list[Metrics]]] = {sc: {n: [] for n in names}
+                                                    for sc in o.scenarios}
+        print(f"servers: {', '.join(names)}; skipped (not installed or did not start):"
+              f" {', '.join(skipped) or 'none'}\n{SETTINGS}")
+        print("byte-exact check:", "ok" if not failures else "FAILED\n  " + "\n  ".join(failures))
+        for rnd in range(o.rounds):
+            order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
+            for sc in o.scenarios:
+                for s in order:
+                    t0 = time.monotonic()
+                    try:
+                        got = RUNS[sc](s, o)
+                    except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+                        got = {}
+                        print(f"  {s.name} {sc} failed: {err}", file=sys.stderr)
+                    raw[sc][s.name].append(got)
+                    print(f"round {rnd + 1} {sc:9} {s.name:11} {time.monotonic() - t0:4.1f} s  "
+                          + " ".join(f"{k}={fmt(v)}" for k, v in got.items()), flush=True)
+    finally:
+        for s in servers:
+            s.stop()
+    medians = medians_of(raw)
+    print_table(raw, medians, names, o, meta)
+    ev = servers[0]
+    lines = sum(1 for _ in ev.log.open("rb"))
+    log_ok = lines >= ev.completed
+    print(f"\nevserver access log: {lines:,} lines for {ev.completed:,} completed requests"
+          f" (wrk, probes, checks): {'ok' if log_ok else 'MISSING LINES'}")
+    print("wrk errors in all scenarios: " + ", ".join(f"{s.name} {s.errors}" for s in servers))
+    print(f"byte-exact check: {'ok' if not failures else 'FAILED'};"
+          f" took {time.monotonic() - started:.0f} s")
+    if o.json:
+        Path(o.json).write_text(json.dumps({"machine": meta, "servers": names, "skipped": skipped,
+                                            "medians": medians, "rounds": raw}, indent=1))
+    return 0 if log_ok and not failures else 1
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=50)
-    ap.add_argument("--path", default="/")
-    ap.add_argument("--rounds", type=int, default=1)
-    args = ap.parse_args()
-    if not shutil.which("wrk"):
-        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
-        return 2
-    tmp = Path(tempfile.mkdtemp(prefix="evbench-"))
-    log = tmp / "access.log"
-    servers = {name: (start(name, port := free_port(), log), port)
-               for name in ("evserver", "http.server")}
-    rates: dict[str, list[float]] = {name: [] for name in servers}
-    completed = 0
-    try:
-        for round_no in range(args.rounds):
-            for name, (_, port) in servers.items():
-                rate, total, errors = wrk(port, args.path, args.duration, args.connections)
-                rates[name].append(rate)
-                if name == "evserver":
-                    completed += total
-                print(f"round {round_no + 1}: {name:12} {rate:10.0f} req/s {errors}")
-    finally:
-        for proc, _ in servers.values():
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-    medians = {name: statistics.median(r) for name, r in rates.items()}
-    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s http://127.0.0.1:PORT{args.path}")
-    for name, value in medians.items():
-        print(f"  {name:12} {value:10.0f} req/s (median of {args.rounds})")
-    print(f"  ratio evserver / http.server: {medians['evserver'] / medians['http.server']:.1f}x")
-    logged = sum(1 for _ in log.open("rb"))
-    print(f"  evserver access log: {logged} lines for {completed} completed requests"
-          f" ({'ok' if logged >= completed else 'MISSING LINES'})")
-    return 0 if logged >= completed else 1
+    o = parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 10,000 sockets, here and in children
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if TWO_CPUS:
+        os.sched_setaffinity(0, {1})  # this script probes and samples from wrk's CPU
+    with tempfile.TemporaryDirectory(prefix="evbench-") as tmp:
+        return run(o, Path(tmp))
 
 
 if __name__ == "__main__":
