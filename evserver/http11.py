@@ -100,6 +100,10 @@ class RequestParser:
     the parser is in a sink state and raises that error again.
     """
 
+    # One per connection, idle ones included: slots keep it small.
+    __slots__ = ("max_head", "max_request_line", "max_headers", "max_body", "max_field", "_buf",
+                 "_scanned", "_body", "_body_left", "_body_total", "_error")
+
     def __init__(self, max_head: int = 16 * 1024, max_request_line: int = 8 * 1024,
                  max_headers: int = 100, max_body: int = 1024 * 1024,
                  max_field: int = 8 * 1024) -> None:
