@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from types import FrameType
 
 from .config import Config
-from .log import AccessLog, setup_logging
+from .log import AccessLog, setup_direct_logging, setup_logging
 from .server import Server
+from .workers import reserve_port, supervise
 
 log = logging.getLogger("evserver")
 _SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
@@ -31,6 +32,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.isdir(cfg.docroot):
         return _fail(f"document root {cfg.docroot!r} is not a directory")
     cfg = _fit_fd_limit(cfg, _raise_fd_limit())
+    if cfg.workers > 1:
+        return _supervise(cfg)
+    return _serve(cfg, banner=True)
+
+
+def _serve(cfg: Config, banner: bool = False) -> int:
+    """One server process: bind, open the log, run the loop until a stop signal."""
     try:
         server = Server(cfg)
     except OSError as err:
@@ -44,13 +52,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     listener = setup_logging(cfg.debug)
     try:
         _install_signals(server, access_log)
-        _banner(server, cfg)
+        if banner:
+            _banner(*server.address, cfg)
         server.serve_forever()
         log.info("stopped after %d connections", server.accepted)
     finally:
         access_log.close()
         listener.stop()
     return 0
+
+
+def _supervise(cfg: Config) -> int:
+    """--workers N: check the port and the log here, then fork the workers."""
+    try:
+        reservation = reserve_port(cfg)
+    except OSError as err:
+        return _fail(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror or err}")
+    if cfg.access_log not in (None, "-"):
+        try:
+            open(cfg.access_log, "ab").close()
+        except OSError as err:
+            reservation.close()
+            return _fail(f"cannot open the log file {cfg.access_log!r}: {err.strerror}")
+    setup_direct_logging()
+    _banner(reservation.getsockname()[0], reservation.getsockname()[1], cfg)
+    log.info("%d worker processes", cfg.workers)
+    return supervise(cfg, reservation, _serve)
 
 
 def _raise_fd_limit() -> int:
@@ -97,8 +124,7 @@ def _install_signals(server: Server, access_log: AccessLog) -> None:
     signal.signal(signal.SIGHUP, on_hangup)
 
 
-def _banner(server: Server, cfg: Config) -> None:
-    host, port = server.address
+def _banner(host: str, port: int, cfg: Config) -> None:
     log.info("serving %s", os.path.abspath(cfg.docroot))
     for url_host in _url_hosts(host):
         log.info("  http://%s:%d/", url_host, port)

@@ -40,6 +40,8 @@ class Config:
     backlog: int = 1024
     max_connections: int = 10000
     threads: int = min(32, (os.cpu_count() or 1) + 4)
+    workers: int = 1  # processes, each with its own loop and pool (SO_REUSEPORT)
+    reuse_port: bool = False  # set for the workers of --workers, not a user option
     max_pending_jobs: int = 1024
     recv_size: int = 64 * KIB
     max_head: int = 16 * KIB
@@ -109,6 +111,15 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def _workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count: {text!r} (a number or 'auto')") from None
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one line (no usage dump) with status 2."""
 
@@ -132,6 +143,8 @@ def _build_parser() -> argparse.ArgumentParser:
     work = p.add_argument_group("work")
     work.add_argument("--threads", type=int, metavar="N", default=d.threads,
                       help="file-reading pool size")
+    work.add_argument("--workers", type=_workers, metavar="N|auto", default=d.workers,
+                      help="server processes sharing the port ('auto': one per CPU)")
     work.add_argument("--max-connections", type=int, metavar="N", default=d.max_connections,
                       help="open connections before accepting pauses")
     work.add_argument("--max-pending-jobs", type=int, metavar="N", default=d.max_pending_jobs,

@@ -27,14 +27,26 @@ _FLUSH_INTERVAL = 0.1  # seconds between batched writes of the access log
 def setup_logging(debug: bool = False) -> logging.handlers.QueueListener:
     """Route the `evserver` logger to stderr through a queue; returns the listener to stop."""
     q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(logging.Formatter("evserver: %(message)s"))
-    listener = logging.handlers.QueueListener(q, stderr)
+    listener = logging.handlers.QueueListener(q, _stderr_handler())
     log.handlers[:] = [logging.handlers.QueueHandler(q)]
     log.setLevel(logging.DEBUG if debug else logging.INFO)
     log.propagate = False
     listener.start()
     return listener
+
+
+def setup_direct_logging() -> None:
+    """The `evserver` logger straight to stderr, with no thread: for the --workers
+    supervisor, which must hold no thread when it forks, and runs no event loop."""
+    log.handlers[:] = [_stderr_handler()]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def _stderr_handler() -> logging.Handler:
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("evserver: %(message)s"))
+    return stderr
 
 
 def escape(value: bytes) -> bytes:

@@ -24,7 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     # server: anything but __main__
     "server": {"__init__", "config", "http11", "files", "log", "loop", "connection",
                "semantics", "listing"},
-    "__main__": {"config", "server", "log"},
+    "workers": {"config"},  # the --workers supervisor: fork, forward signals, restart
+    "__main__": {"config", "server", "log", "workers"},
 }
 FORBIDDEN_STDLIB = {"asyncio", "http.server", "socketserver", "wsgiref", "http.client"}
 

@@ -1,0 +1,108 @@
+"""`--workers N`: N server processes on one port (SO_REUSEPORT) under a small supervisor.
+
+Owns: `supervise()`, `reserve_port()`. Imports `config`. The supervisor forks before any
+thread exists, forwards SIGTERM/SIGINT/SIGHUP to its workers, starts a new worker when one
+dies, and exits once all have stopped. Each worker is a whole evserver (loop, pool, log
+writer); they share the access log file, which every worker appends to in whole batches
+(one write() each, O_APPEND), so lines never interleave.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from types import FrameType
+
+from .config import Config
+
+log = logging.getLogger("evserver")
+
+_FAST_DEATH = 1.0  # a worker that dies sooner than this is restarted after a pause
+_STARTUP_FAILURE = 2  # a worker's exit status for a bad start (port, log): give up
+
+
+def reserve_port(cfg: Config) -> socket.socket:
+    """Bind (without listening) a SO_REUSEPORT socket on the configured address: it tells a
+    port in use before any fork, names the port when 0 was asked, and keeps the port ours
+    while workers restart. Raises OSError."""
+    family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((cfg.host, cfg.port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def supervise(cfg: Config, reservation: socket.socket,
+              serve: Callable[[Config], int]) -> int:
+    """Run `serve(cfg)` in `cfg.workers` forked processes until a stop signal; returns the
+    exit status: 0 when every worker stopped cleanly."""
+    cfg = replace(cfg, port=reservation.getsockname()[1], reuse_port=True)
+    children: dict[int, float] = {}  # pid -> start time
+    stopping = False
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if signum != signal.SIGHUP:
+            stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    for _ in range(cfg.workers):
+        children[_fork(cfg, serve)] = time.monotonic()
+    status = 0
+    while children:
+        try:
+            pid, wait_status = os.wait()  # PEP 475: retried after a forwarding handler
+        except ChildProcessError:
+            break
+        started = children.pop(pid, None)
+        if started is None:
+            continue
+        code = os.waitstatus_to_exitcode(wait_status)
+        if stopping:
+            status = status or (0 if code == 0 else 1)
+            continue
+        if code == _STARTUP_FAILURE and time.monotonic() - started < 10:
+            forward(signal.SIGTERM, None)  # it said why on stderr; the others go too
+            status = _STARTUP_FAILURE
+            continue
+        log.warning("worker %d exited with status %d: starting another", pid, code)
+        if time.monotonic() - started < _FAST_DEATH:
+            time.sleep(_FAST_DEATH)  # no restart storm when workers die at once
+        if not stopping:
+            children[_fork(cfg, serve)] = time.monotonic()
+    reservation.close()
+    return status
+
+
+def _fork(cfg: Config, serve: Callable[[Config], int]) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    # The worker: the supervisor's handlers and stack are not ours.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    code = 1
+    try:
+        code = serve(cfg)
+    except BaseException:
+        log.exception("worker failed")
+    finally:
+        logging.shutdown()
+        os._exit(code)

@@ -1,0 +1,96 @@
+"""`--workers N`: N processes on one port under a supervisor that restarts and stops them."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import REPO, ServerProcess
+from tests.rawhttp import get
+
+LINE = re.compile(rb'^\S+ - - \[[^\]]+\] "GET /hello\.txt\?n=\d+ HTTP/1\.1" 200 13 "-" "-" '
+                  rb'\d+\.\d{3}$')
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_two_workers_share_the_port_and_one_log(start_process: Callable[..., ServerProcess]
+                                                ) -> None:
+    """Both workers accept on the one port, and the shared log has one whole line per
+    request, never two interleaved."""
+    proc = start_process("--workers", "2")
+    assert wait_for(lambda: len(children(proc.proc.pid)) == 2)
+    for n in range(300):
+        assert get(proc.port, f"/hello.txt?n={n}").status == 200
+    assert proc.terminate() == 0
+    lines = proc.log_path.read_bytes().splitlines()
+    assert len(lines) == 300 and all(LINE.match(line) for line in lines), lines[:3]
+    assert sorted(int(line.split(b"?n=")[1].split(b" ")[0]) for line in lines) == list(range(300))
+
+
+def test_a_dead_worker_is_replaced(start_process: Callable[..., ServerProcess]) -> None:
+    """SIGKILL one worker: the supervisor starts another, and service never stops."""
+    proc = start_process("--workers", "2")
+    assert wait_for(lambda: len(children(proc.proc.pid)) == 2)
+    victim, survivor = children(proc.proc.pid)
+    os.kill(victim, signal.SIGKILL)
+    assert get(proc.port, "/hello.txt").status == 200  # the other worker serves meanwhile
+    assert wait_for(lambda: len(children(proc.proc.pid)) == 2, 5)
+    assert victim not in children(proc.proc.pid) and survivor in children(proc.proc.pid)
+    for _ in range(20):
+        assert get(proc.port, "/hello.txt").status == 200
+    assert "exited with status -9: starting another" in proc.stderr()
+    assert proc.terminate() == 0
+
+
+def test_sigterm_stops_every_worker_and_sighup_reaches_them(
+        start_process: Callable[..., ServerProcess]) -> None:
+    """SIGHUP is forwarded (each worker reopens the log); SIGTERM stops all, exit 0."""
+    proc = start_process("--workers", "2")
+    assert wait_for(lambda: len(children(proc.proc.pid)) == 2)
+    workers = children(proc.proc.pid)
+    get(proc.port, "/hello.txt?n=0")
+    time.sleep(0.3)
+    rotated = proc.log_path.with_name("rotated.log")
+    os.rename(proc.log_path, rotated)
+    proc.proc.send_signal(signal.SIGHUP)
+    assert wait_for(proc.log_path.exists)
+    for n in range(1, 21):
+        assert get(proc.port, f"/hello.txt?n={n}").status == 200
+    assert proc.terminate() == 0
+    assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
+    assert rotated.read_text().count("?n=0 ") == 1
+    assert len(proc.log_path.read_text().splitlines()) == 20
+
+
+def test_workers_on_a_port_in_use_is_one_line_exit_2(site: Path, tmp_path: Path) -> None:
+    """The supervisor checks the port before it forks: exit 2 and one error line."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "evserver", "--host", "127.0.0.1", "--port", str(port),
+             "--root", str(site), "--log", str(tmp_path / "a.log"), "--workers", "2"],
+            cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.startswith("evserver: error: cannot listen on")
+    assert len(result.stderr.splitlines()) == 1
