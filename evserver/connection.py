@@ -1,8 +1,8 @@
 """One client socket as a state machine: read, parse, find the file, write, keep-alive.
 
-Owns: `Connection`, `Phase`, `Owner`. Imports `config`, `http11`, `files`, `log`, and `loop`
-for its event masks and types. Only the loop thread calls into a Connection; pool results
-arrive through `Loop.submit`'s `on_done`, also on the loop thread.
+Owns: `Connection`, `Phase`, `Owner`. Imports `config`, `http11`, `files`, `semantics`, `log`,
+and `loop` for its event masks and types. Only the loop thread calls into a Connection; pool
+results arrive through `Loop.submit`'s `on_done`, also on the loop thread.
 
 Phases and their interest / deadline:
 

@@ -9,7 +9,7 @@ import errno
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from email.utils import formatdate
 from pathlib import Path
@@ -55,20 +55,6 @@ def docroot(tmp_path: Path) -> Path:
     (root / "big.bin").write_bytes(os.urandom(BIG_SIZE))
     (root / "mid.bin").write_bytes(os.urandom(MID_SIZE))
     return root
-
-
-def _open_fds() -> set[int]:
-    # The listing itself holds an fd while it runs: keep only those still open after it.
-    return {int(fd) for fd in os.listdir("/proc/self/fd") if not is_closed_fd(int(fd))}
-
-
-@pytest.fixture(autouse=True)
-def no_fd_leak() -> Iterator[None]:
-    """Every fd a pool job opened is closed by the end of each test, whatever happened."""
-    before = _open_fds()
-    yield
-    leaked = _open_fds() - before
-    assert not leaked, [os.readlink(f"/proc/self/fd/{fd}") for fd in leaked]
 
 
 class Rig:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +51,6 @@ def docroot(tmp_path: Path) -> Path:
     (root / "big.bin").write_bytes(BIG)
     (root / "small.bin").write_bytes(SMALL)
     return root
-
-
-def _open_fds() -> set[int]:
-    return {int(fd) for fd in os.listdir("/proc/self/fd") if not is_closed_fd(int(fd))}
-
-
-@pytest.fixture(autouse=True)
-def no_fd_leak() -> Iterator[None]:
-    """Every fd opened for a test's requests is closed by its end."""
-    before = _open_fds()
-    yield
-    leaked = _open_fds() - before
-    assert not leaked, [os.readlink(f"/proc/self/fd/{fd}") for fd in leaked]
 
 
 class Rig:

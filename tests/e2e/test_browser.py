@@ -5,17 +5,12 @@ Skipped on a developer machine without Chromium or Playwright; required in CI (C
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, ServerProcess
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, REPO, ServerProcess
 
 try:
     from playwright.sync_api import sync_playwright
@@ -39,7 +34,7 @@ def test_browser_loads_the_site_with_every_asset(
     errors: list[str] = []
     assert sync_playwright is not None
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page()
         page.on("response", lambda r: statuses.__setitem__(r.url, r.status))
         # A media download the browser abandons when we navigate on is not a failure.

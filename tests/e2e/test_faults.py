@@ -26,7 +26,7 @@ import pytest
 
 import evserver.connection
 import evserver.files
-from tests.conftest import RunningServer, ServerProcess
+from tests.conftest import RunningServer, ServerProcess, wait_for
 from tests.rawhttp import Reader, connect, get
 
 MIB = 1024 * 1024
@@ -50,15 +50,6 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def settle_fds(pid: int, baseline: int) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIG_SIZE, REPO, RunningServer, ServerProcess, spawn
+from tests.conftest import BIG_SIZE, REPO, RunningServer, ServerProcess, spawn, wait_for
 from tests.rawhttp import Reader, connect, get
 
 # "GET /path HTTP/1.1" 200 1234  -> method, path, status, bytes
@@ -42,15 +42,6 @@ def parse_log(lines: list[str]) -> list[tuple[str, str, int, int]]:
 
 def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def settle_fds(pid: int, baseline: int, timeout: float = 5.0) -> int:

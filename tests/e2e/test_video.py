@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, RunningServer, ServerProcess
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, REPO, RunningServer, ServerProcess
 from tests.rawhttp import get
 
 CLIP = REPO / "www" / "media" / "clip.mp4"
 CLIP_URL = "/media/clip.mp4"
 SEEK_TO = 6.5  # seconds; the clip is 9 s long with a keyframe every second
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 try:
     from playwright.sync_api import sync_playwright
@@ -69,7 +65,7 @@ def test_browser_seeks_into_the_clip(
     base = f"http://127.0.0.1:{proc.port}"
     clip_statuses: list[int] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page()
         page.on("response", lambda r: clip_statuses.append(r.status)
                 if r.url == base + CLIP_URL else None)

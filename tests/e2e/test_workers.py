@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import REPO, ServerProcess
+from tests.conftest import REPO, ServerProcess, wait_for
 from tests.rawhttp import get
 
 LINE = re.compile(rb'^\S+ - - \[[^\]]+\] "GET /hello\.txt\?n=\d+ HTTP/1\.1" 200 13 "-" "-" '
@@ -21,15 +21,6 @@ LINE = re.compile(rb'^\S+ - - \[[^\]]+\] "GET /hello\.txt\?n=\d+ HTTP/1\.1" 200 
 def children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as f:
         return [int(p) for p in f.read().split()]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_two_workers_share_the_port_and_one_log(start_process: Callable[..., ServerProcess]
