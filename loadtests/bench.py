@@ -9,22 +9,27 @@ Scenarios (--only): keepalive (1 KiB, wrk -c50), close (1 KiB, `Connection: clos
 (100 KiB, -c50), 10m (10 MiB, -c4: MiB/s and server CPU seconds per GiB), c1000 (1 KiB,
 -c1000: req/s, errors and timeouts), idle (10,000 idle keep-alive connections: server RSS per
 connection and the latency of fresh requests while they are held), 200m (200 MiB, -c2: MiB/s
-and server RSS growth during the downloads).
+and server RSS growth during the downloads), workers (1 KiB, -c50: evserver `--workers 1` and
+`--workers 2` against nginx with `worker_processes 1` and 2 when nginx is among the servers,
+each started afresh for its run and stopped by SIGTERM after it, all its processes checked
+gone; req/s, server CPU and the speed-up of two workers over one. Two workers need both
+CPUs, so in this scenario the servers and `wrk -t2` are NOT pinned: they share the machine).
 
 Servers (--servers): evserver (always), nginx (Debian `nginx-light`: one worker, sendfile, an
 access log), `python3 -m http.server`, and when this interpreter can import them: twisted
 (`twistd web`), aiohttp (`web.static`), uvicorn (Starlette StaticFiles, httptools + uvloop);
 the missing ones are skipped and named (they are no test dependency: `pip install twisted
 aiohttp uvicorn starlette httptools uvloop`, in a venv if you like, and run this script with
-that venv's python). The script makes its own document root in a temp
-folder, starts each server on 127.0.0.1 (ephemeral port, output to files) pinned to CPU 0 and
-`wrk -t1` pinned to CPU 1, runs every scenario on each server in turn (order rotated per round)
-and prints the medians of the rounds with evserver's ratios to nginx and to http.server (the
-median of the per-round ratios). The idle scenario restarts each server first, so memory freed
-by earlier scenarios cannot hide what the connections cost.
+that venv's python). The script makes its own document root in a temp folder, starts each
+server on 127.0.0.1 (ephemeral port, output to files) pinned to CPU 0 and `wrk -t1` pinned to
+CPU 1 (except in the workers scenario), runs every scenario on each server in turn (order
+rotated per round) and prints the medians of the rounds with evserver's ratios to nginx and to
+http.server (the median of the per-round ratios). The idle scenario restarts each server
+first, so memory freed by earlier scenarios cannot hide what the connections cost.
 Before timing it checks that every server returns every file byte-exact (sha256) with the right
-Content-Length; at the end, that evserver's access log has a line for every request known to
-have completed. Exit status 1 if a check fails. Needs Linux, `wrk` and `taskset`.
+Content-Length; at the end, that each evserver's access log has one whole line for every
+request known to have completed (with --workers 2, both workers append to the one log).
+Exit status 1 if a check fails. Needs Linux, `wrk` and `taskset`.
 """
 from __future__ import annotations
 
@@ -57,10 +62,12 @@ KIB, MIB, GIB = 1024, 1024**2, 1024**3
 SIZES = {"1k.bin": KIB, "100k.bin": 100 * KIB, "10m.bin": 10 * MIB, "200m.bin": 200 * MIB}
 INDEX = b"<!doctype html><title>bench</title><p>evserver benchmark</p>\n"
 SERVERS = ("evserver", "nginx", "http.server", "twisted", "aiohttp", "uvicorn")
-SCENARIOS = ("keepalive", "close", "100k", "10m", "c1000", "idle", "200m")
+SCENARIOS = ("keepalive", "close", "100k", "10m", "c1000", "idle", "200m", "workers")
 EVSERVER_OPTS = ["--max-keepalive-requests", "100000", "--keepalive-timeout", "60",
                  "--max-connections", "15000"]
 TWO_CPUS = (os.cpu_count() or 1) > 1
+ALL_CPUS = ",".join(map(str, sorted(os.sched_getaffinity(0))))  # before main() pins us to CPU 1
+WORKER_COUNTS = (1, 2)  # the workers scenario: evserver --workers N, nginx worker_processes N
 Metrics = dict[str, float | None]
 
 # (metric, scenario, label); rows where lower is better still show evserver / peer.
@@ -88,7 +95,7 @@ WRK_LUA = """done = function(s, lat, req)
     e.read, e.write, e.status, e.timeout, lat:percentile(50), lat:percentile(99)))
 end
 """
-NGINX_CONF = """daemon off; worker_processes 1; worker_rlimit_nofile 20000;
+NGINX_CONF = """daemon off; worker_processes {workers}; worker_rlimit_nofile 20000;
 pid {p}/nginx.pid; error_log {p}/error.log;
 events {{ worker_connections 16384; }}
 http {{
@@ -98,14 +105,16 @@ http {{
     uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;
     sendfile on; tcp_nopush on; keepalive_requests 100000; keepalive_timeout 60s;
     open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s;
-    server {{ listen 127.0.0.1:{port} backlog=1024; root {root}; }}
+    server {{ listen 127.0.0.1:{port} backlog=1024{reuseport}; root {root}; }}
 }}
 """
 SETTINGS = f"""evserver: {' '.join(EVSERVER_OPTS)} (its default keep-alive limit is 1000 requests)
 nginx: keepalive_requests 100000, keepalive_timeout 60s, open_file_cache on (valid 1s, like
   evserver's --cache-ttl 1), access_log buffer=64k flush=1s (evserver batches its log per 0.1 s)
 http.server speaks HTTP/1.0: it closes the connection after every response
-twisted, aiohttp and uvicorn log every request; aiohttp and uvicorn keep-alive timeout 60 s"""
+twisted, aiohttp and uvicorn log every request; aiohttp and uvicorn keep-alive timeout 60 s
+workers scenario: evserver --workers N adds a supervisor process (N > 1; SO_REUSEPORT); nginx
+  worker_processes N with `listen ... reuseport` (one socket per worker, as evserver's)"""
 AIOHTTP_APP = """import logging, sys
 from aiohttp import web
 logging.basicConfig(level=logging.INFO, filename=sys.argv[3])
@@ -126,8 +135,10 @@ NEEDS = {"twisted": "twisted.web", "aiohttp": "aiohttp",
          "uvicorn": "uvicorn, starlette, httptools, uvloop", "http.server": "http.server"}
 
 
-def pinned(cpu: int, argv: list[str]) -> list[str]:
-    return ["taskset", "-c", str(cpu), *argv] if TWO_CPUS else argv
+def pinned(cpu: int | None, argv: list[str]) -> list[str]:
+    """`argv` on one CPU, or on all of them when `cpu` is None (this script itself runs
+    on CPU 1, and a child inherits that)."""
+    return ["taskset", "-c", ALL_CPUS if cpu is None else str(cpu), *argv] if TWO_CPUS else argv
 
 
 def installed(name: str) -> bool:
@@ -160,15 +171,20 @@ def proc_tree(root: int) -> list[int]:
 
 
 class Server:
-    """One server process and its children, pinned to CPU 0, its output in a file."""
+    """One server process and its children, pinned to CPU 0 (or on every CPU when `cpu` is
+    None), its output in a file. `kind` is the program (default: the name), `workers` its
+    worker processes."""
 
-    def __init__(self, name: str, tmp: Path, root: Path) -> None:
+    def __init__(self, name: str, tmp: Path, root: Path, kind: str | None = None,
+                 workers: int = 1, cpu: int | None = 0, start: bool = True) -> None:
         self.name, self.dir, self.root = name, tmp / name, root
+        self.kind, self.workers, self.cpu_pin = kind or name, workers, cpu
         self.dir.mkdir()
         self.log, self.lua = self.dir / "access.log", tmp / "report.lua"
         self.completed = 0  # requests known to have completed (wrk, probes, checks)
         self.errors = 0  # wrk's errors in every scenario
-        self.start()
+        if start:
+            self.start()
 
     def start(self) -> None:
         """Start on a fresh port (logs are appended to) and wait until it listens."""
@@ -176,36 +192,60 @@ class Server:
         self.out = open(self.dir / "output.txt", "ab")  # closed in stop()
         env = dict(os.environ)  # this checkout's evserver, not an installed one
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        self.proc = subprocess.Popen(pinned(0, self.argv()), cwd=self.dir, env=env,
+        self.proc = subprocess.Popen(pinned(self.cpu_pin, self.argv()), cwd=self.dir, env=env,
                                      stdout=self.out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         self.pids, self.cmdlines = [self.proc.pid], [b""]
         try:
             self.wait_listening()
-            while self.name == "nginx" and len(self.pids) < 2:  # its worker
-                time.sleep(0.05)
-                self.pids = proc_tree(self.proc.pid)
+            self.wait_workers()
         except RuntimeError:
             self.stop()
             raise
         self.pids = proc_tree(self.proc.pid)
         self.cmdlines = [cmdline(pid) for pid in self.pids]
 
+    def wait_workers(self) -> None:
+        """Until every worker process is there (nginx's master has 1 or more; evserver's
+        supervisor, with --workers > 1, has N) and, for evserver, listening: with
+        SO_REUSEPORT each worker has its own listening socket."""
+        if self.kind == "nginx":
+            procs, sockets = 1 + self.workers, 0
+        elif self.kind == "evserver" and self.workers > 1:
+            procs, sockets = 1 + self.workers, self.workers
+        else:
+            return
+        deadline = time.monotonic() + 20
+        while len(self.pids) < procs or listeners(self.port) < sockets:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(self.pids) - 1} of {self.workers} workers started,"
+                                   f" {listeners(self.port)} listening")
+            time.sleep(0.05)
+            self.pids = proc_tree(self.proc.pid)
+
+    def replaced(self) -> bool:
+        """Has a process of the server gone or a new one come since it started (a worker
+        that died and was restarted)?"""
+        return sorted(proc_tree(self.proc.pid)) != sorted(self.pids)
+
     def argv(self) -> list[str]:
         py, port, d, root = sys.executable, str(self.port), self.dir, str(self.root)
-        if self.name == "evserver":
+        if self.kind == "evserver":
             return [py, "-m", "evserver", "--host", "127.0.0.1", "--port", port, "--root", root,
-                    "--log", str(self.log), *EVSERVER_OPTS]
-        if self.name == "http.server":
+                    "--log", str(self.log), *EVSERVER_OPTS, "--workers", str(self.workers)]
+        if self.kind == "http.server":
             return [py, "-m", "http.server", "--bind", "127.0.0.1", "--directory", root, port]
-        if self.name == "nginx":
-            (d / "nginx.conf").write_text(NGINX_CONF.format(p=d, port=port, root=root))
+        if self.kind == "nginx":
+            # Unpinned is the workers scenario: one listening socket per worker, as evserver.
+            reuseport = " reuseport" if self.cpu_pin is None else ""
+            (d / "nginx.conf").write_text(NGINX_CONF.format(
+                p=d, port=port, root=root, workers=self.workers, reuseport=reuseport))
             return ["nginx", "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")]
-        if self.name == "twisted":
+        if self.kind == "twisted":
             return [py, "-c", TWISTD, "-n", "--pidfile", str(d / "twistd.pid"), "--logfile",
                     str(self.log), "web", "--path", root,
                     f"--listen=tcp:{port}:interface=127.0.0.1"]
-        if self.name == "aiohttp":
+        if self.kind == "aiohttp":
             return [py, "-c", AIOHTTP_APP, root, port, str(self.log)]
         return [py, "-c", UVICORN_APP, root, port]
 
@@ -231,20 +271,27 @@ class Server:
         pages = sum(int(f[1]) for p in self.pids if (f := proc_fields(p, "statm")))
         return pages * os.sysconf("SC_PAGE_SIZE")
 
-    def stop(self) -> None:
-        """SIGTERM to the process we started (nginx's master: the pid in its pid file), then
-        SIGKILL to any of its children still there."""
+    def stop(self) -> list[int]:
+        """SIGTERM to the process we started (nginx's master: the pid in its pid file;
+        evserver's supervisor with --workers), then SIGKILL to any of its children still
+        there. Returns the pids that had to be killed (none when it stopped as it should)."""
+        killed = []
         if self.proc.poll() is None:
+            self.pids = proc_tree(self.proc.pid)  # with workers restarted since start()
+            self.cmdlines = [cmdline(pid) for pid in self.pids]
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
+                killed.append(self.proc.pid)
                 self.proc.kill()
                 self.proc.wait(5)
         for pid, started in zip(self.pids[1:], self.cmdlines[1:], strict=True):
             if cmdline(pid) == started:  # still that child, not a reused pid
+                killed.append(pid)
                 os.kill(pid, signal.SIGKILL)
         self.out.close()
+        return killed
 
 
 def cmdline(pid: int) -> bytes:
@@ -252,6 +299,15 @@ def cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes() or b"?"
     except OSError:
         return b""
+
+
+def listeners(port: int) -> int:
+    """How many IPv4 sockets are listening on `port` (one per SO_REUSEPORT worker)."""
+    count = 0
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()  # sl, local address (hex ip:port), remote address, state
+        count += fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port
+    return count
 
 
 def free_port() -> int:
@@ -305,13 +361,14 @@ def check_files(s: Server, expected: dict[str, tuple[str, int]]) -> list[str]:
 
 
 def wrk(s: Server, path: str, conns: int, secs: int, close: bool = False,
-        timeout: str = "2s") -> dict[str, float]:
-    """One wrk run, summarised by the Lua done() hook; adds rps, mibps, errors, server cpu."""
+        timeout: str = "2s", threads: int = 1, on_cpu: int | None = 1) -> dict[str, float]:
+    """One wrk run, summarised by the Lua done() hook; adds rps, mibps, errors, server cpu.
+    wrk runs on CPU `on_cpu` (None: on every CPU)."""
     header = ["-H", "Connection: close"] if close else []
-    argv = ["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--timeout", timeout, "-s", str(s.lua),
-            *header, f"http://127.0.0.1:{s.port}{path}"]
+    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--timeout", timeout,
+            "-s", str(s.lua), *header, f"http://127.0.0.1:{s.port}{path}"]
     cpu0 = s.cpu()
-    out = subprocess.run(pinned(1, argv), capture_output=True, text=True, timeout=secs + 120)
+    out = subprocess.run(pinned(on_cpu, argv), capture_output=True, text=True, timeout=secs + 120)
     cpu = s.cpu() - cpu0
     if not (found := re.search(r"^WRKJSON (.*)$", out.stdout, re.M)):
         raise RuntimeError(f"wrk gave no summary: {out.stdout}{out.stderr}")
@@ -481,6 +538,31 @@ def c1000(s: Server, o: argparse.Namespace) -> Metrics:
     return {"c1000_rps": r["rps"], "c1000_errors": r["errors"]}
 
 
+def workers_run(s: Server, o: argparse.Namespace, expected: dict[str, tuple[str, int]],
+                failures: list[str]) -> Metrics:
+    """The workers scenario on one of its servers: start it unpinned, check the 1 KiB file
+    on a few connections (so that each worker serves it once), `wrk -t2 -c50` unpinned,
+    then SIGTERM; every process of the server must be gone without SIGKILL, with exit
+    status 0, and no worker may have been replaced during the run."""
+    s.start()
+    try:
+        for _ in range(4 * s.workers):
+            failures += check_files(s, {"1k.bin": expected["1k.bin"]})
+        r = wrk(s, "/1k.bin", 50, o.seconds, threads=2, on_cpu=None)
+        if s.replaced():
+            failures.append(f"{s.name}: a worker process died during the run: {s.pids}"
+                            f" -> {proc_tree(s.proc.pid)}")
+    finally:
+        pids = proc_tree(s.proc.pid) if s.proc.poll() is None else s.pids
+        if killed := s.stop():
+            failures.append(f"{s.name}: processes {killed} outlived SIGTERM to {s.proc.pid}"
+                            " (killed)")
+        if s.proc.returncode != 0:
+            failures.append(f"{s.name}: exit status {s.proc.returncode} after SIGTERM")
+    return {"workers_rps": r["rps"], "workers_cpu": 100 * r["cpu"] / (r["duration_us"] / 1e6),
+            "workers_procs": len(pids)}
+
+
 RUNS: dict[str, Callable[[Server, argparse.Namespace], Metrics]] = {
     "keepalive": lambda s, o: {"keepalive_rps": wrk(s, "/1k.bin", 50, o.seconds)["rps"]},
     "close": lambda s, o: {"close_rps": wrk(s, "/1k.bin", 50, o.seconds, close=True)["rps"]},
@@ -547,6 +629,48 @@ def print_table(raw: dict[str, dict[str, list[Metrics]]], medians: dict[str, dic
                                          for p in ("nginx", "http.server")]))
 
 
+def print_workers(raw: dict[str, dict[str, list[Metrics]]],
+                  medians: dict[str, dict[str, Metrics]]) -> dict[str, str]:
+    """The workers scenario's table: req/s with 1 and 2 worker processes, the speed-up of
+    two over one (median of per-round ratios) and evserver / nginx; returns the ratios."""
+    runs, got = raw["workers"], medians.get("workers", {})
+    kinds = [k for k in ("evserver", "nginx") if f"{k}-1w" in runs]
+    print("\nworkers: 1 KiB keep-alive -c50, wrk -t2; servers and wrk NOT pinned (they share"
+          " both CPUs), each server started afresh for each run")
+    print(f"{'':34}" + "".join(f"  {k:>9}" for k in kinds) + "  ev/nginx")
+    summary: dict[str, str] = {}
+    for n in WORKER_COUNTS:
+        cells = [fmt(got.get(f"{k}-{n}w", {}).get("workers_rps")) for k in kinds]
+        summary[f"evserver/nginx {n}w"] = ratio(runs[f"evserver-{n}w"], runs.get(f"nginx-{n}w"),
+                                                "workers_rps")
+        print(f"{workers_label(n) + ', req/s':34}" + "".join(f"  {c:>9}" for c in cells)
+              + f"  {summary[f'evserver/nginx {n}w']:>8}")
+    for k in kinds:
+        summary[f"{k} 2w/1w"] = ratio(runs[f"{k}-2w"], runs[f"{k}-1w"], "workers_rps")
+    print(f"{'speed-up, 2 workers / 1':34}"
+          + "".join(f"  {summary[f'{k} 2w/1w']:>9}" for k in kinds))
+    for n in WORKER_COUNTS:
+        cells = [fmt(got.get(f"{k}-{n}w", {}).get("workers_cpu")) for k in kinds]
+        print(f"{'server CPU %, ' + workers_label(n):34}" + "".join(f"  {c:>9}" for c in cells))
+    return summary
+
+
+def workers_label(n: int) -> str:
+    return "1 worker" if n == 1 else f"{n} workers"
+
+
+def log_lines(path: Path) -> tuple[int, int]:
+    """Lines in an access log, and how many of them are not one whole Combined Log Format
+    line (+ duration): a torn or interleaved line from workers appending at once."""
+    whole = re.compile(rb'\S+ - - \[[^]]+\] "[^"]*" \d{3} \d+ "[^"]*" "[^"]*" \d+\.\d{3}\n')
+    lines = torn = 0
+    with path.open("rb") as f:
+        for line in f:
+            lines += 1
+            torn += whole.fullmatch(line) is None
+    return lines, torn
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -593,17 +717,23 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
             failures += check_files(servers[-1], expected)
         names = [s.name for s in servers]
         raw: dict[str, dict[str, list[Metrics]]] = {sc: {n: [] for n in names}
-                                                    for sc in o.scenarios}
+                                                    for sc in o.scenarios if sc != "workers"}
+        scaling = [Server(f"{kind}-{n}w", tmp, tmp / "root", kind=kind, workers=n, cpu=None,
+                          start=False)
+                   for kind in ("evserver", "nginx") if kind in names for n in WORKER_COUNTS]
+        if "workers" in o.scenarios:
+            raw["workers"] = {s.name: [] for s in scaling}
         print(f"servers: {', '.join(names)}; skipped (not installed or did not start):"
               f" {', '.join(skipped) or 'none'}\n{SETTINGS}")
         print("byte-exact check:", "ok" if not failures else "FAILED\n  " + "\n  ".join(failures))
         for rnd in range(o.rounds):
-            order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
             for sc in o.scenarios:
-                for s in order:
+                group = servers if sc != "workers" else scaling  # the latter started per run
+                for s in group[rnd % len(group):] + group[:rnd % len(group)]:
                     t0 = time.monotonic()
                     try:
-                        got = RUNS[sc](s, o)
+                        got = (RUNS[sc](s, o) if sc != "workers"
+                               else workers_run(s, o, expected, failures))
                     except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
                         got = {}
                         print(f"  {s.name} {sc} failed: {err}", file=sys.stderr)
@@ -615,17 +745,26 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
             s.stop()
     medians = medians_of(raw)
     print_table(raw, medians, names, o, meta)
-    ev = servers[0]
-    lines = sum(1 for _ in ev.log.open("rb"))
-    log_ok = lines >= ev.completed
-    print(f"\nevserver access log: {lines:,} lines for {ev.completed:,} completed requests"
-          f" (wrk, probes, checks): {'ok' if log_ok else 'MISSING LINES'}")
-    print("wrk errors in all scenarios: " + ", ".join(f"{s.name} {s.errors}" for s in servers))
-    print(f"byte-exact check: {'ok' if not failures else 'FAILED'};"
+    summary = print_workers(raw, medians) if "workers" in raw else {}
+    log_ok = True
+    print()
+    for ev in (s for s in (*servers, *scaling) if s.kind == "evserver" and s.completed):
+        lines, torn = log_lines(ev.log)
+        ok = lines >= ev.completed and not torn
+        log_ok &= ok
+        print(f"{ev.name} access log: {lines:,} lines for {ev.completed:,} completed requests"
+              f" (wrk, probes, checks), {torn} torn: {'ok' if ok else 'MISSING OR TORN LINES'}")
+    print("wrk errors in all scenarios: "
+          + ", ".join(f"{s.name} {s.errors}" for s in (*servers, *scaling)))
+    print(f"byte-exact and process checks: {'ok' if not failures else 'FAILED'};"
           f" took {time.monotonic() - started:.0f} s")
+    if failures:
+        print("  " + "\n  ".join(failures))
     if o.json:
         Path(o.json).write_text(json.dumps({"machine": meta, "servers": names, "skipped": skipped,
-                                            "medians": medians, "rounds": raw}, indent=1))
+                                            "medians": medians, "rounds": raw,
+                                            "workers": summary, "failures": failures},
+                                           indent=1))
     return 0 if log_ok and not failures else 1
 
 
