@@ -14,7 +14,7 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from .config import Config
@@ -34,11 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = _fit_fd_limit(cfg, _raise_fd_limit())
     if cfg.workers > 1:
         return _supervise(cfg)
-    return _serve(cfg, banner=True)
+    return _serve(cfg)
 
 
-def _serve(cfg: Config, banner: bool = False) -> int:
-    """One server process: bind, open the log, run the loop until a stop signal."""
+def _serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
+    """One server process: bind, open the log, run the loop until a stop signal. Prints
+    the banner itself, unless it is a worker, which calls `ready()` once it listens."""
     try:
         server = Server(cfg)
     except OSError as err:
@@ -52,8 +53,10 @@ def _serve(cfg: Config, banner: bool = False) -> int:
     listener = setup_logging(cfg.debug)
     try:
         _install_signals(server, access_log)
-        if banner:
+        if ready is None:
             _banner(*server.address, cfg)
+        else:
+            ready()
         server.serve_forever()
         log.info("stopped after %d connections", server.accepted)
     finally:
@@ -75,9 +78,13 @@ def _supervise(cfg: Config) -> int:
             reservation.close()
             return _fail(f"cannot open the log file {cfg.access_log!r}: {err.strerror}")
     setup_direct_logging()
-    _banner(reservation.getsockname()[0], reservation.getsockname()[1], cfg)
-    log.info("%d worker processes", cfg.workers)
-    return supervise(cfg, reservation, _serve)
+    host, port = reservation.getsockname()[:2]
+
+    def banner() -> None:
+        _banner(host, port, cfg)
+        log.info("%d worker processes", cfg.workers)
+
+    return supervise(cfg, reservation, _serve, banner)
 
 
 def _raise_fd_limit() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import socket
 import time
@@ -43,11 +44,16 @@ def reserve_port(cfg: Config) -> socket.socket:
     return sock
 
 
-def supervise(cfg: Config, reservation: socket.socket,
-              serve: Callable[[Config], int]) -> int:
-    """Run `serve(cfg)` in `cfg.workers` forked processes until a stop signal; returns the
+Serve = Callable[[Config, Callable[[], None]], int]
+
+
+def supervise(cfg: Config, reservation: socket.socket, serve: Serve,
+              on_ready: Callable[[], None]) -> int:
+    """Run `serve(cfg, ready)` in `cfg.workers` forked processes until a stop signal;
+    `on_ready()` runs once every first worker called `ready()` (is listening). Returns the
     exit status: 0 when every worker stopped cleanly."""
     cfg = replace(cfg, port=reservation.getsockname()[1], reuse_port=True)
+    ready_r, ready_w = os.pipe()  # each worker writes a byte once it listens
     children: dict[int, float] = {}  # pid -> start time
     stopping = False
 
@@ -64,7 +70,10 @@ def supervise(cfg: Config, reservation: socket.socket,
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
     for _ in range(cfg.workers):
-        children[_fork(cfg, serve)] = time.monotonic()
+        children[_fork(cfg, serve, ready_w)] = time.monotonic()
+    _await_ready(ready_r, cfg.workers)
+    os.close(ready_r)
+    on_ready()  # the banner: a client told the URL now finds a listener
     status = 0
     while children:
         try:
@@ -86,12 +95,28 @@ def supervise(cfg: Config, reservation: socket.socket,
         if time.monotonic() - started < _FAST_DEATH:
             time.sleep(_FAST_DEATH)  # no restart storm when workers die at once
         if not stopping:
-            children[_fork(cfg, serve)] = time.monotonic()
+            children[_fork(cfg, serve, ready_w)] = time.monotonic()
     reservation.close()
+    os.close(ready_w)
     return status
 
 
-def _fork(cfg: Config, serve: Callable[[Config], int]) -> int:
+def _await_ready(ready_r: int, workers: int, timeout: float = 10.0) -> None:
+    """Wait for `workers` readiness bytes; a worker that fails at start sends none, and its
+    exit is handled by the supervisor's wait loop after the timeout."""
+    deadline = time.monotonic() + timeout
+    got = 0
+    while got < workers:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([ready_r], [], [], left)[0]:
+            return
+        data = os.read(ready_r, workers - got)
+        if not data:
+            return
+        got += len(data)
+
+
+def _fork(cfg: Config, serve: Serve, ready_w: int) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -99,8 +124,15 @@ def _fork(cfg: Config, serve: Callable[[Config], int]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
     code = 1
+
+    def ready() -> None:
+        try:
+            os.write(ready_w, b"!")
+        except OSError:
+            pass  # the supervisor stopped listening for it: a restart after start-up
+
     try:
-        code = serve(cfg)
+        code = serve(cfg, ready)
     except BaseException:
         log.exception("worker failed")
     finally:

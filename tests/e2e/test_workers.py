@@ -25,11 +25,12 @@ def children(pid: int) -> list[int]:
 
 def test_two_workers_share_the_port_and_one_log(start_process: Callable[..., ServerProcess]
                                                 ) -> None:
-    """Both workers accept on the one port, and the shared log has one whole line per
-    request, never two interleaved."""
+    """The banner comes once both workers listen: the first request after it is served.
+    Both accept on the one port, and the shared log has one whole line per request."""
     proc = start_process("--workers", "2")
+    assert get(proc.port, "/hello.txt?n=0").status == 200  # no wait: ready before the URL
     assert wait_for(lambda: len(children(proc.proc.pid)) == 2)
-    for n in range(300):
+    for n in range(1, 300):
         assert get(proc.port, f"/hello.txt?n={n}").status == 200
     assert proc.terminate() == 0
     lines = proc.log_path.read_bytes().splitlines()
@@ -43,7 +44,10 @@ def test_a_dead_worker_is_replaced(start_process: Callable[..., ServerProcess]) 
     assert wait_for(lambda: len(children(proc.proc.pid)) == 2)
     victim, survivor = children(proc.proc.pid)
     os.kill(victim, signal.SIGKILL)
-    assert get(proc.port, "/hello.txt").status == 200  # the other worker serves meanwhile
+    # Connections already queued on the victim's listener die with it (SO_REUSEPORT); once
+    # it is gone, every new connection reaches the survivor, even before the replacement.
+    assert wait_for(lambda: victim not in children(proc.proc.pid), 5)
+    assert get(proc.port, "/hello.txt").status == 200
     assert wait_for(lambda: len(children(proc.proc.pid)) == 2, 5)
     assert victim not in children(proc.proc.pid) and survivor in children(proc.proc.pid)
     for _ in range(20):
