@@ -25,6 +25,7 @@ from .workers import reserve_port, supervise
 log = logging.getLogger("evserver")
 _SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
 _FD_RESERVE = 32  # listener, wakeup pair, log, stdio, and slack
+_SUPERVISOR_CHECK = 1.0  # seconds between a worker's checks that its supervisor lives
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,12 +58,23 @@ def _serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
             _banner(*server.address, cfg)
         else:
             ready()
+            _watch_supervisor(server, os.getppid())
         server.serve_forever()
         log.info("stopped after %d connections", server.accepted)
     finally:
         access_log.close()
         listener.stop()
     return 0
+
+
+def _watch_supervisor(server: Server, supervisor: int) -> None:
+    """A worker whose supervisor died (kill -9) is reparented: it then stops on its own
+    instead of serving, unsupervised, forever. Checked once a second."""
+    if os.getppid() != supervisor:
+        log.warning("the supervisor is gone: stopping")
+        server.stop()
+    else:
+        server.loop.call_later(_SUPERVISOR_CHECK, _watch_supervisor, server, supervisor)
 
 
 def _supervise(cfg: Config) -> int:

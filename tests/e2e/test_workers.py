@@ -89,3 +89,15 @@ def test_workers_on_a_port_in_use_is_one_line_exit_2(site: Path, tmp_path: Path)
     assert result.returncode == 2
     assert result.stderr.startswith("evserver: error: cannot listen on")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_workers_stop_when_their_supervisor_is_killed(
+        start_process: Callable[..., ServerProcess]) -> None:
+    """kill -9 of the supervisor leaves no orphan serving forever: its workers notice
+    within about a second and stop."""
+    proc = start_process("--workers", "2")
+    assert wait_for(lambda: len(children(proc.proc.pid)) == 2)
+    workers = children(proc.proc.pid)
+    proc.proc.kill()
+    proc.proc.wait(5)
+    assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 5)
