@@ -111,7 +111,7 @@ class Rig:
         self.settle()
 
     def settle(self) -> None:
-        for _ in range(1000):
+        for _ in range(10_000):  # enough WRITE events for a big response through tiny windows
             if self.loop.undelivered():
                 self.run_jobs()
             elif self.loop.soon:

@@ -15,20 +15,18 @@ from typing import Any
 
 import pytest
 
-from evserver.connection import Connection, Phase
+from evserver.connection import Phase
 from evserver.files import FileBody
 from evserver.loop import READ, WRITE
 
 from .fakes import (
     SHUT_WR,
-    FakeLoop,
-    FakeOwner,
     FakeSocket,
-    Journal,
     Reply,
     is_closed_fd,
     parse_replies,
 )
+from .test_connection import Rig as ConnectionRig
 
 PEER = "198.51.100.7"
 BIG_SIZE = 35_000  # > cache_max_entry (4096 in TEST_CONFIG): an fd and sendfile
@@ -53,47 +51,16 @@ def docroot(tmp_path: Path) -> Path:
     return root
 
 
-class Rig:
-    """One started Connection on a FakeSocket, a FakeLoop and a FakeOwner."""
+class Rig(ConnectionRig):
+    """The connection tests' rig, with a small sendfile chunk so each chunk shows."""
 
     def __init__(self, docroot: Path, **overrides: Any) -> None:
-        self.docroot = docroot
-        self.journal: Journal = []
-        self.loop = FakeLoop(self.journal)
-        self.sock = FakeSocket(self.journal)
-        self.owner = FakeOwner(docroot, self.loop, **{"sendfile_chunk": CHUNK, **overrides})
-        self.conn = Connection(self.sock, PEER, self.owner,  # type: ignore[arg-type]
-                               sendfile=self.sock.sendfile)
-        self.conn.start()
+        super().__init__(docroot, **{"sendfile_chunk": CHUNK, **overrides})
 
-    @property
-    def phase(self) -> Phase:
-        return self.conn.phase
-
-    def receive(self, data: bytes) -> None:
-        self.sock.feed(data)
-        self.conn.on_event(READ)
-
-    def run_jobs(self) -> list[FileBody]:
+    def run_jobs(self) -> list[FileBody]:  # type: ignore[override]
         """Complete every pending pool job for real; the bodies of those that loaded."""
-        futures = [job.run() for job in self.loop.undelivered()]
+        futures = super().run_jobs()
         return [f.result() for f in futures if f.exception() is None]
-
-    def settle(self) -> None:
-        """Run pool jobs, call_soon turns and WRITE events until nothing is left to do."""
-        for _ in range(10_000):
-            if self.loop.undelivered():
-                self.run_jobs()
-            elif self.loop.soon:
-                self.loop.run_soon()
-            elif self.phase is Phase.SEND and self.sock.window != 0:
-                self.conn.on_event(WRITE)
-            else:
-                return
-        raise AssertionError("the connection never settled")
-
-    def replies(self) -> list[Reply]:
-        return parse_replies(bytes(self.sock.sent))
 
     def log_statuses(self) -> list[tuple[int, int]]:
         out = []
