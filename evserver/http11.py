@@ -10,7 +10,6 @@ import calendar
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import Enum
 from http import HTTPStatus
 
@@ -27,11 +26,18 @@ _BLANK_LINE = re.compile(rb"\n\r?\n")  # RFC 9112 §2.2: a bare LF may end a lin
 # without its surrounding whitespace.
 # The value starts and ends with a non-blank, so that no backtracking is ambiguous: the
 # match is linear in the line's length even on hostile input.
-_FIELD_LINE_TEXT = (rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
-                    rb"((?:[^\x00-\x20\x7f](?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)?)"
-                    rb"[ \t]*\r?\n")
-_FIELD_LINE = re.compile(_FIELD_LINE_TEXT)
-_FIELD_SECTION = re.compile(rb"(?:" + _FIELD_LINE_TEXT + rb")*")
+_FIELD_TEXT = (rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
+               rb"((?:[^\x00-\x20\x7f](?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)?)[ \t]*")
+_FIELD_LINE = re.compile(_FIELD_TEXT + rb"\r?\n")
+_FIELD_SECTION = re.compile(rb"(?:" + _FIELD_TEXT + rb"\r?\n)*")
+# The common request whole in the buffer: GET or HEAD of an origin-form target, HTTP/1.0 or
+# 1.1, CRLF line ends, every field line valid. One match does what the general path does
+# with a search for the blank line, a split and four more patterns; whatever it does not
+# match (or matches near a limit) takes the general path, which reaches the same verdict.
+_SIMPLE_HEAD = re.compile(rb"(GET|HEAD) (/[^\x00-\x20\x7f]*) HTTP/1\.([01])\r\n"
+                          rb"((?:" + _FIELD_TEXT + rb"\r\n)*)\r\n")
+# Header names the framing pass looks at; the others pass with one set lookup.
+_FRAMING = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection"))
 _EMPTY_LINES = re.compile(rb"(?:\r?\n)+")  # CRLF or LF; a bare CR ends no line
 _CL_DIGITS_MAX = 18  # h11 caps Content-Length digits too: int() of 10**6 digits is a DoS
 
@@ -59,26 +65,46 @@ class HTTPError(Exception):
         self.request_line = b""  # what the parser could read of the request line, for the log
 
 
-@dataclass(frozen=True, slots=True)
 class Request:
-    """One parsed request head. Header names are lower-cased; values are stripped bytes."""
+    """One parsed request head. Header names are lower-cased; values are stripped bytes.
 
-    method: bytes
-    target: bytes
-    version: bytes
-    headers: tuple[tuple[bytes, bytes], ...]
-    keep_alive: bool
+    A plain slotted class, not a frozen dataclass: one is built per request, and a frozen
+    dataclass's __init__ costs a call per field. `fields` maps each name to its first value,
+    built in C, so that the server's lookups are dict lookups, not scans of `headers`.
+    """
+
+    __slots__ = ("method", "target", "version", "headers", "keep_alive", "fields")
+
+    def __init__(self, method: bytes, target: bytes, version: bytes,
+                 headers: tuple[tuple[bytes, bytes], ...], keep_alive: bool) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.fields: dict[bytes, bytes] = dict(reversed(headers))  # the first value wins
 
     def get(self, name: bytes) -> bytes | None:
         """The first value of header `name` (lower-case), or None."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return self.fields.get(name)
 
     @property
     def line(self) -> bytes:
         return b"%s %s %s" % (self.method, self.target, self.version)
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.method, self.target, self.version, self.headers, self.keep_alive)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Request):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Request{self._key()!r}"
 
 
 class _Body(Enum):
@@ -90,6 +116,9 @@ class _Body(Enum):
     CHUNK_DATA = 3  # discarding `_body_left` bytes of chunk data
     CHUNK_END = 4  # waiting for the empty line (CRLF) that must follow chunk data
     TRAILER = 5  # discarding trailer lines until the empty one
+
+
+_NO_BODY = _Body.NONE  # a module global: Enum member lookups are slow in 3.11
 
 
 class RequestParser:
@@ -114,7 +143,7 @@ class RequestParser:
         self.max_field = max_field  # one header field line (nginx large_client_header_buffers)
         self._buf = bytearray()
         self._scanned = 0  # bytes of _buf already searched for the blank line (O(n) trickle)
-        self._body = _Body.NONE
+        self._body = _NO_BODY
         self._body_left = 0
         self._body_total = 0
         self._error: HTTPError | None = None
@@ -125,13 +154,18 @@ class RequestParser:
         return len(self._buf)
 
     @property
+    def empty(self) -> bool:
+        """True when no byte waits and no body is being discarded: between requests."""
+        return not self._buf and self._body is _NO_BODY
+
+    @property
     def in_body(self) -> bool:
         """True while the previous request's body is still being discarded."""
-        return self._body is not _Body.NONE
+        return self._body is not _NO_BODY
 
     def partial_line(self, limit: int = 200) -> bytes:
         """The start of an unfinished request line, to log a request that timed out."""
-        if self._body is not _Body.NONE:
+        if self._body is not _NO_BODY:
             return b""
         end = self._buf.find(b"\n", 0, limit)
         return bytes(self._buf[: end if end >= 0 else limit]).rstrip(b"\r")
@@ -144,7 +178,7 @@ class RequestParser:
         if self._error is not None:
             raise self._error
         try:
-            if self._body is not _Body.NONE and not self._skip_body():
+            if self._body is not _NO_BODY and not self._skip_body():
                 return None
             return self._maybe_head()
         except HTTPError as err:
@@ -169,6 +203,10 @@ class RequestParser:
                 return None  # perhaps the first half of one more CRLF
         if not buf:
             return None
+        if not self._scanned:
+            simple = self._maybe_simple_head()
+            if simple is not None:
+                return simple
         if buf[0] < 0x21:
             # h11's early check: a TLS ClientHello or binary junk never becomes a request.
             raise HTTPError(HTTPStatus.BAD_REQUEST, "request line starts with a control byte")
@@ -186,6 +224,36 @@ class RequestParser:
         del buf[: blank.end()]
         self._scanned = 0
         return self._parse_head(head)
+
+    def _maybe_simple_head(self) -> Request | None:
+        """The fast path: the whole common request, or None to take the general path."""
+        m = _SIMPLE_HEAD.match(self._buf)
+        if m is None:
+            return None
+        method, target, minor, section = m.group(1, 2, 3, 4)
+        end = m.end()
+        # The limits as the general path applies them; near one, let it give the verdict.
+        if (end > self.max_head or m.start(4) - 2 > self.max_request_line
+                or len(section) > self.max_field):
+            return None
+        pairs = _FIELD_LINE.findall(section)
+        if len(pairs) > self.max_headers:
+            return None
+        headers = tuple([(name.lower(), value) for name, value in pairs])
+        if minor == b"1":
+            version, keep_default = b"HTTP/1.1", True
+        else:
+            version, keep_default = b"HTTP/1.0", False
+        try:
+            keep_alive = self._frame(method, version, headers, keep_default)
+        except HTTPError as err:
+            err.request_line = bytes(self._buf[: min(m.start(4) - 2, 200)])
+            raise
+        if end == len(self._buf):
+            self._buf.clear()
+        else:
+            del self._buf[:end]
+        return Request(method, target, version, headers, keep_alive)
 
     def _check_limits(self, n: int) -> None:
         """Raise 414/431 if the first `n` bytes of an unfinished head already break a limit.
@@ -267,6 +335,8 @@ class RequestParser:
         lengths: set[bytes] = set()
         codings: list[bytes] = []
         for name, value in headers:
+            if name not in _FRAMING:
+                continue
             if name == b"host":
                 hosts += 1
             elif name == b"content-length":
@@ -328,7 +398,7 @@ class RequestParser:
                 if self._body_left:
                     return False
                 if self._body is _Body.LENGTH:
-                    self._body = _Body.NONE
+                    self._body = _NO_BODY
                     return True
                 self._body = _Body.CHUNK_END
             else:
@@ -344,7 +414,7 @@ class RequestParser:
                         raise HTTPError(HTTPStatus.BAD_REQUEST, "chunk data not followed by CRLF")
                     self._body = _Body.CHUNK_SIZE
                 elif not line:
-                    self._body = _Body.NONE  # the empty line that ends the trailer section
+                    self._body = _NO_BODY  # the empty line that ends the trailer section
                     return True
                 else:
                     # RFC 9112 §7.1.2: trailer lines are field lines. Unchecked (as before),

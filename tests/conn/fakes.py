@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -234,6 +235,10 @@ class FakeLoop:
 
     def time(self) -> float:
         return self.now
+
+    @property
+    def wall(self) -> float:
+        return time.time()
 
     # selector
     def register(self, sock: Any, mask: int, handler: Any) -> None:

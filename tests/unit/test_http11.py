@@ -835,3 +835,64 @@ def test_empty_transfer_coding_elements_are_ignored() -> None:
     parser.feed(b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n")
     assert parser.maybe_next() is not None
     assert parser.maybe_next() is None and parser.buffered == 0
+
+
+BROWSER_GET = (b"GET /img/logo.png?v=2 HTTP/1.1\r\nHost: lan:8080\r\nUser-Agent: Mozilla/5.0\r\n"
+               b"Accept: image/avif,*/*;q=0.8\r\nAccept-Encoding: gzip, br\r\n"
+               b"Connection: keep-alive\r\n\r\n")
+
+
+def test_a_common_request_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A browser's GET, whole in one read, is parsed by the one-pattern fast path (so the
+    speed it gives cannot silently vanish) with the general path's result."""
+    general = RequestParser()
+    general.feed(BROWSER_GET[:10])
+    assert general.maybe_next() is None  # a partial head: the general path from here on
+    general.feed(BROWSER_GET[10:])
+    expected = general.maybe_next()
+    calls: list[object] = []
+    original = RequestParser._maybe_simple_head
+
+    def spy(self: RequestParser) -> Request | None:
+        req = original(self)
+        calls.append(req)
+        return req
+
+    monkeypatch.setattr(RequestParser, "_maybe_simple_head", spy)
+    parser = RequestParser()
+    parser.feed(BROWSER_GET + BROWSER_GET)
+    assert parser.maybe_next() == expected == calls[0]
+    assert parser.maybe_next() == expected == calls[1]  # pipelined: fast again
+    assert parser.empty and expected is not None and expected.keep_alive
+
+
+@pytest.mark.parametrize("variant", [
+    BROWSER_GET.replace(b"GET", b"POST"),  # not GET or HEAD
+    BROWSER_GET.replace(b"\r\n", b"\n"),  # bare LF line ends
+    BROWSER_GET.replace(b"HTTP/1.1", b"HTTP/1.2"),  # another 1.x minor
+    BROWSER_GET.replace(b"/img", b"http://lan:8080/img"),  # absolute form
+    BROWSER_GET.replace(b"Accept:", b"Accept :"),  # invalid: the general path's 400
+])
+def test_other_requests_leave_the_fast_path_to_the_general_one(variant: bytes) -> None:
+    """Whatever the fast path does not match gets exactly what the general path gives."""
+    fast = RequestParser()
+    fast.feed(variant)
+    assert fast._maybe_simple_head() is None
+    tr(variant, *reference_outcome(variant))
+
+
+def reference_outcome(data: bytes) -> tuple[HTTPStatus | list[Request], list[Request]]:
+    """What the general path alone says about `data` (fed in two parts, so the fast path,
+    which runs only on a buffer not yet scanned, is never tried)."""
+    parser = RequestParser()
+    parser.feed(data[:1])
+    parser.maybe_next()
+    parser.feed(data[1:])
+    reqs, err = drain(parser)
+    return (err.status, reqs) if err is not None else (reqs, [])
+
+
+def test_request_fields_hold_the_first_value_of_each_name() -> None:
+    """`fields` (and `get`) give a repeated header's first value, as a scan would."""
+    req = R(headers=((b"host", b"x"), (b"accept", b"a"), (b"accept", b"b")))
+    assert req.fields == {b"host": b"x", b"accept": b"a"} and req.get(b"accept") == b"a"
