@@ -71,6 +71,9 @@ class Config:
     # Caps each socket's kernel send queue (Linux doubles it): 1,000 slow readers would
     # otherwise pin gigabytes of TCP memory and stall everyone (measured: 2.1 GiB).
     send_buffer: int = 256 * KIB
+    # ...but a reader that keeps draining it earns a bigger one (fewer wakeups and system
+    # calls per byte, as kernel autotuning would give): see Connection._write_file.
+    send_buffer_max: int = 4 * MIB
     debug: bool = False
 
     def __post_init__(self) -> None:
@@ -151,6 +154,9 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="queued file reads before answering 503")
     work.add_argument("--send-buffer", type=int, metavar="BYTES", default=d.send_buffer,
                       help="kernel send buffer per connection (bounds TCP memory)")
+    work.add_argument("--send-buffer-max", type=int, metavar="BYTES",
+                      default=d.send_buffer_max,
+                      help="send buffer a client that reads fast grows to (big downloads)")
     timeouts = p.add_argument_group("timeouts (seconds)")
     for name, help_text in (("header-timeout", "whole request head, from its first byte (408)"),
                             ("body-timeout", "rest of a request body after its head (408)"),

@@ -65,6 +65,7 @@ _KEEP_ALIVE_END = b"Connection: keep-alive\r\n\r\n"  # an HTTP/1.0 client asked 
 _CONDITIONAL = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
                           b"if-unmodified-since", b"if-range", b"range"))
 _IOV_MAX = 64  # views gathered into one sendmsg
+_FAST_WRITES = 3  # sendfile calls in a row that earn a bigger send buffer
 _NO_FIELDS: dict[bytes, bytes] = {}
 _NO_OUTPUT: deque[memoryview | tuple[int, int]] = deque(maxlen=0)  # shared, and stays empty
 
@@ -148,7 +149,7 @@ class Connection:
     __slots__ = ("_sock", "peer", "_owner", "_loop", "_cfg", "_parser", "_phase", "_mask",
                  "_timer", "_deadline", "_seq", "_served", "_eof", "_req", "_started",
                  "_status", "_keep", "_out", "_head_len", "_sent", "_file", "_interim",
-                 "_request_line", "_sendfile")
+                 "_request_line", "_sendfile", "_fast_writes")
 
     def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
                  sendfile: Callable[[int, int, int, int], int] = os.sendfile) -> None:
@@ -180,6 +181,7 @@ class Connection:
         self._file: FileBody | None = None
         self._interim = b""  # a 100 Continue to send before the next response head
         self._sendfile = sendfile  # injectable: tests fake it, a TLS socket cannot use it
+        self._fast_writes = 0  # sendfile calls in a row that filled half the send buffer
 
     @property
     def phase(self) -> Phase:
@@ -635,6 +637,10 @@ class Connection:
             self._out.clear()
             return True
         self._sent += n
+        if n >= self._cfg.send_buffer and self._fast_writes < _FAST_WRITES:
+            self._note_fast_write()
+        elif n < self._cfg.send_buffer:
+            self._fast_writes = 0
         if n < length:
             self._out[0] = (offset + n, length - n)
         else:
@@ -642,11 +648,25 @@ class Connection:
         # One chunk per event at most (nginx sendfile_max_chunk): others get their turn.
         return not self._out
 
+    def _note_fast_write(self) -> None:
+        """A sendfile call found at least half the kernel buffer free (Linux doubles the
+        size set) and filled it: the reader keeps up. A few in a row and the buffer grows
+        to send_buffer_max, so a fast download takes fewer wakeups and calls per byte. A
+        slow reader never frees that much between two events: its buffer stays capped."""
+        self._fast_writes += 1
+        if self._fast_writes == _FAST_WRITES and self._cfg.send_buffer_max > self._cfg.send_buffer:
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                                      self._cfg.send_buffer_max)
+            except OSError:
+                pass  # the next send meets whatever went wrong
+
     def _finish(self) -> None:
         """The response is sent: log it, then keep the connection or start closing it."""
         self._log_response()
         if self._file is not None:
             self._release_file()
+        client_closes = self._req is not None and not self._req.keep_alive
         self._req = None
         self._out = _NO_OUTPUT
         parser = self._parser
@@ -657,7 +677,8 @@ class Connection:
             self._set_deadline(self._loop.now + self._cfg.keepalive_timeout)
             return
         if not self._keep or self._owner.draining or (self._eof and not parser.buffered):
-            self._shutdown()  # draining: a response begun before the stop still ends it
+            # Draining: a response begun before the stop still ends it.
+            self._shutdown(linger=not (client_closes and parser.empty))
             return
         # Pipelined bytes, or the rest of the body of the request just answered.
         self._start_head()
@@ -686,10 +707,15 @@ class Connection:
 
     # -- closing --------------------------------------------------------------------------------
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, linger: bool = True) -> None:
         """Half-close and drain, so unread input cannot turn our close into an RST that
-        destroys the response before the client reads it."""
-        if self._eof:
+        destroys the response before the client reads it.
+
+        A client that asked to close sends nothing more: with nothing buffered here or in
+        the kernel, closing at once is as safe and saves a round trip (nginx's lingering
+        close heuristic).
+        """
+        if self._eof or (not linger and not self._input_pending()):
             self.close("done")
             return
         try:
@@ -699,6 +725,15 @@ class Connection:
             return
         self._set_phase(_LINGER)
         self._set_deadline(self._loop.now + self._cfg.linger_timeout)
+
+    def _input_pending(self) -> bool:
+        """Whether the kernel holds unread input (or an error) for this socket."""
+        try:
+            return bool(self._sock.recv(1, socket.MSG_PEEK))
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True  # let the lingering path meet the error
 
     def _on_socket_error(self, err: OSError) -> None:
         if err.errno in _DISCONNECTS:

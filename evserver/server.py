@@ -90,13 +90,7 @@ class Server:
             self._adopt(sock, addr[0])
 
     def _adopt(self, sock: socket.socket, host: str) -> None:
-        sock.setblocking(False)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.cfg.send_buffer)
-        except OSError:  # reset before we got to it: nothing to serve
-            sock.close()
-            return
+        sock.setblocking(False)  # TCP_NODELAY and SO_SNDBUF come from the listener
         conn = Connection(sock, host.removeprefix("::ffff:"), self)
         self.connections.add(conn)
         self.accepted += 1
@@ -196,6 +190,11 @@ def _listen(cfg: Config) -> socket.socket:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        # Accepted sockets inherit these (Linux): two system calls fewer per connection.
+        # No Nagle delay for a head sent before a sendfile body; and a capped send buffer
+        # bounds the kernel memory a slow reader can pin (autotuning would grow it to MiBs).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, cfg.send_buffer)
         sock.bind((cfg.host, cfg.port))
         sock.listen(cfg.backlog)
         sock.setblocking(False)

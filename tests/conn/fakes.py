@@ -59,6 +59,7 @@ class FakeSocket:
         self.sendfile_calls: list[tuple[int, int, int]] = []  # (offset, count, accepted)
         self.shut: list[int] = []
         self.fail_shutdown: OSError | None = None
+        self.sockopts: list[tuple[int, int, int]] = []
         self.closed = False
 
     # scripting
@@ -98,11 +99,16 @@ class FakeSocket:
     def fileno(self) -> int:
         return -1 if self.closed else self._fd
 
-    def recv(self, size: int) -> bytes:
+    def recv(self, size: int, flags: int = 0) -> bytes:
         self.recv_calls += 1  # counted even when closed: any recv after close is a bug
         self._check_open()
         if not self.script:
             raise BlockingIOError(errno.EAGAIN, "nothing to read")
+        if flags & socket.MSG_PEEK:
+            first = self.script[0]
+            if isinstance(first, BaseException):
+                raise first
+            return first[:size]
         item = self.script.popleft()
         if isinstance(item, BaseException):
             raise item
@@ -140,6 +146,10 @@ class FakeSocket:
         self.sendfile_calls.append((offset, count, len(data)))
         self.writes.append(("sendfile", len(data)))
         return len(data)
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        self._check_open()
+        self.sockopts.append((level, option, value))
 
     def shutdown(self, how: int) -> None:
         self._check_open()

@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 import re
+import socket
 from collections.abc import Callable
 from concurrent.futures import Future
 from email.utils import formatdate
@@ -350,6 +351,34 @@ def test_large_file_sendfile_in_capped_chunks_one_per_write_event(rig: Rig) -> N
     assert is_closed_fd(body.fd)
     assert_kept_alive(rig)
     assert rig.log() == [(b"GET /big.bin HTTP/1.1", 200, BIG_SIZE)]
+
+
+GROWN = (socket.SOL_SOCKET, socket.SO_SNDBUF, 50_000)
+
+
+def test_a_reader_that_keeps_up_earns_the_bigger_send_buffer(
+        make_rig: Callable[..., Rig]) -> None:
+    """Three sendfile calls in a row that each fill at least send_buffer bytes (half the
+    kernel's doubled buffer): SO_SNDBUF grows to send_buffer_max, once."""
+    rig = make_rig(send_buffer=5_000, send_buffer_max=50_000)
+    rig.serve(req("/big.bin"))
+    while rig.phase is Phase.SEND:
+        rig.writable()
+    assert [n for _, _, n in rig.sock.sendfile_calls] == [10_000, 10_000, 10_000, 5_000]
+    assert rig.sock.sockopts == [GROWN]
+    assert rig.replies()[0].body == rig.file("big.bin")
+
+
+def test_a_slow_reader_keeps_the_capped_send_buffer(make_rig: Callable[..., Rig]) -> None:
+    """A reader that frees less than send_buffer between events never grows the buffer:
+    slow readers cannot make the server pin more kernel memory."""
+    rig = make_rig(send_buffer=5_000, send_buffer_max=50_000)
+    rig.sock.send_limit = 4_000
+    rig.serve(req("/big.bin"))
+    while rig.phase is Phase.SEND:
+        rig.writable()
+    assert len(rig.sock.sendfile_calls) == 9 and rig.sock.sockopts == []
+    assert rig.replies()[0].body == rig.file("big.bin")
 
 
 def test_short_sendfile_resumes_at_the_right_offset(rig: Rig) -> None:
@@ -771,10 +800,10 @@ def test_http10_keep_alive_is_confirmed(rig: Rig) -> None:
 
 
 def test_http10_without_keep_alive_closes(rig: Rig) -> None:
-    """HTTP/1.0 defaults to close."""
+    """HTTP/1.0 defaults to close (at once: the client asked for it)."""
     rig.serve(req(version="HTTP/1.0"))
     assert rig.replies()[0].header("connection") == b"close"
-    assert_lingering(rig)
+    assert rig.phase is Phase.CLOSED and rig.sock.closed
 
 
 def test_max_keepalive_requests_closes_after_n(make_rig: Callable[..., Rig]) -> None:
@@ -853,6 +882,40 @@ def test_client_connection_close_is_honoured(rig: Rig) -> None:
     rig.serve(req(headers="Connection: close\r\n") + req("/index.html"))
     (reply,) = rig.replies()  # the pipelined second request is not answered
     assert reply.header("connection") == b"close"
+    assert_lingering(rig)
+
+
+@pytest.mark.parametrize("request_bytes", [
+    req(headers="Connection: close\r\n"),
+    b"GET /hello.txt HTTP/1.0\r\n\r\n",  # HTTP/1.0 closes unless asked to keep
+])
+def test_client_that_asked_to_close_is_closed_at_once(rig: Rig, request_bytes: bytes) -> None:
+    """The client asked to close and nothing more is buffered, here or in the kernel: close
+    without a half-close and a wait for its EOF (saves a round trip per connection)."""
+    rig.serve(request_bytes)
+    (reply,) = rig.replies()
+    assert reply.status == 200 and reply.header("connection") == b"close"
+    assert rig.phase is Phase.CLOSED and rig.sock.closed and rig.sock.shut == []
+    assert rig.owner.forgotten == [rig.conn]
+
+
+def test_client_that_asked_to_close_but_sent_more_gets_a_lingering_close(rig: Rig) -> None:
+    """More input in the kernel after a `Connection: close` request: half-close and drain,
+    so closing cannot reset the connection under the response."""
+    rig.sock.feed(req(headers="Connection: close\r\n"), b"unexpected")
+    rig.conn.on_event(READ)  # one read: the second chunk stays in the "kernel"
+    rig.settle()
+    assert rig.replies()[0].header("connection") == b"close"
+    assert_lingering(rig)
+
+
+def test_server_decided_close_lingers_for_a_keep_alive_client(make_rig: Callable[..., Rig]
+                                                              ) -> None:
+    """A close the client did not ask for (here the keep-alive request limit) lingers: the
+    client may be sending its next request right now."""
+    rig = make_rig(max_keepalive_requests=1)
+    rig.serve(req())
+    assert rig.replies()[0].header("connection") == b"close"
     assert_lingering(rig)
 
 

@@ -847,3 +847,18 @@ def test_max_keepalive_requests(start_server: StartServer) -> None:
         assert reader.at_eof()
     assert [r.status for r in resps] == [200, 200, 200]
     assert [r.header("connection") for r in resps] == [None, None, "close"]
+
+
+def test_accepted_sockets_get_nodelay_and_the_capped_send_buffer(
+        start_server: Callable[..., RunningServer]) -> None:
+    """TCP_NODELAY and SO_SNDBUF are set once on the listener and every accepted socket
+    has them (Linux inherits both), so no connection costs two more system calls."""
+    running = start_server(send_buffer=96 * 1024)
+    with connect(running.port) as sock:
+        sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert Reader(sock).read_response().status == 200
+        (conn,) = running.server.connections  # read-only look from the test thread
+        accepted = conn._sock
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        # The kernel doubles the value it is given (socket(7)); autotuning would exceed it.
+        assert accepted.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 96 * 1024
