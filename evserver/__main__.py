@@ -113,9 +113,9 @@ def _raise_fd_limit() -> int:
 
 
 def _fit_fd_limit(cfg: Config, fd_limit: int) -> Config:
-    """Keep max_connections under the fd limit, with room for the pool's open files and
-    the log, so the cap (not EMFILE) is what a flood of clients meets."""
-    room = fd_limit - _FD_RESERVE - cfg.threads
+    """Keep max_connections under the fd limit, with room for the pool's open files, the
+    cache's open files and the log, so the cap (not EMFILE) is what a flood meets."""
+    room = fd_limit - _FD_RESERVE - cfg.threads - cfg.cache_max_open
     if fd_limit == resource.RLIM_INFINITY or cfg.max_connections <= room:
         return cfg
     fitted = max(1, room)

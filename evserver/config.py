@@ -29,6 +29,9 @@ def default_docroot() -> str:
     return "."
 
 
+_MAY_BE_ZERO = frozenset({"cache_max_open"})  # 0 turns the feature off
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """Limits, timeouts and paths; checked once in `__post_init__`, then shared read-only."""
@@ -62,6 +65,9 @@ class Config:
     cache_max_bytes: int = 64 * MIB
     cache_max_entries: int = 4096
     cache_ttl: float = 1.0
+    # Files over cache_max_entry stay open instead (nginx's open_file_cache): sent with
+    # sendfile from a dup of the cached fd, with no pool hop, open or stat per request.
+    cache_max_open: int = 256
     cache_control: str = "max-age=600"  # modest: a changed asset shows within 10 minutes
     cache_control_html: str = "no-cache"  # pages revalidate every time (ETag makes it cheap)
     listing: bool = False
@@ -85,6 +91,8 @@ class Config:
                 continue
             # `not value > 0` rather than `value <= 0`: NaN (`--header-timeout nan`) compares
             # false both ways and would otherwise reach the timer heap, whose order it breaks.
+            if f.name in _MAY_BE_ZERO and value == 0:
+                continue
             if isinstance(value, (int, float)) and not value > 0:
                 option = "--" + f.name.replace("_", "-")
                 raise ConfigError(f"{option} must be positive, not {value}")
@@ -181,6 +189,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="memory for cached files")
     cache.add_argument("--cache-max-entry", type=int, metavar="N", default=d.cache_max_entry,
                        help="largest file kept in memory; larger ones stream from disk")
+    cache.add_argument("--cache-max-open", type=int, metavar="N", default=d.cache_max_open,
+                       help="larger files kept open for sendfile (0: open per request)")
     http = p.add_argument_group("responses")
     http.add_argument("--cache-control", metavar="VALUE", default=d.cache_control,
                       help="Cache-Control of files other than HTML")

@@ -149,7 +149,7 @@ class Connection:
     __slots__ = ("_sock", "peer", "_owner", "_loop", "_cfg", "_parser", "_phase", "_mask",
                  "_timer", "_deadline", "_seq", "_served", "_eof", "_req", "_started",
                  "_status", "_keep", "_out", "_head_len", "_sent", "_file", "_interim",
-                 "_request_line", "_sendfile", "_fast_writes")
+                 "_request_line", "_sendfile", "_fast_writes", "_file_fd")
 
     def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
                  sendfile: Callable[[int, int, int, int], int] = os.sendfile) -> None:
@@ -179,6 +179,7 @@ class Connection:
         self._head_len = 0
         self._sent = 0
         self._file: FileBody | None = None
+        self._file_fd = -1  # the fd the response in flight sends from; ours to close
         self._interim = b""  # a 100 Continue to send before the next response head
         self._sendfile = sendfile  # injectable: tests fake it, a TLS socket cannot use it
         self._fast_writes = 0  # sendfile calls in a row that filled half the send buffer
@@ -364,8 +365,11 @@ class Connection:
         encodings = _accepted(req.fields.get(b"accept-encoding"))
         key = target.path + "\0" + ",".join(encodings) if encodings else target.path
         fresh, stale = self._owner.cache.lookup(key, self._loop.now)
+        if fresh is not None and fresh.fd is not None and not _unchanged(fresh):
+            fresh, stale = None, fresh  # changed in place: its headers no longer fit
         if fresh is not None:
-            self._respond_file(fresh)  # the fast path: no thread hop, no system call but send
+            # The fast path: no thread hop, no system call but send (or a dup and sendfile).
+            self._respond_file(fresh, shared=True)
         else:
             self._load(target, key, encodings, stale)
 
@@ -434,11 +438,12 @@ class Connection:
             log.exception("loading %s failed", key)
             self._respond_error(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR, "load failed"))
             return
-        if body.data is not None and body.etag:
-            self._owner.cache.put(key, body, self._loop.now)
-        self._respond_file(body)
+        shared = bool(body.etag) and self._owner.cache.put(key, body, self._loop.now)
+        self._respond_file(body, shared)
 
-    def _respond_file(self, body: FileBody) -> None:
+    def _respond_file(self, body: FileBody, shared: bool) -> None:
+        """Answer with `body`. `shared`: the cache owns its fd (a response sends from a
+        dup); otherwise this response owns it and closes it whatever the answer."""
         req = self._req
         assert req is not None
         if body.etag and not _CONDITIONAL.isdisjoint(req.fields):
@@ -446,11 +451,11 @@ class Connection:
             now = self._loop.wall
             status = precondition_status(req, validators, now)
             if status is _NOT_MODIFIED:
-                _close_fd(body)
+                _drop(body, shared)
                 self._send(status, _SERVER + _date.at(self._loop.wall) + body.meta)
                 return
             if status is not None:
-                _close_fd(body)
+                _drop(body, shared)
                 self._respond_error(HTTPError(status, "precondition failed", close=False))
                 return
             spec = req.get(b"range")
@@ -459,7 +464,7 @@ class Connection:
                     req.get(b"if-range"), validators, now):
                 ranges = parse_range(spec, body.size, self._cfg.max_ranges)
                 if ranges is not None:
-                    self._respond_ranges(body, ranges)
+                    self._respond_ranges(body, ranges, shared)
                     return
         data = body.data
         if data is not None and len(data) <= _CONCAT_MAX and not self._interim:
@@ -477,17 +482,34 @@ class Connection:
             return
         fields = _SERVER + _date.at(self._loop.wall) + body.fields
         if req.method == b"HEAD":
-            _close_fd(body)
+            _drop(body, shared)
             self._send(_OK, fields)
         elif data is not None:
             self._send(_OK, fields, data)  # after a 100 Continue
         else:
-            self._send(_OK, fields, pieces=[(0, body.size)], file=body)
+            fd = self._own_fd(body, shared)
+            if fd >= 0:
+                self._send(_OK, fields, pieces=[(0, body.size)], file=body, fd=fd)
 
-    def _respond_ranges(self, body: FileBody, ranges: list[tuple[int, int]]) -> None:
+    def _own_fd(self, body: FileBody, shared: bool) -> int:
+        """An fd of `body` this response may close: its own, or a dup of the cache's (which
+        the cache may close while we send). -1 after answering 503 if none is left."""
+        assert body.fd is not None
+        if not shared:
+            return body.fd
+        try:
+            return os.dup(body.fd)
+        except OSError as err:
+            log.warning("cannot dup the fd of %s: %s", body.path, err)
+            self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "out of fds",
+                                          headers=((b"Retry-After", b"1"),), close=False))
+            return -1
+
+    def _respond_ranges(self, body: FileBody, ranges: list[tuple[int, int]],
+                        shared: bool) -> None:
         size = body.size
         if not ranges:
-            _close_fd(body)
+            _drop(body, shared)
             self._respond_error(HTTPError(
                 HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "range",
                 headers=((b"Content-Range", unsatisfied_range(size)),), close=False))
@@ -509,7 +531,9 @@ class Connection:
             views = [p if isinstance(p, bytes) else view[p[0]:p[0] + p[1]] for p in pieces]
             self._send(HTTPStatus.PARTIAL_CONTENT, fields, pieces=views)
         else:
-            self._send(HTTPStatus.PARTIAL_CONTENT, fields, pieces=pieces, file=body)
+            fd = self._own_fd(body, shared)
+            if fd >= 0:
+                self._send(HTTPStatus.PARTIAL_CONTENT, fields, pieces=pieces, file=body, fd=fd)
 
     def _respond_error(self, err: HTTPError) -> None:
         if err.close:
@@ -529,11 +553,11 @@ class Connection:
 
     def _send(self, status: HTTPStatus, fields: bytes, body: bytes = b"", *,
               pieces: Sequence[bytes | memoryview | tuple[int, int]] = (),
-              file: FileBody | None = None) -> None:
+              file: FileBody | None = None, fd: int = -1) -> None:
         """Queue one response and write as much as the socket takes right now.
 
         The body is `body`, or `pieces`: bytes and (offset, length) segments of `file`,
-        which go out with sendfile. The connection owns `file`'s fd from here on.
+        which go out with sendfile from `fd`. The connection owns `fd` from here on.
         """
         req = self._req
         head = self._interim + build_head(status, fields, keep_alive=self._keep,
@@ -552,6 +576,7 @@ class Connection:
             out.extend((memoryview(head), memoryview(body)))  # sendmsg gathers: no copy
         self._out = out
         self._file = file
+        self._file_fd = fd
         self._flush()
 
     def _send_whole(self, status: HTTPStatus, response: bytes, head_len: int) -> None:
@@ -622,10 +647,10 @@ class Connection:
 
     def _write_file(self, segment: tuple[int, int]) -> bool:
         file = self._file
-        assert file is not None and file.fd is not None
+        assert file is not None and self._file_fd >= 0
         offset, length = segment
         try:
-            n = self._sendfile(self._sock.fileno(), file.fd, offset,
+            n = self._sendfile(self._sock.fileno(), self._file_fd, offset,
                                min(length, self._cfg.sendfile_chunk))
         except BlockingIOError:
             return False
@@ -677,8 +702,10 @@ class Connection:
             self._set_deadline(self._loop.now + self._cfg.keepalive_timeout)
             return
         if not self._keep or self._owner.draining or (self._eof and not parser.buffered):
-            # Draining: a response begun before the stop still ends it.
-            self._shutdown(linger=not (client_closes and parser.empty))
+            # Draining: a response begun before the stop still ends it, lingering so that
+            # the process outlives the bytes still queued in the kernel.
+            self._shutdown(linger=not (client_closes and parser.empty)
+                           or self._owner.draining)
             return
         # Pipelined bytes, or the rest of the body of the request just answered.
         self._start_head()
@@ -700,10 +727,11 @@ class Connection:
             fields.get(b"user-agent"), self._loop.now - self._started))
 
     def _release_file(self) -> None:
-        file = self._file
-        if file is not None:
-            self._file = None
-            _close_fd(file)
+        self._file = None
+        fd = self._file_fd
+        if fd >= 0:
+            self._file_fd = -1
+            os.close(fd)
 
     # -- closing --------------------------------------------------------------------------------
 
@@ -756,6 +784,23 @@ class Connection:
         self._out = _NO_OUTPUT
         self._owner.forget(self)
         log.debug("%s closed: %s", self.peer, reason)
+
+
+def _unchanged(body: FileBody) -> bool:
+    """Whether a cached open file still has the size and mtime its headers announce: a
+    file truncated or rewritten in place would otherwise be sent with a wrong length.
+    fstat of an open fd reads the in-memory inode; it does not wait on the disk."""
+    assert body.fd is not None
+    try:
+        return body.identical(os.fstat(body.fd))
+    except OSError:
+        return False
+
+
+def _drop(body: FileBody, shared: bool) -> None:
+    """Done with `body` without sending from its fd: close the fd unless the cache owns it."""
+    if not shared:
+        _close_fd(body)
 
 
 def _close_fd(body: FileBody) -> None:

@@ -205,9 +205,12 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
         if not stat.S_ISREG(st.st_mode):
             raise _not_found(docroot_real, "not a regular file")
         vary = bool(siblings)
-        if prev is not None and prev.identical(st) and prev.vary == vary:
+        if (prev is not None and prev.data is not None and prev.identical(st)
+                and prev.vary == vary):
             os.close(fd)
-            return prev
+            return prev  # unchanged: no need to read it again
+        # A cached fd is never handed back: the cache may close it meanwhile, so the
+        # revalidated body brings its own, which replaces the cached one.
         body = _body(real, fd, st, cfg, coding, vary)
     except BaseException:
         os.close(fd)
@@ -294,52 +297,90 @@ def _not_found(docroot_real: str, detail: str) -> HTTPError:
 
 
 class FileCache:
-    """Small files kept in memory, LRU, bounded in bytes and entries. Loop thread only.
+    """Files kept ready, LRU, used by the loop thread only: those up to the in-memory limit
+    as bytes (bounded in bytes and entries), larger ones as an open fd (bounded in count,
+    like nginx's open_file_cache). The cache owns those fds: a response sends from a dup.
 
     An entry younger than `ttl` is served with no I/O at all; an older one is handed back
     as `stale` for the pool to revalidate (nginx's open_file_cache_valid).
     """
 
-    def __init__(self, max_bytes: int, max_entries: int, ttl: float) -> None:
+    def __init__(self, max_bytes: int, max_entries: int, ttl: float, max_open: int = 0) -> None:
         self.max_bytes = max_bytes
         self.max_entries = max_entries
+        self.max_open = max_open
         self.ttl = ttl
         self.bytes = 0
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
+        self._open: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._open)
+
+    @property
+    def open_files(self) -> int:
+        return len(self._open)
 
     def lookup(self, path: str, now: float) -> tuple[FileBody | None, FileBody | None]:
         """(fresh, stale): a body to serve now, or one to revalidate in the pool."""
-        item = self._entries.get(path)
+        table = self._entries
+        item = table.get(path)
         if item is None:
-            self.misses += 1
-            return None, None
+            table = self._open
+            item = table.get(path)
+            if item is None:
+                self.misses += 1
+                return None, None
         body, loaded = item
         if now - loaded < self.ttl:
             self.hits += 1
-            self._entries.move_to_end(path)
+            table.move_to_end(path)
             return body, None
         self.misses += 1
         return None, body
 
-    def put(self, path: str, body: FileBody, now: float) -> None:
-        """Cache `body` as the current content of `path`."""
+    def put(self, path: str, body: FileBody, now: float) -> bool:
+        """Cache `body` as the current content of `path`; True if it was taken (then the
+        cache owns its fd, if it has one)."""
         # Drop the old entry even when the new body cannot be cached (it grew beyond
         # the in-memory limit): otherwise the obsolete bytes stay until evicted.
         self.discard(path)
+        if body.fd is not None:
+            if self.max_open <= 0:
+                return False
+            self._open[path] = (body, now)
+            while len(self._open) > self.max_open:
+                _, (old, _) = self._open.popitem(last=False)
+                _close(old)
+            return True
         if body.data is None or len(body.data) > self.max_bytes:
-            return
+            return False
         self._entries[path] = (body, now)
         self.bytes += len(body.data)
         while self.bytes > self.max_bytes or len(self._entries) > self.max_entries:
             _, (old, _) = self._entries.popitem(last=False)
             self.bytes -= len(old.data or b"")
+        return True
 
     def discard(self, path: str) -> None:
         item = self._entries.pop(path, None)
         if item is not None:
             self.bytes -= len(item[0].data or b"")
+        item = self._open.pop(path, None)
+        if item is not None:
+            _close(item[0])
+
+    def close(self) -> None:
+        """Forget everything and close the cached fds (at shutdown)."""
+        for body, _ in self._open.values():
+            _close(body)
+        self._open.clear()
+        self._entries.clear()
+        self.bytes = 0
+
+
+def _close(body: FileBody) -> None:
+    if body.fd is not None:
+        os.close(body.fd)

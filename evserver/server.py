@@ -30,7 +30,8 @@ class Server:
                  access_log: AccessLog | None = None) -> None:
         self.cfg = cfg
         self.loop = loop or Loop(cfg.threads, debug=cfg.debug)
-        self.cache = FileCache(cfg.cache_max_bytes, cfg.cache_max_entries, cfg.cache_ttl)
+        self.cache = FileCache(cfg.cache_max_bytes, cfg.cache_max_entries, cfg.cache_ttl,
+                               cfg.cache_max_open)
         self.access_log = access_log or AccessLog(None)
         self.docroot_real = os.path.realpath(cfg.docroot)
         self.draining = False
@@ -178,6 +179,7 @@ class Server:
                 fn(*args)
             except Exception:
                 log.exception("while releasing %r", fn)
+        self.cache.close()
 
 
 def _listen(cfg: Config) -> socket.socket:

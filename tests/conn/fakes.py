@@ -348,7 +348,8 @@ class FakeAccessLog:
 # Distinct values, so a test can tell which deadline applies.
 TEST_CONFIG = dict(header_timeout=5.0, keepalive_timeout=7.0, send_timeout=11.0,
                    linger_timeout=2.0, cache_max_entry=4096, sendfile_chunk=10_000,
-                   cache_ttl=1.0, threads=1)
+                   cache_ttl=1.0, threads=1,
+                   cache_max_open=0)  # large files stream from their own fd; see test_open_files
 
 
 class FakeOwner:
@@ -359,7 +360,7 @@ class FakeOwner:
         self.cfg = replace(cfg, **{**TEST_CONFIG, **overrides})
         self.loop = loop
         self.cache = FileCache(self.cfg.cache_max_bytes, self.cfg.cache_max_entries,
-                               self.cfg.cache_ttl)
+                               self.cfg.cache_ttl, self.cfg.cache_max_open)
         self.access_log = FakeAccessLog()
         self.docroot_real = os.path.realpath(docroot)
         self.draining = False

@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from email.utils import formatdate
 from pathlib import Path
@@ -131,8 +131,16 @@ class Rig:
 
 
 @pytest.fixture
-def make_rig(docroot: Path) -> Callable[..., Rig]:
-    return lambda **overrides: Rig(docroot, **overrides)
+def make_rig(docroot: Path) -> Iterator[Callable[..., Rig]]:
+    rigs: list[Rig] = []
+
+    def make(**overrides: Any) -> Rig:
+        rigs.append(Rig(docroot, **overrides))
+        return rigs[-1]
+
+    yield make
+    for rig in rigs:  # the cache owns the fds of large files: the server closes it at exit
+        rig.owner.cache.close()
 
 
 @pytest.fixture
@@ -905,6 +913,15 @@ def test_client_that_asked_to_close_but_sent_more_gets_a_lingering_close(rig: Ri
     rig.sock.feed(req(headers="Connection: close\r\n"), b"unexpected")
     rig.conn.on_event(READ)  # one read: the second chunk stays in the "kernel"
     rig.settle()
+    assert rig.replies()[0].header("connection") == b"close"
+    assert_lingering(rig)
+
+
+def test_a_client_close_while_draining_still_lingers(rig: Rig) -> None:
+    """While the server drains, even a client-requested close lingers: the process then
+    waits for the client's EOF instead of exiting with response bytes still queued."""
+    rig.owner.draining = True
+    rig.serve(req(headers="Connection: close\r\n"))
     assert rig.replies()[0].header("connection") == b"close"
     assert_lingering(rig)
 
