@@ -30,12 +30,13 @@ _FIELD_TEXT = (rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
                rb"((?:[^\x00-\x20\x7f](?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)?)[ \t]*")
 _FIELD_LINE = re.compile(_FIELD_TEXT + rb"\r?\n")
 _FIELD_SECTION = re.compile(rb"(?:" + _FIELD_TEXT + rb"\r?\n)*")
-# The common request whole in the buffer: GET or HEAD of an origin-form target, HTTP/1.0 or
-# 1.1, CRLF line ends, every field line valid. One match does what the general path does
-# with a search for the blank line, a split and four more patterns; whatever it does not
-# match (or matches near a limit) takes the general path, which reaches the same verdict.
-_SIMPLE_HEAD = re.compile(rb"(GET|HEAD) (/[^\x00-\x20\x7f]*) HTTP/1\.([01])\r\n"
-                          rb"((?:" + _FIELD_TEXT + rb"\r\n)*)\r\n")
+# The fast path's request line: GET or HEAD of an origin-form target, HTTP/1.0 or 1.1, CRLF.
+_SIMPLE_REQUEST_LINE = re.compile(rb"(GET|HEAD) (/[^\x00-\x20\x7f]*) HTTP/1\.([01])\r\n")
+# Bytes a field line may hold (RFC 9110 §5.5, RFC 9112 §5): VCHAR, SP, HTAB, obs-text.
+# bytes.translate deletes them in C, at a byte per cycle or so; a regex walks the section
+# several times slower (measured: 2 µs against 0.3 for a browser's 400-byte head).
+_FIELD_BYTES = bytes([0x09, *range(0x20, 0x7F), *range(0x80, 0x100)])
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Header names the framing pass looks at; the others pass with one set lookup.
 _FRAMING = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection"))
 _EMPTY_LINES = re.compile(rb"(?:\r?\n)+")  # CRLF or LF; a bare CR ends no line
@@ -226,34 +227,50 @@ class RequestParser:
         return self._parse_head(head)
 
     def _maybe_simple_head(self) -> Request | None:
-        """The fast path: the whole common request, or None to take the general path."""
-        m = _SIMPLE_HEAD.match(self._buf)
-        if m is None:
+        """The fast path: the whole common request, or None to take the general path.
+
+        It takes only what it can judge cheaply: a request line matching the pattern,
+        CRLF line ends, valid field lines, well inside every limit. Anything else (a bare
+        LF, a bad byte, a limit near) goes to the general path, which reaches the same
+        verdict slowly; tests/unit check that the two agree.
+        """
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0 or end + 4 > self.max_head:
             return None
-        method, target, minor, section = m.group(1, 2, 3, 4)
-        end = m.end()
-        # The limits as the general path applies them; near one, let it give the verdict.
-        if (end > self.max_head or m.start(4) - 2 > self.max_request_line
-                or len(section) > self.max_field):
+        m = _SIMPLE_REQUEST_LINE.match(buf)
+        if m is None or m.end() - 2 > self.max_request_line:
             return None
-        pairs = _FIELD_LINE.findall(section)
-        if len(pairs) > self.max_headers:
+        start = m.end()
+        section = bytes(buf[start:end + 2]) if start <= end else b""  # lines with CRLFs
+        lines = section.split(b"\r\n")
+        lines.pop()  # the empty string after the last CRLF
+        # Only CR LF pairs may remain once every allowed byte is deleted.
+        if (len(lines) > self.max_headers or len(section) > self.max_field
+                or section.translate(None, _FIELD_BYTES) != b"\r\n" * len(lines)):
             return None
-        headers = tuple([(name.lower(), value) for name, value in pairs])
+        headers = []
+        for line in lines:
+            name, colon, value = line.partition(b":")
+            if not name or not colon or name.translate(None, _TCHAR):
+                return None  # no colon, an empty name, a space before the colon, obs-fold
+            headers.append((name.lower(), value.strip(b" \t")))
+        method, target, minor = m.group(1, 2, 3)
         if minor == b"1":
             version, keep_default = b"HTTP/1.1", True
         else:
             version, keep_default = b"HTTP/1.0", False
+        fields = tuple(headers)
         try:
-            keep_alive = self._frame(method, version, headers, keep_default)
+            keep_alive = self._frame(method, version, fields, keep_default)
         except HTTPError as err:
-            err.request_line = bytes(self._buf[: min(m.start(4) - 2, 200)])
+            err.request_line = bytes(buf[: min(start - 2, 200)])
             raise
-        if end == len(self._buf):
-            self._buf.clear()
+        if end + 4 == len(buf):
+            buf.clear()
         else:
-            del self._buf[:end]
-        return Request(method, target, version, headers, keep_alive)
+            del buf[:end + 4]
+        return Request(method, target, version, fields, keep_alive)
 
     def _check_limits(self, n: int) -> None:
         """Raise 414/431 if the first `n` bytes of an unfinished head already break a limit.
