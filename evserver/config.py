@@ -29,7 +29,7 @@ def default_docroot() -> str:
     return "."
 
 
-_MAY_BE_ZERO = frozenset({"cache_max_open"})  # 0 turns the feature off
+_MAY_BE_ZERO = frozenset({"cache_max_open", "readahead"})  # 0 turns the feature off
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,9 @@ class Config:
     follow_symlinks: bool = False  # True: serve symlinks even when they lead out of the root
     max_ranges: int = 100  # more ranges in one request are ignored: 200 with the whole file
     sendfile_chunk: int = 1 * MIB
+    # How far ahead of a download the pool asks the kernel to read the file: sendfile on
+    # the loop then finds the pages of a cold file already (or nearly) in the page cache.
+    readahead: int = 4 * MIB
     # Caps each socket's kernel send queue (Linux doubles it): 1,000 slow readers would
     # otherwise pin gigabytes of TCP memory and stall everyone (measured: 2.1 GiB).
     send_buffer: int = 256 * KIB
@@ -189,6 +192,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="memory for cached files")
     cache.add_argument("--cache-max-entry", type=int, metavar="N", default=d.cache_max_entry,
                        help="largest file kept in memory; larger ones stream from disk")
+    cache.add_argument("--readahead", type=int, metavar="BYTES", default=d.readahead,
+                       help="read a download this far ahead in the pool (0: off)")
     cache.add_argument("--cache-max-open", type=int, metavar="N", default=d.cache_max_open,
                        help="larger files kept open for sendfile (0: open per request)")
     http = p.add_argument_group("responses")

@@ -29,7 +29,7 @@ from http import HTTPStatus
 from typing import Protocol
 
 from .config import Config
-from .files import FileBody, FileCache, Resolved, load, resolve_target
+from .files import FileBody, FileCache, Resolved, load, read_ahead, resolve_target
 from .http11 import HTTPError, Request, RequestParser, build_head, http_date
 from .log import AccessLog, access_line
 from .loop import READ, WRITE, Loop, TimerHandle
@@ -149,7 +149,8 @@ class Connection:
     __slots__ = ("_sock", "peer", "_owner", "_loop", "_cfg", "_parser", "_phase", "_mask",
                  "_timer", "_deadline", "_seq", "_served", "_eof", "_req", "_started",
                  "_status", "_keep", "_out", "_head_len", "_sent", "_file", "_interim",
-                 "_request_line", "_sendfile", "_fast_writes", "_file_fd")
+                 "_request_line", "_sendfile", "_fast_writes", "_file_fd",
+                 "_read_ahead_to")
 
     def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
                  sendfile: Callable[[int, int, int, int], int] = os.sendfile) -> None:
@@ -180,6 +181,7 @@ class Connection:
         self._sent = 0
         self._file: FileBody | None = None
         self._file_fd = -1  # the fd the response in flight sends from; ours to close
+        self._read_ahead_to = 0  # the file offset the pool was asked to read ahead up to
         self._interim = b""  # a 100 Continue to send before the next response head
         self._sendfile = sendfile  # injectable: tests fake it, a TLS socket cannot use it
         self._fast_writes = 0  # sendfile calls in a row that filled half the send buffer
@@ -577,6 +579,7 @@ class Connection:
         self._out = out
         self._file = file
         self._file_fd = fd
+        self._read_ahead_to = 0
         self._flush()
 
     def _send_whole(self, status: HTTPStatus, response: bytes, head_len: int) -> None:
@@ -662,6 +665,8 @@ class Connection:
             self._out.clear()
             return True
         self._sent += n
+        if file.size > self._cfg.readahead > 0:
+            self._read_ahead(offset + n)
         if n >= self._cfg.send_buffer and self._fast_writes < _FAST_WRITES:
             self._note_fast_write()
         elif n < self._cfg.send_buffer:
@@ -672,6 +677,20 @@ class Connection:
             self._out.popleft()
         # One chunk per event at most (nginx sendfile_max_chunk): others get their turn.
         return not self._out
+
+    def _read_ahead(self, offset: int) -> None:
+        """Keep the pool reading at least half a window ahead of what sendfile sends next,
+        so a cold file's pages are (or are being) read before the loop asks for them.
+        One pool job per window, not per chunk."""
+        window = self._cfg.readahead
+        if self._read_ahead_to >= offset + window // 2:
+            return
+        start = max(self._read_ahead_to, offset)
+        try:
+            self._loop.submit(read_ahead, self._file_fd, start, window, on_done=_ignore)
+        except RuntimeError:
+            return  # the pool is shut down: we are stopping
+        self._read_ahead_to = start + window
 
     def _note_fast_write(self) -> None:
         """A sendfile call found at least half the kernel buffer free (Linux doubles the
@@ -795,6 +814,10 @@ def _unchanged(body: FileBody) -> bool:
         return body.identical(os.fstat(body.fd))
     except OSError:
         return False
+
+
+def _ignore(future: Future[None]) -> None:
+    """A read-ahead hint needs no answer."""
 
 
 def _drop(body: FileBody, shared: bool) -> None:

@@ -217,7 +217,20 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
         raise
     if body.fd is None:
         os.close(fd)
+    elif cfg.readahead:
+        read_ahead(fd, 0, cfg.readahead)  # the first window, before the loop sends
     return body
+
+
+def read_ahead(fd: int, offset: int, length: int) -> None:
+    """Start reading `length` bytes at `offset` into the page cache. Runs in the pool only:
+    the kernel submits the reads and returns (POSIX_FADV_WILLNEED), but finding the blocks
+    of a cold file may itself wait on the disk. The fd may be closed by now: then this
+    hint has nothing left to do."""
+    try:
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
 
 
 def _inside(real: str, docroot_real: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from evserver.connection import Phase
+from evserver.files import read_ahead
 
 from .fakes import is_closed_fd
 from .test_connection import BIG_SIZE, Rig, req
@@ -163,3 +164,38 @@ def test_a_large_file_changed_in_place_is_revalidated_at_once(rig: Rig) -> None:
     reply = rig.replies()[-1]
     assert reply.header("content-length") == b"20000"
     assert reply.body == rig.file("big.bin") and rig.phase is Phase.IDLE
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_the_pool_reads_a_download_ahead_of_sendfile(
+        make_rig: Callable[..., Rig], cached: bool) -> None:
+    """With a file larger than the read-ahead window, each time sendfile gets within half
+    a window of what was asked for, one pool job asks the kernel for the next window
+    (cached fd or not); the jobs are hints: run late, on a closed fd, they do no harm."""
+    rig = make_rig(readahead=12_000, cache_max_open=4 if cached else 0)
+    if cached:
+        rig.serve(req("/big.bin"))
+        for job in rig.loop.undelivered():
+            job.run()
+        rig.settle()
+        rig.loop.jobs.clear()
+    rig.receive(req("/big.bin"))
+    if not cached:
+        (load_job,) = rig.loop.undelivered()
+        load_job.run()
+    while rig.phase is Phase.SEND:
+        rig.writable()
+    hints = [job for job in rig.loop.undelivered() if job.fn is read_ahead]
+    assert [job.args[1:] for job in hints] == [(10_000, 12_000), (22_000, 12_000),
+                                               (34_000, 12_000)]
+    assert rig.replies()[-1].body == rig.file("big.bin")
+    for job in hints:
+        assert job.run().exception() is None  # the response's fd is closed by now
+
+
+def test_no_read_ahead_for_files_within_one_window(make_rig: Callable[..., Rig]) -> None:
+    """A file no larger than the window was read ahead whole when the pool opened it."""
+    rig = make_rig(readahead=BIG_SIZE)
+    rig.serve(req("/big.bin"))
+    assert not [job for job in rig.loop.jobs if job.fn is read_ahead]
+    assert rig.replies()[0].body == rig.file("big.bin")
