@@ -29,7 +29,11 @@ _SUPERVISOR_CHECK = 1.0  # seconds between a worker's checks that its supervisor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = Config.from_argv(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["stats"]:  # `python3 -m evserver stats LOGFILE`: no server at all
+        from .stats import main as stats_main
+        return stats_main(args[1:])
+    cfg = Config.from_argv(args)
     if not os.path.isdir(cfg.docroot):
         return _fail(f"document root {cfg.docroot!r} is not a directory")
     cfg = _fit_fd_limit(cfg, _raise_fd_limit())

@@ -83,6 +83,18 @@ class Config:
     # ...but a reader that keeps draining it earns a bigger one (fewer wakeups and system
     # calls per byte, as kernel autotuning would give): see Connection._write_file.
     send_buffer_max: int = 4 * MIB
+    # What users ask for (each off by default):
+    spa: bool = False  # unknown extensionless paths answer 200 with /index.html
+    headers: tuple[str, ...] = ()  # extra response header lines, "Name: value"
+    cors: str = ""  # Access-Control-Allow-Origin value ("*" for --cors alone)
+    no_cache: bool = False  # Cache-Control: no-store everywhere (development)
+    mime_types: tuple[str, ...] = ()  # ".ext=type/subtype" overrides of the built-in table
+    log_format: str = "combined"  # combined, common or json
+    verbose: bool = False  # a coloured line per request on a terminal's stderr
+    status_path: str = ""  # e.g. /_status: counters as HTML and JSON (off when empty)
+    status_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # who may read it (CIDR)
+    pidfile: str | None = None
+    qr: bool = False  # print a QR code of the LAN URL in the banner
     debug: bool = False
 
     def __post_init__(self) -> None:
@@ -114,6 +126,9 @@ class Config:
         values = {k: v for k, v in vars(args).items() if v is not None}
         if values.pop("no_log", False):
             values["access_log"] = None
+        for name in ("headers", "mime_types", "status_allow"):
+            if name in values:
+                values[name] = tuple(values[name])
         try:
             return cls(**values)
         except ConfigError as err:
@@ -207,5 +222,45 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="serve symlinks that lead outside the root (refused by default)")
     http.add_argument("--max-ranges", type=int, metavar="N", default=d.max_ranges,
                       help="ranges honoured in one request (more: 200 with the whole file)")
+    http.add_argument("--spa", action="store_true",
+                      help="answer unknown paths without an extension with /index.html (200)")
+    http.add_argument("--header", dest="headers", metavar="'NAME: VALUE'", action="append",
+                      type=_header, help="add a header to every response (repeatable)")
+    http.add_argument("--cors", metavar="ORIGIN", nargs="?", const="*", default=d.cors,
+                      help="allow cross-origin requests from ORIGIN ('*' without a value)")
+    http.add_argument("--no-cache", action="store_true",
+                      help="Cache-Control: no-store on everything (development)")
+    http.add_argument("--mime-type", dest="mime_types", metavar=".EXT=TYPE", action="append",
+                      type=_mime_type, help="content type of an extension (repeatable)")
+    out = p.add_argument_group("logs and status")
+    out.add_argument("--log-format", choices=("combined", "common", "json"),
+                     default=d.log_format, help="access log line format")
+    out.add_argument("--verbose", action="store_true",
+                     help="print each request on a terminal's stderr, coloured by status")
+    out.add_argument("--status-path", metavar="PATH", default=d.status_path,
+                     help="serve counters at PATH (HTML, or JSON with ?json); off if empty")
+    out.add_argument("--status-allow", metavar="CIDR", action="append",
+                     help="clients that may read the status page (default: loopback only)")
+    out.add_argument("--pidfile", metavar="FILE", help="write the process id to FILE")
+    out.add_argument("--qr", action="store_true", help="show a QR code of the LAN URL")
     p.add_argument("--debug", action="store_true", help="log slow callbacks and connection errors")
     return p
+
+
+def _header(text: str) -> str:
+    name, colon, value = text.partition(":")
+    value = value.strip()
+    if (not colon or not name or any(c not in _TCHARS for c in name)
+            or any(ord(c) < 0x20 or ord(c) > 0x7E for c in value)):
+        raise argparse.ArgumentTypeError(f"not a header line 'Name: value': {text!r}")
+    return f"{name}: {value}"
+
+
+def _mime_type(text: str) -> str:
+    ext, equals, ctype = text.partition("=")
+    if not equals or not ext.startswith(".") or len(ext) < 2 or "/" not in ctype:
+        raise argparse.ArgumentTypeError(f"not '.ext=type/subtype': {text!r}")
+    return f"{ext.lower()}={ctype.strip()}"
+
+
+_TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
