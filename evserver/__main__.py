@@ -51,7 +51,8 @@ def _serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
         return _fail(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror or err}")
     try:
         # Opened after the bind, so a failed start leaves no empty log file behind.
-        server.access_log = access_log = AccessLog.open(cfg.access_log)
+        server.access_log = access_log = AccessLog.open(
+            cfg.access_log, cfg.log_format, sys.stderr if cfg.verbose else None)
     except OSError as err:
         server.listener.close()
         return _fail(f"cannot open the log file {cfg.access_log!r}: {err.strerror}")

@@ -31,7 +31,7 @@ from typing import Protocol
 from .config import Config
 from .files import FileBody, FileCache, Resolved, load, read_ahead, resolve_target
 from .http11 import HTTPError, Request, RequestParser, build_head, http_date
-from .log import AccessLog, access_line
+from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
 from .semantics import (
     Validators,
@@ -740,10 +740,10 @@ class Connection:
         req = self._req
         fields = req.fields if req is not None else _NO_FIELDS
         # status is an IntEnum, formatted with %d: its .value is a slow Python property.
-        self._owner.access_log.write(access_line(
+        self._owner.access_log.record(
             self.peer, self._loop.wall, self._request_line, status,
             max(0, self._sent - self._head_len), fields.get(b"referer"),
-            fields.get(b"user-agent"), self._loop.now - self._started))
+            fields.get(b"user-agent"), self._loop.now - self._started)
 
     def _release_file(self) -> None:
         self._file = None

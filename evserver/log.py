@@ -1,6 +1,7 @@
 """Logging that never blocks the loop: diagnostics through a queue, access lines in batches.
 
-Owns: `setup_logging()`, `AccessLog`, `access_line()`, `escape()`. Imports nothing from evserver.
+Owns: `setup_logging()`, `AccessLog`, the line formats (`access_line()` is the default,
+`FORMATS` all of them), `escape()`. Imports nothing from evserver.
 The loop thread only appends to in-memory queues; threads of this module do the writing.
 """
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import BinaryIO, TextIO
 
 log = logging.getLogger("evserver")
 
@@ -76,7 +78,24 @@ class _LogTime:
         return self.text
 
 
+class _IsoTime(_LogTime):
+    """`2000-10-10T13:55:36Z`, formatted once per second."""
+
+    __slots__ = ()
+
+    def at(self, now: float) -> bytes:
+        second = int(now)
+        if second != self.second:
+            self.second = second
+            self.text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)).encode()
+        return self.text
+
+
 _log_time = _LogTime()
+_iso_time = _IsoTime()
+
+# (peer, wall-clock time, request line, status, body bytes, referer, user agent, seconds)
+LineFormat = Callable[[str, float, bytes, int, int, "bytes | None", "bytes | None", float], bytes]
 
 
 def access_line(peer: str, when: float, request_line: bytes, status: int, body_bytes: int,
@@ -89,6 +108,37 @@ def access_line(peer: str, when: float, request_line: bytes, status: int, body_b
         duration)
 
 
+def common_line(peer: str, when: float, request_line: bytes, status: int, body_bytes: int,
+                referer: bytes | None, user_agent: bytes | None, duration: float) -> bytes:
+    """The Common Log Format (NCSA): no referer, user agent or duration."""
+    return b'%s - - %s "%s" %d %d\n' % (
+        peer.encode("ascii", "replace"), _log_time.at(when),
+        escape(request_line) if request_line else b"-", status, body_bytes)
+
+
+def json_line(peer: str, when: float, request_line: bytes, status: int, body_bytes: int,
+              referer: bytes | None, user_agent: bytes | None, duration: float) -> bytes:
+    """One JSON object per line. Strings hold the same text as in the other formats (escaped
+    to printable ASCII without `"`), whose `\\` JSON then needs doubled."""
+    parts = request_line.split(b" ") if request_line else []
+    method, target, protocol = parts if len(parts) == 3 else (b"", b"", b"")
+    return (b'{"time": "%s", "client": "%s", "request": "%s", "method": "%s", "target": "%s", '
+            b'"protocol": "%s", "status": %d, "bytes": %d, "referer": "%s", '
+            b'"user_agent": "%s", "duration": %.3f}\n' % (
+                _iso_time.at(when), peer.encode("ascii", "replace"), _json_text(request_line),
+                _json_text(method), _json_text(target), _json_text(protocol), status,
+                body_bytes, _json_text(referer or b""), _json_text(user_agent or b""),
+                duration))
+
+
+def _json_text(value: bytes) -> bytes:
+    return escape(value).replace(b"\\", b"\\\\")
+
+
+FORMATS: dict[str, LineFormat] = {"combined": access_line, "common": common_line,
+                                  "json": json_line}
+
+
 class AccessLog:
     """Lines appended by the loop, written in batches by a thread; `close()` flushes all.
 
@@ -97,8 +147,14 @@ class AccessLog:
     """
 
     def __init__(self, out: BinaryIO | None, max_backlog: int = 100_000,
-                 path: str | None = None) -> None:
+                 path: str | None = None, line_format: LineFormat = access_line,
+                 console: TextIO | None = None) -> None:
         self._out = out
+        self.format = line_format
+        # --verbose: a short line per request on the console, written by the same thread.
+        self._console = console
+        self._colour = console is not None and console.isatty()
+        self._shown: deque[tuple[float, str, bytes, int, int, float]] = deque()
         self._path = path  # reopened on SIGHUP, or when it was moved or removed
         self._reopen_requested = False
         self._reopen_failed = False
@@ -107,23 +163,37 @@ class AccessLog:
         self._stop = threading.Event()
         self._failed = False
         self._thread = threading.Thread(target=self._run, name="evserver-log", daemon=True)
-        if out is not None:
+        if out is not None or console is not None:
             self._thread.start()
 
     @classmethod
-    def open(cls, path: str | None) -> AccessLog:
-        """`-` is standard output, None no log at all; raises OSError if unwritable."""
+    def open(cls, path: str | None, log_format: str = "combined",
+             console: TextIO | None = None) -> AccessLog:
+        """`-` is standard output, None no log at all; raises OSError if unwritable.
+        `console` (--verbose) also gets a short line per request."""
+        line_format = FORMATS[log_format]
         if path is None:
-            return cls(None)
+            return cls(None, line_format=line_format, console=console)
         if path == "-":
-            return cls(sys.stdout.buffer)
+            return cls(sys.stdout.buffer, line_format=line_format, console=console)
         # Unbuffered: each batch is one write() already, and a failed write leaves no
         # bytes behind in a buffer to fail again (and be reported again) at close().
-        return cls(open(path, "ab", buffering=0), path=path)
+        return cls(open(path, "ab", buffering=0), path=path, line_format=line_format,
+                   console=console)
 
     def write(self, line: bytes) -> None:
         if self._out is not None:
             self._lines.append(line)  # deque.append is atomic: no lock on the loop thread
+
+    def record(self, peer: str, when: float, request_line: bytes, status: int,
+               body_bytes: int, referer: bytes | None, user_agent: bytes | None,
+               duration: float) -> None:
+        """Log one answered request in the configured format (on the loop thread)."""
+        if self._out is not None:
+            self._lines.append(self.format(peer, when, request_line, status, body_bytes,
+                                           referer, user_agent, duration))
+        if self._console is not None:
+            self._shown.append((when, peer, request_line, status, body_bytes, duration))
 
     def reopen(self) -> None:
         """Reopen the file at the next flush (SIGHUP, after logrotate); signal-safe."""
@@ -139,7 +209,30 @@ class AccessLog:
                     log.warning("access log %s was moved or removed: reopening it", self._path)
                     self._reopen_file(self._path)
             self._flush()
+            self._show()
         self._flush()
+        self._show()
+
+    def _show(self) -> None:
+        """The --verbose console lines: time, client, request, status (coloured on a
+        terminal), size and duration."""
+        shown = self._shown
+        if not shown or self._console is None:
+            return
+        lines = []
+        for _ in range(len(shown)):
+            when, peer, request_line, status, body_bytes, duration = shown.popleft()
+            text = escape(request_line).decode("ascii") if request_line else "-"
+            status_text = str(status)
+            if self._colour:
+                status_text = f"\x1b[{_STATUS_COLOURS.get(status // 100, 0)}m{status}\x1b[0m"
+            lines.append(f"{time.strftime('%H:%M:%S', time.localtime(when))} {peer} {text} "
+                         f"{status_text} {_human(body_bytes)} {duration * 1000:.0f} ms\n")
+        try:
+            self._console.write("".join(lines))
+            self._console.flush()
+        except (OSError, ValueError):
+            self._console = None  # the terminal went away: stop showing, keep logging
 
     def _moved(self) -> bool:
         """True when our path no longer names the file we write (renamed or deleted)."""
@@ -193,12 +286,27 @@ class AccessLog:
 
     def close(self) -> None:
         """Stop the writer and flush every line written so far."""
-        if self._out is None:
+        if not self._thread.is_alive():
             return
         self._stop.set()
         self._thread.join(timeout=10)
-        if self._out is not sys.stdout.buffer:
+        if self._out is not None and self._out is not sys.stdout.buffer:
             try:
                 self._out.close()
             except OSError as err:
                 log.error("cannot close the access log: %s", err)
+
+
+_STATUS_COLOURS = {2: 32, 3: 36, 4: 33, 5: 31}  # ANSI: green, cyan, yellow, red
+
+
+def _human(n: int) -> str:
+    """A byte count in the short form a console line has room for."""
+    if n < 1024:
+        return f"{n} B"
+    size = n / 1024
+    for unit in ("KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"

@@ -23,6 +23,7 @@ from typing import Any
 
 from evserver.config import Config
 from evserver.files import FileCache
+from evserver.log import access_line
 from evserver.loop import READ, WRITE
 
 Journal = list[tuple[Any, ...]]
@@ -336,13 +337,13 @@ class FakeLoop:
 
 
 class FakeAccessLog:
-    """Records access lines (`AccessLog.write`)."""
+    """Records access lines (`AccessLog.record`), in the combined format."""
 
     def __init__(self) -> None:
         self.lines: list[bytes] = []
 
-    def write(self, line: bytes) -> None:
-        self.lines.append(line)
+    def record(self, *fields: Any) -> None:
+        self.lines.append(access_line(*fields))
 
 
 # Distinct values, so a test can tell which deadline applies.

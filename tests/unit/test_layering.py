@@ -25,7 +25,9 @@ ALLOWED: dict[str, set[str]] = {
     "server": {"__init__", "config", "http11", "files", "log", "loop", "connection",
                "semantics", "listing"},
     "workers": {"config"},  # the --workers supervisor: fork, forward signals, restart
-    "__main__": {"config", "server", "log", "workers"},
+    "stats": {"log"},  # `evserver stats LOGFILE`: reads the formats log.py writes
+    "qr": set(),  # the banner's QR code
+    "__main__": {"config", "server", "log", "workers", "stats", "qr"},
 }
 FORBIDDEN_STDLIB = {"asyncio", "http.server", "socketserver", "wsgiref", "http.client"}
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import logging
 import os
 import re
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from evserver.log import AccessLog, access_line, escape, setup_logging
+from evserver.log import AccessLog, access_line, common_line, escape, json_line, setup_logging
 from tests.unit.conftest import ListHandler
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,6 +112,85 @@ def test_escape_covers_every_byte() -> None:
             assert out == bytes([b])
         else:
             assert out == b"\\x%02X" % b
+
+
+# -- the other formats -----------------------------------------------------------------------
+
+def test_common_line_is_the_ncsa_format() -> None:
+    """--log-format common: the combined line without referer, user agent and duration."""
+    line = common_line("203.0.113.7", WHEN, b"GET / HTTP/1.1", 304, 0, b"r", b"ua", 0.5)
+    assert line == b'203.0.113.7 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 304 0\n'
+
+
+def test_json_line_has_every_field() -> None:
+    """--log-format json: one object per line with typed fields and an ISO 8601 time."""
+    line = json_line("::1", WHEN, b"GET /a%20b?x=1 HTTP/1.1", 200, 1234, b"http://r/",
+                     b"curl/8.0", 0.01234)
+    assert line.endswith(b"}\n") and line.count(b"\n") == 1
+    assert json.loads(line) == {
+        "time": "2000-10-10T13:55:36Z", "client": "::1", "request": "GET /a%20b?x=1 HTTP/1.1",
+        "method": "GET", "target": "/a%20b?x=1", "protocol": "HTTP/1.1", "status": 200,
+        "bytes": 1234, "referer": "http://r/", "user_agent": "curl/8.0", "duration": 0.012}
+
+
+@pytest.mark.parametrize("hostile", [b'/"}, "status": 999, "x": "', b"/\\\"\n{}", b"/\xff\x00"])
+def test_json_line_cannot_be_forged(hostile: bytes) -> None:
+    """Quotes, backslashes, newlines and non-ASCII in a request stay inside their string:
+    the line parses, with the true status, and the escaped text."""
+    line = json_line("10.0.0.1", WHEN, b"GET " + hostile + b" HTTP/1.1", 404, 0,
+                     hostile, None, 0.0)
+    record = json.loads(line)
+    assert record["status"] == 404
+    assert record["request"] == escape(b"GET " + hostile + b" HTTP/1.1").decode()
+    assert record["referer"] == escape(hostile).decode() and line.count(b"\n") == 1
+
+
+def test_json_line_of_a_request_without_a_line() -> None:
+    """A request that never sent a whole line (a 408) has empty strings, not a crash."""
+    record = json.loads(json_line("127.0.0.1", WHEN, b"", 408, 0, None, None, 10.0))
+    assert (record["request"], record["method"], record["status"]) == ("", "", 408)
+
+
+@pytest.mark.parametrize("name, expected", [("combined", access_line), ("common", common_line),
+                                            ("json", json_line)])
+def test_record_writes_the_chosen_format(tmp_path: Path, name: str, expected: object) -> None:
+    """AccessLog.open(path, format).record(...) writes the line that format makes."""
+    path = tmp_path / "access.log"
+    log = AccessLog.open(str(path), name)
+    fields = ("192.0.2.1", WHEN, b"GET /x HTTP/1.1", 200, 7, None, b"ua", 0.001)
+    log.record(*fields)
+    log.close()
+    assert callable(expected)
+    assert path.read_bytes() == expected(*fields)
+
+
+class FakeTerminal(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_verbose_console_lines_are_coloured_only_on_a_terminal(tty: bool) -> None:
+    """--verbose: a short line per request on the console (even with no log file),
+    the status in colour (red for 5xx, yellow for 4xx, green for 2xx) only on a terminal."""
+    console = FakeTerminal(tty)
+    log = AccessLog.open(None, "combined", console)
+    log.record("192.0.2.1", WHEN, b"GET /ok HTTP/1.1", 200, 2048, None, None, 0.002)
+    log.record("192.0.2.1", WHEN, b"GET /nope HTTP/1.1", 404, 10, None, None, 0.0)
+    log.record("192.0.2.1", WHEN, b"GET /bug HTTP/1.1", 500, 10, None, None, 0.0)
+    log.close()
+    lines = console.getvalue().splitlines()
+    assert len(lines) == 3
+    assert "192.0.2.1 GET /ok HTTP/1.1" in lines[0] and "2.0 KiB" in lines[0]
+    if tty:
+        assert "\x1b[32m200\x1b[0m" in lines[0] and "\x1b[33m404" in lines[1]
+        assert "\x1b[31m500" in lines[2]
+    else:
+        assert "\x1b" not in console.getvalue() and " 404 " in lines[1]
 
 
 # -- AccessLog ------------------------------------------------------------------------------
