@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from . import qr
 from .config import Config
 from .log import AccessLog, setup_direct_logging, setup_logging
 from .server import Server
@@ -37,9 +38,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.isdir(cfg.docroot):
         return _fail(f"document root {cfg.docroot!r} is not a directory")
     cfg = _fit_fd_limit(cfg, _raise_fd_limit())
-    if cfg.workers > 1:
-        return _supervise(cfg)
-    return _serve(cfg)
+    if cfg.pidfile is not None:
+        try:
+            _write_pidfile(cfg.pidfile)
+        except OSError as err:
+            return _fail(f"cannot write the pid file {cfg.pidfile!r}: {err.strerror}")
+    try:
+        return _supervise(cfg) if cfg.workers > 1 else _serve(cfg)
+    finally:
+        if cfg.pidfile is not None and os.getpid() == _main_pid:
+            _remove_pidfile(cfg.pidfile)
+
+
+_main_pid = os.getpid()  # --workers forks: only the process that wrote the pid file removes it
+
+
+def _write_pidfile(path: str) -> None:
+    """Write our pid atomically (a reader never sees a half-written file)."""
+    global _main_pid
+    _main_pid = os.getpid()
+    tmp = f"{path}.{_main_pid}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{_main_pid}\n")
+    os.replace(tmp, path)
+
+
+def _remove_pidfile(path: str) -> None:
+    try:
+        with open(path) as f:
+            if f.read().strip() != str(os.getpid()):
+                return  # another instance owns it now
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
@@ -142,6 +173,7 @@ def _install_signals(server: Server, access_log: AccessLog) -> None:
 
     def on_hangup(signum: int, frame: FrameType | None) -> None:
         access_log.reopen()  # logrotate's postrotate: the writer thread reopens the file
+        server.loop.call_soon(server.reload)  # and the error pages are read again
 
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGTERM, on_stop)
@@ -149,12 +181,26 @@ def _install_signals(server: Server, access_log: AccessLog) -> None:
 
 
 def _banner(host: str, port: int, cfg: Config) -> None:
+    """The root, every URL a browser can use (loopback, then LAN), the log, and with --qr
+    a QR code of the first LAN URL. Colour only when stderr is a terminal."""
+    tty = sys.stderr.isatty()
+
+    def bold(text: str) -> str:
+        return f"\x1b[1;36m{text}\x1b[0m" if tty else text
+
     log.info("serving %s", os.path.abspath(cfg.docroot))
-    for url_host in _url_hosts(host):
-        log.info("  http://%s:%d/", url_host, port)
+    urls = [f"http://{url_host}:{port}/" for url_host in _url_hosts(host)]
+    for url in urls:
+        log.info("  %s", bold(url))
     if cfg.access_log is not None:
         where = "standard output" if cfg.access_log == "-" else os.path.abspath(cfg.access_log)
         log.info("access log: %s", where)
+    if cfg.qr:
+        lan = [u for u in urls if "//127.0.0.1:" not in u and "//[::1]:" not in u]
+        if lan:
+            log.info("scan to open %s:\n%s", lan[0], qr.to_terminal(qr.encode(lan[0])))
+        else:
+            log.info("no LAN address to show as a QR code (listening on %s only)", host)
     log.info("press Ctrl+C to stop")
 
 

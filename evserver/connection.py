@@ -16,6 +16,7 @@ Phases and their interest / deadline:
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import logging
 import os
@@ -44,6 +45,7 @@ from .semantics import (
     precondition_status,
     unsatisfied_range,
 )
+from .status import Counters, Snapshot, allowed, render_html, render_json
 
 log = logging.getLogger("evserver")
 
@@ -56,9 +58,7 @@ _ALLOW = b"GET, HEAD, OPTIONS"
 _KNOWN_METHODS = frozenset(b"POST PUT DELETE PATCH TRACE CONNECT PROPFIND PROPPATCH MKCOL COPY "
                            b"MOVE LOCK UNLOCK SEARCH QUERY".split())
 # nosniff on every response: browsers must trust our Content-Type, never guess one.
-_SERVER = b"Server: evserver\r\nX-Content-Type-Options: nosniff\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_OK_START = b"HTTP/1.1 200 OK\r\n" + _SERVER
 _CLOSE_END = b"Connection: close\r\n\r\n"
 _KEEP_ALIVE_END = b"Connection: keep-alive\r\n\r\n"  # an HTTP/1.0 client asked to keep it
 # Any of these makes a request conditional or ranged (RFC 9110 §13.1, §14.2).
@@ -77,7 +77,6 @@ class Phase(Enum):
     SEND = "send"
     LINGER = "linger"
     CLOSED = "closed"
-
 
 
 # In Python 3.11 every `Enum.MEMBER` lookup runs EnumType.__getattr__ (about 0.1 µs, and
@@ -105,6 +104,12 @@ class Owner(Protocol):
     access_log: AccessLog
     docroot_real: str
     draining: bool
+    response_fields: bytes  # Server, nosniff, --header and --cors lines: every response
+    ok_start: bytes  # the status line of a 200 and response_fields
+    error_pages: dict[int, bytes]  # the root's NNN.html pages, by status
+    counters: Counters
+
+    def snapshot(self) -> Snapshot: ...
 
     def forget(self, conn: Connection) -> None: ...
 
@@ -329,7 +334,12 @@ class Connection:
             self._respond_error(err)
             return
         if req is not None:
-            self._begin_response(req)
+            # _begin_response(req), inline: this runs once per request.
+            self._req = req
+            self._request_line = req.line
+            self._served = served = self._served + 1
+            self._keep = (req.keep_alive and not self._owner.draining
+                          and served < self._cfg.max_keepalive_requests)
             self._dispatch(req)
         elif self._eof:
             self.close("client closed")
@@ -359,13 +369,19 @@ class Connection:
         if method != b"GET" and method != b"HEAD":
             self._respond_other_method(req)
             return
+        if self._cfg.status_path and _path_of(req.target) == self._cfg.status_path:
+            self._respond_status(req)
+            return
+        self._serve_target(req, req.target)
+
+    def _serve_target(self, req: Request, request_target: bytes) -> None:
+        """GET or HEAD of a file: from the cache at once, or through the pool."""
         try:
-            target = resolve_target(self._owner.docroot_real, req.target)
+            target, key, encodings = _route(self._owner.docroot_real, request_target,
+                                            req.fields.get(b"accept-encoding"))
         except HTTPError as err:
             self._respond_error(err)
             return
-        encodings = _accepted(req.fields.get(b"accept-encoding"))
-        key = target.path + "\0" + ",".join(encodings) if encodings else target.path
         fresh, stale = self._owner.cache.lookup(key, self._loop.now)
         if fresh is not None and fresh.fd is not None and not _unchanged(fresh):
             fresh, stale = None, fresh  # changed in place: its headers no longer fit
@@ -393,7 +409,9 @@ class Connection:
 
     def _respond_other_method(self, req: Request) -> None:
         if req.method == b"OPTIONS":
-            fields = b"%s%sAllow: %s\r\n" % (_SERVER, _date.at(self._loop.wall), _ALLOW)
+            fields = b"%s%sAllow: %s\r\n%s" % (self._owner.response_fields,
+                                               _date.at(self._loop.wall), _ALLOW,
+                                               self._preflight(req))
             self._send(HTTPStatus.NO_CONTENT, fields)
         elif req.method in _KNOWN_METHODS:
             self._respond_error(HTTPError(HTTPStatus.METHOD_NOT_ALLOWED, "method",
@@ -401,6 +419,36 @@ class Connection:
         else:
             self._respond_error(HTTPError(HTTPStatus.NOT_IMPLEMENTED, "unknown method",
                                           close=False))
+
+    def _preflight(self, req: Request) -> bytes:
+        """The CORS preflight answer (Fetch standard) when --cors is on and this OPTIONS
+        is one: the methods we serve, the request headers asked for, cached a day.
+        Access-Control-Allow-Origin itself is in response_fields already."""
+        if not self._cfg.cors or b"access-control-request-method" not in req.fields:
+            return b""
+        asked = req.fields.get(b"access-control-request-headers", b"")
+        # Echo only a clean list of tokens: the value goes back into our head.
+        names = [n.strip() for n in asked.split(b",") if n.strip()]
+        allow_headers = b", ".join(n for n in names if _is_token(n))
+        lines = b"Access-Control-Allow-Methods: %s\r\nAccess-Control-Max-Age: 86400\r\n" % _ALLOW
+        if allow_headers:
+            lines += b"Access-Control-Allow-Headers: %s\r\n" % allow_headers
+        return lines
+
+    def _respond_status(self, req: Request) -> None:
+        """--status-path: the counters, as HTML, or JSON with `?json`; only to the
+        addresses --status-allow names (loopback by default), 403 to others."""
+        if not allowed(self.peer, self._cfg.status_allow):
+            self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "status page", close=False))
+            return
+        snapshot = self._owner.snapshot()
+        if req.target.partition(b"?")[2] == b"json":
+            body, ctype = render_json(snapshot), b"application/json"
+        else:
+            body, ctype = render_html(snapshot), b"text/html; charset=utf-8"
+        fields = (b"%s%sContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
+                  % (self._owner.response_fields, _date.at(self._loop.wall), ctype, len(body)))
+        self._send(_OK, fields, body if req.method == b"GET" else b"")
 
     def _load(self, target: Resolved, key: str, encodings: tuple[str, ...],
               stale: FileBody | None) -> None:
@@ -434,6 +482,8 @@ class Connection:
         except HTTPError as err:
             if err.status is HTTPStatus.NOT_FOUND:
                 self._owner.cache.discard(key)
+                if self._spa_fallback(key):
+                    return
             self._respond_error(err)
             return
         except Exception:
@@ -442,6 +492,20 @@ class Connection:
             return
         shared = bool(body.etag) and self._owner.cache.put(key, body, self._loop.now)
         self._respond_file(body, shared)
+
+    def _spa_fallback(self, missing_key: str) -> bool:
+        """--spa: a path with no file extension that found nothing gets /index.html, so
+        a single-page app's client-side routes survive a reload. True if taken."""
+        req = self._req
+        if not self._cfg.spa or req is None:
+            return False
+        if "." in _path_of(req.target).rpartition("/")[2]:
+            return False  # a missing asset stays a 404
+        accept_encoding = req.fields.get(b"accept-encoding")
+        if _route(self._owner.docroot_real, _SPA_INDEX, accept_encoding)[1] == missing_key:
+            return False  # the index itself is missing: 404, not a loop
+        self._serve_target(req, _SPA_INDEX)
+        return True
 
     def _respond_file(self, body: FileBody, shared: bool) -> None:
         """Answer with `body`. `shared`: the cache owns its fd (a response sends from a
@@ -454,7 +518,8 @@ class Connection:
             status = precondition_status(req, validators, now)
             if status is _NOT_MODIFIED:
                 _drop(body, shared)
-                self._send(status, _SERVER + _date.at(self._loop.wall) + body.meta)
+                self._send(status, self._owner.response_fields + _date.at(self._loop.wall)
+                           + body.meta)
                 return
             if status is not None:
                 _drop(body, shared)
@@ -479,10 +544,11 @@ class Connection:
                 end = _KEEP_ALIVE_END
             else:
                 end = b"\r\n"
-            response = b"".join((_OK_START, _date.at(self._loop.wall), body.fields, end, data))
+            response = b"".join((self._owner.ok_start, _date.at(self._loop.wall), body.fields,
+                                 end, data))
             self._send_whole(_OK, response, len(response) - len(data))
             return
-        fields = _SERVER + _date.at(self._loop.wall) + body.fields
+        fields = self._owner.response_fields + _date.at(self._loop.wall) + body.fields
         if req.method == b"HEAD":
             _drop(body, shared)
             self._send(_OK, fields)
@@ -527,7 +593,8 @@ class Connection:
             pieces, length = multipart_plan(ranges, size, body.ctype, boundary)
             ctype, extra = b"multipart/byteranges; boundary=" + boundary, b""
         fields = b"%s%sContent-Type: %s\r\nContent-Length: %d\r\n%s%sAccept-Ranges: bytes\r\n%s" % (
-            _SERVER, _date.at(self._loop.wall), ctype, length, extra, body.coding, body.meta)
+            self._owner.response_fields, _date.at(self._loop.wall), ctype, length, extra,
+            body.coding, body.meta)
         if body.data is not None:
             view = memoryview(body.data)  # slices of the cached bytes: no copy, no file
             views = [p if isinstance(p, bytes) else view[p[0]:p[0] + p[1]] for p in pieces]
@@ -541,10 +608,12 @@ class Connection:
         if err.close:
             self._keep = False
         status = err.status
-        body = err.body if err.body is not None else _error_page(status)
+        body = err.body
+        if body is None:
+            body = self._owner.error_pages.get(status) or _error_page(status)
         extra = b"".join(b"%s: %s\r\n" % pair for pair in err.headers)
         fields = b"%s%sContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n%s" % (
-            _SERVER, _date.at(self._loop.wall), len(body), extra)
+            self._owner.response_fields, _date.at(self._loop.wall), len(body), extra)
         if self._req is not None and self._req.method == b"HEAD":
             body = b""
         if status is not HTTPStatus.REQUEST_TIMEOUT:
@@ -739,11 +808,12 @@ class Connection:
         self._status = None
         req = self._req
         fields = req.fields if req is not None else _NO_FIELDS
+        body_bytes = max(0, self._sent - self._head_len)
+        self._owner.counters.count(status, body_bytes)
         # status is an IntEnum, formatted with %d: its .value is a slow Python property.
         self._owner.access_log.record(
-            self.peer, self._loop.wall, self._request_line, status,
-            max(0, self._sent - self._head_len), fields.get(b"referer"),
-            fields.get(b"user-agent"), self._loop.now - self._started)
+            self.peer, self._loop.wall, self._request_line, status, body_bytes,
+            fields.get(b"referer"), fields.get(b"user-agent"), self._loop.now - self._started)
 
     def _release_file(self) -> None:
         self._file = None
@@ -816,6 +886,31 @@ def _unchanged(body: FileBody) -> bool:
         return False
 
 
+def _path_of(target: bytes) -> str:
+    """The path of a request target, without its query, as text (for the options that
+    name paths: --status-path, --spa)."""
+    return target.partition(b"?")[0].decode("latin-1")
+
+
+def _is_token(name: bytes) -> bool:
+    return bool(name) and not name.translate(None, _TCHAR_BYTES)
+
+
+_SPA_INDEX = b"/index.html"
+_TCHAR_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def response_fields(cfg: Config) -> bytes:
+    """The header lines of every response: ours, then --header's, then --cors's."""
+    lines = [b"Server: evserver", b"X-Content-Type-Options: nosniff"]
+    lines += [h.encode("latin-1") for h in cfg.headers]
+    if cfg.cors:
+        lines.append(b"Access-Control-Allow-Origin: " + cfg.cors.encode("latin-1"))
+        if cfg.cors != "*":
+            lines.append(b"Vary: Origin")  # caches must not reuse it for other origins
+    return b"".join(line + b"\r\n" for line in lines)
+
+
 def _ignore(future: Future[None]) -> None:
     """A read-ahead hint needs no answer."""
 
@@ -839,17 +934,28 @@ def _leading_views(out: deque[memoryview | tuple[int, int]]) -> Iterator[memoryv
         yield item
 
 
-_encodings_memo: dict[bytes | None, tuple[str, ...]] = {}
+Route = tuple[Resolved, str, tuple[str, ...]]  # the path, the cache key, the codings
 
 
-def _accepted(accept_encoding: bytes | None) -> tuple[str, ...]:
-    """accepted_encodings(), memoized: clients send a handful of distinct headers."""
-    encodings = _encodings_memo.get(accept_encoding)
-    if encodings is None:
-        encodings = accepted_encodings(accept_encoding)
-        if len(_encodings_memo) < 256:
-            _encodings_memo[accept_encoding] = encodings
-    return encodings
+def _route(docroot: str, target: bytes, accept_encoding: bytes | None) -> Route:
+    """Where a request leads: the file, the encodings the client takes (best first) and
+    the cache key of that variant. Memoized for the short inputs that repeat (one C call
+    on a hit); pure, and errors (HTTPError) are never cached."""
+    if len(target) <= _ROUTE_MEMO_MAX and (accept_encoding is None
+                                           or len(accept_encoding) <= _ROUTE_MEMO_MAX):
+        return _route_memo(docroot, target, accept_encoding)
+    return _route_uncached(docroot, target, accept_encoding)
+
+
+def _route_uncached(docroot: str, target: bytes, accept_encoding: bytes | None) -> Route:
+    resolved = resolve_target(docroot, target)
+    encodings = accepted_encodings(accept_encoding)
+    key = resolved.path + "\0" + ",".join(encodings) if encodings else resolved.path
+    return resolved, key, encodings
+
+
+_ROUTE_MEMO_MAX = 256  # bytes of target or Accept-Encoding: bounds the memo's memory
+_route_memo = functools.lru_cache(maxsize=4096)(_route_uncached)
 
 
 def _release(future: Future[FileBody]) -> None:

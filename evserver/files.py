@@ -32,6 +32,9 @@ _TYPES = {
     ".wasm": "application/wasm", ".woff": "font/woff", ".woff2": "font/woff2",
     ".ttf": "font/ttf", ".otf": "font/otf", ".webmanifest": "application/manifest+json",
     ".zip": "application/zip", ".gz": "application/gzip", ".tar": "application/x-tar",
+    ".jxl": "image/jxl", ".apng": "image/apng", ".flac": "audio/flac", ".opus": "audio/ogg",
+    ".m4a": "audio/mp4", ".vtt": "text/vtt", ".yaml": "application/yaml",
+    ".toml": "application/toml", ".ics": "text/calendar", ".epub": "application/epub+zip",
 }
 _UTF8_TYPES = {"application/json", "application/xml", "image/svg+xml",
                "application/manifest+json"}
@@ -39,15 +42,26 @@ INDEX = "index.html"
 _MAX_ERROR_PAGE = 1024 * 1024
 
 
-def content_type(name: str) -> str:
-    """The Content-Type for a file name; text types say charset=utf-8."""
+def content_type(name: str, overrides: tuple[str, ...] = ()) -> str:
+    """The Content-Type for a file name; text types say charset=utf-8. `overrides` are
+    `.ext=type` (--mime-type), which win over the built-in table, which wins over the
+    host's mimetypes."""
     ext = os.path.splitext(name)[1].lower()
-    ctype = _TYPES.get(ext) or mimetypes.guess_type(name, strict=False)[0]
+    ctype = _types(overrides).get(ext) or mimetypes.guess_type(name, strict=False)[0]
     if ctype is None:
         return "application/octet-stream"
     if ctype.startswith("text/") or ctype in _UTF8_TYPES:
         return ctype + "; charset=utf-8"
     return ctype
+
+
+@functools.lru_cache(maxsize=8)
+def _types(overrides: tuple[str, ...]) -> dict[str, str]:
+    table = dict(_TYPES)
+    for item in overrides:
+        ext, _, ctype = item.partition("=")
+        table[ext.lower()] = ctype
+    return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,9 +270,12 @@ def _body(real: str, fd: int, st: os.stat_result, cfg: Config, coding: str,
     # Each variant is its own representation with its own strong tag (RFC 9110 §8.8.3).
     etag = b'"%x-%x-%x%s"' % (st.st_ino, st.st_mtime_ns, size,
                               b"-" + coding.encode() if coding else b"")
-    ctype_text = content_type(real)
+    ctype_text = content_type(real, cfg.mime_types)
     html = ctype_text.startswith("text/html")
-    cache_control = cfg.cache_control_html if html else cfg.cache_control
+    if cfg.no_cache:
+        cache_control = "no-store"  # --no-cache: development, every reload is fresh
+    else:
+        cache_control = cfg.cache_control_html if html else cfg.cache_control
     meta = b"Last-Modified: %s\r\nETag: %s\r\nCache-Control: %s\r\n%s" % (
         http_date(st.st_mtime_ns // 1_000_000_000), etag, cache_control.encode("latin-1"),
         b"Vary: Accept-Encoding\r\n" if vary else b"")
@@ -296,6 +313,25 @@ def _read_all(fd: int, size: int) -> bytes:
         chunks.append(chunk)
         offset += len(chunk)
     return b"".join(chunks)
+
+
+def load_error_pages(docroot_real: str) -> dict[int, bytes]:
+    """The root's own error pages, `NNN.html` for 4xx and 5xx statuses (404.html is also
+    read afresh for each 404). At start-up and on SIGHUP, never on the loop thread."""
+    pages = {}
+    try:
+        names = os.listdir(docroot_real)
+    except OSError:
+        return {}
+    for name in names:
+        stem, ext = os.path.splitext(name)
+        if ext == ".html" and len(stem) == 3 and stem.isdigit() and stem[0] in "45":
+            try:
+                with open(os.path.join(docroot_real, name), "rb") as f:
+                    pages[int(stem)] = f.read(_MAX_ERROR_PAGE)
+            except OSError:
+                continue
+    return pages
 
 
 def _not_found(docroot_real: str, detail: str) -> HTTPError:

@@ -9,12 +9,15 @@ import logging
 import mimetypes
 import os
 import socket
+import time
+from concurrent.futures import Future
 
 from .config import Config
-from .connection import Connection, Phase
-from .files import FileCache
+from .connection import Connection, Phase, response_fields
+from .files import FileCache, load_error_pages
 from .log import AccessLog
 from .loop import READ, Loop, TimerHandle
+from .status import Counters, Snapshot
 
 log = logging.getLogger("evserver")
 
@@ -39,6 +42,11 @@ class Server:
         # Connections waiting for a request, oldest first: closed first at the cap.
         self.idle: dict[Connection, None] = {}
         self.accepted = 0
+        self.counters = Counters()
+        self.started = time.time()
+        self.response_fields = response_fields(cfg)
+        self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
+        self.error_pages = load_error_pages(self.docroot_real)  # before the loop runs
         self._accepting = False
         self._accept_error_logged = False
         self._accept_retry: TimerHandle | None = None  # set while backing off after EMFILE
@@ -52,6 +60,35 @@ class Server:
     @property
     def address(self) -> tuple[str, int]:
         return self._address
+
+    def snapshot(self) -> Snapshot:
+        """The counters the status page shows."""
+        lookups = self.cache.hits + self.cache.misses
+        return {
+            "uptime_seconds": round(time.time() - self.started),
+            "connections_open": len(self.connections),
+            "connections_idle": len(self.idle),
+            "connections_total": self.accepted,
+            "requests_total": sum(self.counters.by_status.values()),
+            "requests_by_status": {str(k): v for k, v in sorted(self.counters.by_status.items())},
+            "bytes_sent": self.counters.bytes_sent,
+            "pool_jobs_pending": self.loop.pending_jobs,
+            "pool_jobs_queued": self.loop.queued_jobs,
+            "cache_entries": len(self.cache),
+            "cache_open_files": self.cache.open_files,
+            "cache_hit_ratio": round(self.cache.hits / lookups, 3) if lookups else None,
+            "draining": self.draining,
+        }
+
+    def reload(self) -> None:
+        """SIGHUP: read the error pages again, in the pool (the loop never reads files)."""
+        def swap(future: Future[dict[int, bytes]]) -> None:
+            if future.exception() is None:
+                self.error_pages = future.result()
+        try:
+            self.loop.submit(load_error_pages, self.docroot_real, on_done=swap)
+        except RuntimeError:
+            pass  # stopping
 
     def serve_forever(self) -> None:
         """Run the loop until `stop()` has drained every connection, then release all."""

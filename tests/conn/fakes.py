@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from evserver.config import Config
+from evserver.connection import response_fields
 from evserver.files import FileCache
 from evserver.log import access_line
 from evserver.loop import READ, WRITE
+from evserver.status import Counters
 
 Journal = list[tuple[Any, ...]]
 
@@ -365,11 +367,18 @@ class FakeOwner:
         self.access_log = FakeAccessLog()
         self.docroot_real = os.path.realpath(docroot)
         self.draining = False
+        self.response_fields = response_fields(self.cfg)
+        self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
+        self.error_pages: dict[int, bytes] = {}
+        self.counters = Counters()
         self.forgotten: list[Any] = []
         self.idle_changes: list[bool] = []  # on_idle() calls, in order
 
     def forget(self, conn: Any) -> None:
         self.forgotten.append(conn)
+
+    def snapshot(self) -> dict[str, object]:
+        return {"requests_by_status": dict(self.counters.by_status)}
 
     def on_idle(self, conn: Any, idle: bool) -> None:
         self.idle_changes.append(idle)

@@ -20,10 +20,11 @@ ALLOWED: dict[str, set[str]] = {
     "semantics": {"http11"},  # pure RFC 9110 decisions: preconditions, ranges, encodings
     "listing": set(),  # directory pages, rendered in the pool
     "files": {"http11", "config", "listing"},
-    "connection": {"config", "http11", "files", "log", "loop", "semantics"},
+    "connection": {"config", "http11", "files", "log", "loop", "semantics", "status"},
+    "status": set(),  # the status page: counters and their rendering
     # server: anything but __main__
     "server": {"__init__", "config", "http11", "files", "log", "loop", "connection",
-               "semantics", "listing"},
+               "semantics", "listing", "status"},
     "workers": {"config"},  # the --workers supervisor: fork, forward signals, restart
     "stats": {"log"},  # `evserver stats LOGFILE`: reads the formats log.py writes
     "qr": set(),  # the banner's QR code

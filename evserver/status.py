@@ -1,0 +1,65 @@
+"""The status page (`--status-path`): the server's counters, and who may read them.
+
+Owns: `Counters`, `render_json()`, `render_html()`, `allowed()`. Imports nothing from
+evserver: the server fills a `Snapshot` dict and these functions only format it.
+"""
+from __future__ import annotations
+
+import html
+import ipaddress
+import json
+from functools import lru_cache
+
+Snapshot = dict[str, object]
+
+
+class Counters:
+    """What the loop counts per answered request: two dict/int updates, nothing more."""
+
+    __slots__ = ("by_status", "bytes_sent")
+
+    def __init__(self) -> None:
+        self.by_status: dict[int, int] = {}
+        self.bytes_sent = 0
+
+    def count(self, status: int, body_bytes: int) -> None:
+        by_status = self.by_status
+        by_status[status] = by_status.get(status, 0) + 1
+        self.bytes_sent += body_bytes
+
+
+@lru_cache(maxsize=1024)
+def allowed(peer: str, networks: tuple[str, ...]) -> bool:
+    """Whether the client address `peer` is inside one of `networks` (CIDR strings)."""
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+def render_json(snapshot: Snapshot) -> bytes:
+    return json.dumps(snapshot, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def render_html(snapshot: Snapshot) -> bytes:
+    """A small page that refreshes itself every 5 s; every value is escaped."""
+    rows = []
+    for key, value in snapshot.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k}: {v}" for k, v in sorted(value.items()))
+            value = inner or "none"
+        rows.append(f"<tr><th>{html.escape(key.replace('_', ' '))}</th>"
+                    f"<td>{html.escape(str(value))}</td></tr>")
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>evserver status</title>
+<style>body{{font:16px system-ui,sans-serif;margin:2em auto;max-width:40em;padding:0 1em}}
+th{{text-align:left;padding:.3em 1em .3em 0;font-weight:600}}td{{font-family:monospace}}
+table{{border-collapse:collapse}}tr{{border-bottom:1px solid #ddd}}</style></head>
+<body><h1>evserver status</h1><table>
+{chr(10).join(rows)}
+</table><p>The same as JSON: <a href="?json">?json</a></p></body></html>
+"""
+    return page.encode()
