@@ -179,8 +179,14 @@ class RequestParser:
         if self._error is not None:
             raise self._error
         try:
-            if self._body is not _NO_BODY and not self._skip_body():
-                return None
+            if self._body is not _NO_BODY:
+                if not self._skip_body():
+                    return None
+            elif not self._scanned and self._buf:
+                # The usual case: a whole new request in a fresh buffer.
+                simple = self._maybe_simple_head()
+                if simple is not None:
+                    return simple
             return self._maybe_head()
         except HTTPError as err:
             if err.close:
@@ -204,10 +210,6 @@ class RequestParser:
                 return None  # perhaps the first half of one more CRLF
         if not buf:
             return None
-        if not self._scanned:
-            simple = self._maybe_simple_head()
-            if simple is not None:
-                return simple
         if buf[0] < 0x21:
             # h11's early check: a TLS ClientHello or binary junk never becomes a request.
             raise HTTPError(HTTPStatus.BAD_REQUEST, "request line starts with a control byte")
