@@ -45,7 +45,7 @@ def _invalid(field: str, problem: str, other: str = "") -> ConfigError:
 
 # Fields whose flag is not simply the field's name with dashes.
 _FLAG_OF = {"docroot": "--root", "access_log": "--log", "headers": "--header",
-            "mime_types": "--mime-type"}
+            "mime_types": "--mime-type", "trusted_proxies": "--trusted-proxy"}
 
 
 def _flag(field: str) -> str:
@@ -124,6 +124,11 @@ class Config:
     log_format: str = "combined"  # combined, common or json
     verbose: bool = False  # a coloured line per request on a terminal's stderr
     status_path: str = ""  # e.g. /_status: counters as HTML and JSON (off when empty)
+    health_path: str = ""  # e.g. /healthz: 200 while serving, 503 while draining
+    allow: tuple[str, ...] = ()  # client networks that may be served (CIDR; empty: all)
+    deny: tuple[str, ...] = ()  # client networks refused with 403 (wins over allow)
+    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For is believed (CIDR)
+    proxy_protocol: bool = False  # a PROXY v1/v2 preamble from a trusted proxy first
     status_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # who may read it (CIDR)
     pidfile: str | None = None
     qr: bool = False  # print a QR code of the LAN URL in the banner
@@ -162,14 +167,21 @@ class Config:
         if self.log_format not in _LOG_FORMATS:
             raise _invalid("log_format", f"must be combined, common or json, not "
                                          f"{self.log_format!r}")
-        if self.status_path:
-            if not self.status_path.startswith("/"):
-                raise _invalid("status_path", f"must start with /, not {self.status_path!r}")
-            if not _URL_PATH.fullmatch(self.status_path):
-                raise _invalid("status_path", "must be a path without spaces, control "
-                                              f"characters, ? or #, not {self.status_path!r}")
+        for name in ("status_path", "health_path"):
+            path = getattr(self, name)
+            if not path:
+                continue
+            if not path.startswith("/"):
+                raise _invalid(name, f"must start with /, not {path!r}")
+            if not _URL_PATH.fullmatch(path):
+                raise _invalid(name, "must be a path without spaces, control "
+                                     f"characters, ? or #, not {path!r}")
+        if self.health_path and self.health_path == self.status_path:
+            raise _invalid("health_path", "must differ from --status-path",
+                           other="status_path")
         # Stored normalised: what other modules read is always in the one canonical form.
-        object.__setattr__(self, "status_allow", tuple(_network(n) for n in self.status_allow))
+        for name in ("status_allow", "allow", "deny", "trusted_proxies"):
+            object.__setattr__(self, name, tuple(_network(n, name) for n in getattr(self, name)))
         object.__setattr__(self, "headers", tuple(_header_line(h) for h in self.headers))
         object.__setattr__(self, "mime_types", tuple(_mime_line(m) for m in self.mime_types))
         object.__setattr__(self, "cors", _origin(self.cors))
@@ -300,12 +312,12 @@ _ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
                      r"|\[(?P<ip6>[0-9A-Fa-f:.]+)\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII)
 
 
-def _network(text: str) -> str:
+def _network(text: str, name: str = "status_allow") -> str:
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
-        raise _invalid("status_allow", "must be an address or a network like 10.0.0.0/8, "
-                                       f"not {text!r}") from None
+        raise _invalid(name, "must be an address or a network like 10.0.0.0/8, "
+                             f"not {text!r}") from None
 
 
 def _header_line(text: str) -> str:
@@ -579,6 +591,20 @@ def _build_parser() -> argparse.ArgumentParser:
     out.add_argument("--status-allow", metavar="CIDR", action="append",
                      help="clients that may read the status page (repeatable)"
                      + _shown(d.status_allow))
+    out.add_argument("--health-path", metavar="PATH",
+                     help="answer PATH with 200 while serving, 503 while stopping (load "
+                     "balancer health checks); off if empty")
+    who = p.add_argument_group("who may read what")
+    who.add_argument("--allow", metavar="CIDR", action="append",
+                     help="serve only clients in these networks (repeatable; default: all)")
+    who.add_argument("--deny", metavar="CIDR", action="append",
+                     help="refuse clients in these networks with 403 (repeatable; wins)")
+    who.add_argument("--trusted-proxy", dest="trusted_proxies", metavar="CIDR",
+                     action="append", help="proxies whose X-Forwarded-For is believed: the "
+                     "log and the rules above then see the client (repeatable)")
+    who.add_argument("--proxy-protocol", action="store_true",
+                     help="expect a PROXY protocol v1/v2 preamble (from --trusted-proxy "
+                     "addresses only) before each connection's first request")
     out.add_argument("--pidfile", metavar="FILE", help="write the process id to FILE")
     out.add_argument("--qr", action="store_true", help="show a QR code of the LAN URL")
     out.add_argument("--debug", action="store_true",

@@ -34,6 +34,7 @@ from .files import FileBody, FileCache, Resolved, load, read_ahead, resolve_targ
 from .http11 import HTTPError, Request, RequestParser, build_head, http_date
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
+from .proxyproto import PreambleParser, ProxyError, forwarded_client, trusted
 from .semantics import (
     Validators,
     accepted_encodings,
@@ -71,6 +72,7 @@ _NO_OUTPUT: deque[memoryview | tuple[int, int]] = deque(maxlen=0)  # shared, and
 
 
 class Phase(Enum):
+    PREAMBLE = "preamble"
     IDLE = "idle"
     HEAD = "head"
     WAIT_FILE = "wait_file"
@@ -81,7 +83,7 @@ class Phase(Enum):
 
 # In Python 3.11 every `Enum.MEMBER` lookup runs EnumType.__getattr__ (about 0.1 µs, and
 # 0.3 µs for HTTPStatus): the hot path names the members it uses through module globals.
-_IDLE, _HEAD, _WAIT_FILE = Phase.IDLE, Phase.HEAD, Phase.WAIT_FILE
+_PREAMBLE, _IDLE, _HEAD, _WAIT_FILE = Phase.PREAMBLE, Phase.IDLE, Phase.HEAD, Phase.WAIT_FILE
 _SEND, _LINGER, _CLOSED = Phase.SEND, Phase.LINGER, Phase.CLOSED
 _OK, _NOT_MODIFIED = HTTPStatus.OK, HTTPStatus.NOT_MODIFIED
 
@@ -107,6 +109,7 @@ class Owner(Protocol):
     response_fields: bytes  # Server, nosniff, --header and --cors lines: every response
     ok_start: bytes  # the status line of a 200 and response_fields
     error_pages: dict[int, bytes]  # the root's NNN.html pages, by status
+    screening: bool  # some rule needs each request's path or client address
     counters: Counters
 
     def snapshot(self) -> Snapshot: ...
@@ -155,7 +158,7 @@ class Connection:
                  "_timer", "_deadline", "_seq", "_served", "_eof", "_req", "_started",
                  "_status", "_keep", "_out", "_head_len", "_sent", "_file", "_interim",
                  "_request_line", "_sendfile", "_fast_writes", "_file_fd",
-                 "_read_ahead_to")
+                 "_read_ahead_to", "_client", "_preamble")
 
     def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
                  sendfile: Callable[[int, int, int, int], int] = os.sendfile) -> None:
@@ -187,6 +190,8 @@ class Connection:
         self._file: FileBody | None = None
         self._file_fd = -1  # the fd the response in flight sends from; ours to close
         self._read_ahead_to = 0  # the file offset the pool was asked to read ahead up to
+        self._client = peer  # the client's address: the peer, or who a trusted proxy names
+        self._preamble: PreambleParser | None = None  # until a PROXY preamble is read
         self._interim = b""  # a 100 Continue to send before the next response head
         self._sendfile = sendfile  # injectable: tests fake it, a TLS socket cannot use it
         self._fast_writes = 0  # sendfile calls in a row that filled half the send buffer
@@ -196,9 +201,21 @@ class Connection:
         return self._phase
 
     def start(self) -> None:
-        """Begin reading; a client that never sends a byte is dropped after header_timeout."""
-        self._set_phase(_IDLE)
-        self._set_deadline(self._loop.now + self._cfg.header_timeout)
+        """Begin reading; a client that never sends a byte is dropped after header_timeout.
+        With --proxy-protocol, the balancer's preamble comes first (within the same time),
+        and only from a --trusted-proxy address: anyone else is closed at once, silently."""
+        cfg = self._cfg
+        if cfg.proxy_protocol:
+            if not trusted(self.peer, cfg.trusted_proxies):
+                log.debug("%s closed: not a trusted proxy", self.peer)
+                self._sock.close()  # still CLOSED, as before start(): nothing registered
+                self._owner.forget(self)
+                return
+            self._preamble = PreambleParser()
+            self._set_phase(_PREAMBLE)
+        else:
+            self._set_phase(_IDLE)
+        self._set_deadline(self._loop.now + cfg.header_timeout)
 
     # -- phases, interest and the one timer -------------------------------------------------
 
@@ -292,6 +309,9 @@ class Connection:
             if not data:
                 self.close("closed after the response")
             return
+        if self._phase is _PREAMBLE:
+            self._on_preamble(data)
+            return
         if not data:
             self._eof = True
             self._set_phase(self._phase)  # drops READ interest; buffered requests still run
@@ -306,6 +326,33 @@ class Connection:
                     self._start_head()
                 return
         self.process()
+
+    def _on_preamble(self, data: bytes) -> None:
+        """PROXY protocol bytes: the real client's address, then HTTP as usual. A malformed
+        preamble (or a client that is not a balancer) is closed without a word: answering
+        would speak HTTP to something that is not an HTTP client."""
+        assert self._preamble is not None
+        if not data:
+            self.close("closed before its PROXY preamble")
+            return
+        try:
+            preamble = self._preamble.feed(data)
+        except ProxyError as err:
+            self.close(f"bad PROXY preamble: {err}")
+            return
+        if preamble is None:
+            return
+        self._preamble = None
+        if preamble.client is not None:  # LOCAL (a health check): the balancer itself
+            self.peer = self._client = preamble.client
+        self._set_phase(_IDLE)
+        self._set_deadline(self._loop.now + self._cfg.header_timeout)
+        if preamble.rest:
+            self._parser.feed(preamble.rest)
+            self._started = self._loop.now
+            self._process()
+            if self._phase is _IDLE and not self._parser.empty:
+                self._start_head()
 
     def _start_head(self) -> None:
         """A request's first byte is here (or the rest of an answered request's body is
@@ -369,9 +416,17 @@ class Connection:
         if method != b"GET" and method != b"HEAD":
             self._respond_other_method(req)
             return
-        if self._cfg.status_path and _path_of(req.target) == self._cfg.status_path:
-            self._respond_status(req)
-            return
+        cfg = self._cfg
+        if self._owner.screening:  # a per-request rule is configured: one flag when none
+            if not self._screen(req):
+                return
+            path = _path_of(req.target)
+            if path == cfg.status_path:
+                self._respond_status(req)
+                return
+            if path == cfg.health_path:
+                self._respond_health(req)
+                return
         self._serve_target(req, req.target)
 
     def _serve_target(self, req: Request, request_target: bytes) -> None:
@@ -438,7 +493,7 @@ class Connection:
     def _respond_status(self, req: Request) -> None:
         """--status-path: the counters, as HTML, or JSON with `?json`; only to the
         addresses --status-allow names (loopback by default), 403 to others."""
-        if not allowed(self.peer, self._cfg.status_allow):
+        if not allowed(self._client, self._cfg.status_allow):
             self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "status page", close=False))
             return
         snapshot = self._owner.snapshot()
@@ -449,6 +504,34 @@ class Connection:
         fields = (b"%s%sContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
                   % (self._owner.response_fields, _date.at(self._loop.wall), ctype, len(body)))
         self._send(_OK, fields, body if req.method == b"GET" else b"")
+
+    def _screen(self, req: Request) -> bool:
+        """The rules that need the client's address: who it really is (behind a trusted
+        proxy, from X-Forwarded-For), then --deny and --allow. False once answered 403."""
+        cfg = self._cfg
+        client = self.peer
+        if cfg.trusted_proxies and b"x-forwarded-for" in req.fields:
+            client = forwarded_client(self.peer, [v for k, v in req.headers
+                                                  if k == b"x-forwarded-for"],
+                                      cfg.trusted_proxies)
+        self._client = client
+        if (cfg.deny and allowed(client, cfg.deny)) or (cfg.allow
+                                                         and not allowed(client, cfg.allow)):
+            self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "address rule", close=False))
+            return False
+        return True
+
+    def _respond_health(self, req: Request) -> None:
+        """--health-path: 200 `ok` while serving, 503 `draining` once a stop began, so a
+        load balancer takes this server out before it goes (HAProxy's `option httpchk`
+        sends HTTP/1.0 without Host: fine here)."""
+        draining = self._owner.draining
+        status = HTTPStatus.SERVICE_UNAVAILABLE if draining else _OK
+        body = b"draining\n" if draining else b"ok\n"
+        fields = (b"%s%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+                  b"Cache-Control: no-store\r\n" % (self._owner.response_fields,
+                                                     _date.at(self._loop.wall), len(body)))
+        self._send(status, fields, body if req.method == b"GET" else b"")
 
     def _load(self, target: Resolved, key: str, encodings: tuple[str, ...],
               stale: FileBody | None) -> None:
@@ -812,7 +895,7 @@ class Connection:
         self._owner.counters.count(status, body_bytes)
         # status is an IntEnum, formatted with %d: its .value is a slow Python property.
         self._owner.access_log.record(
-            self.peer, self._loop.wall, self._request_line, status, body_bytes,
+            self._client, self._loop.wall, self._request_line, status, body_bytes,
             fields.get(b"referer"), fields.get(b"user-agent"), self._loop.now - self._started)
 
     def _release_file(self) -> None:

@@ -47,6 +47,8 @@ class Server:
         self.response_fields = response_fields(cfg)
         self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
         self.error_pages = load_error_pages(self.docroot_real)  # before the loop runs
+        self.screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
+                              or cfg.trusted_proxies)
         self._accepting = False
         self._accept_error_logged = False
         self._accept_retry: TimerHandle | None = None  # set while backing off after EMFILE

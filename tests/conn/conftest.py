@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .fakes import is_closed_fd
+
+if TYPE_CHECKING:
+    from .test_connection import Rig
 
 
 def _open_fds() -> set[int]:
@@ -21,3 +26,37 @@ def no_fd_leak() -> Iterator[None]:
     yield
     leaked = _open_fds() - before
     assert not leaked, [os.readlink(f"/proc/self/fd/{fd}") for fd in leaked]
+
+
+@pytest.fixture
+def docroot(tmp_path: Path) -> Path:
+    """The connection tests' root: a small text, an index, a streamed and a mid-size file."""
+    from .test_connection import BIG_SIZE, HELLO, INDEX, MID_SIZE
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "hello.txt").write_bytes(HELLO)
+    (root / "index.html").write_bytes(INDEX)
+    (root / "big.bin").write_bytes(os.urandom(BIG_SIZE))
+    (root / "mid.bin").write_bytes(os.urandom(MID_SIZE))
+    return root
+
+
+@pytest.fixture
+def make_rig(docroot: Path) -> Iterator[Callable[..., Rig]]:
+    """Rigs with config overrides; their caches (which own open fds) are closed at the end,
+    as the server does at exit, before the fd-leak check runs."""
+    from .test_connection import Rig
+    rigs: list[Rig] = []
+
+    def make(**overrides: Any) -> Rig:
+        rigs.append(Rig(docroot, **overrides))
+        return rigs[-1]
+
+    yield make
+    for rig in rigs:
+        rig.owner.cache.close()
+
+
+@pytest.fixture
+def rig(make_rig: Callable[..., Rig]) -> Rig:
+    return make_rig()

@@ -370,6 +370,9 @@ class FakeOwner:
         self.response_fields = response_fields(self.cfg)
         self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
         self.error_pages: dict[int, bytes] = {}
+        cfg = self.cfg
+        self.screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
+                              or cfg.trusted_proxies)
         self.counters = Counters()
         self.forgotten: list[Any] = []
         self.idle_changes: list[bool] = []  # on_idle() calls, in order

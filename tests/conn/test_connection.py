@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from email.utils import formatdate
 from pathlib import Path
@@ -45,17 +45,6 @@ def req(target: str = "/hello.txt", method: str = "GET", version: str = "HTTP/1.
         headers: str = "") -> bytes:
     host = "Host: test\r\n" if version == "HTTP/1.1" else ""
     return f"{method} {target} {version}\r\n{host}{headers}\r\n".encode()
-
-
-@pytest.fixture
-def docroot(tmp_path: Path) -> Path:
-    root = tmp_path / "www"
-    root.mkdir()
-    (root / "hello.txt").write_bytes(HELLO)
-    (root / "index.html").write_bytes(INDEX)
-    (root / "big.bin").write_bytes(os.urandom(BIG_SIZE))
-    (root / "mid.bin").write_bytes(os.urandom(MID_SIZE))
-    return root
 
 
 class Rig:
@@ -128,24 +117,6 @@ class Rig:
 
     def index_of(self, *entry: Any) -> int:
         return next(i for i, e in enumerate(self.journal) if e[:len(entry)] == entry)
-
-
-@pytest.fixture
-def make_rig(docroot: Path) -> Iterator[Callable[..., Rig]]:
-    rigs: list[Rig] = []
-
-    def make(**overrides: Any) -> Rig:
-        rigs.append(Rig(docroot, **overrides))
-        return rigs[-1]
-
-    yield make
-    for rig in rigs:  # the cache owns the fds of large files: the server closes it at exit
-        rig.owner.cache.close()
-
-
-@pytest.fixture
-def rig(make_rig: Callable[..., Rig]) -> Rig:
-    return make_rig()
 
 
 def assert_kept_alive(rig: Rig) -> None:
@@ -1028,3 +999,18 @@ def test_draining_closes_a_keepalive_response_when_it_ends(rig: Rig) -> None:
     rig.settle()
     assert rig.replies()[0].status == 200
     assert_lingering(rig)
+
+
+@pytest.mark.parametrize("draining, status, body", [(False, 200, b"ok\n"),
+                                                    (True, 503, b"draining\n")])
+def test_health_path_is_200_while_serving_and_503_while_draining(
+        make_rig: Callable[..., Rig], draining: bool, status: int, body: bytes) -> None:
+    """--health-path: what a load balancer's check sees; HAProxy's HTTP/1.0 check without
+    Host is answered too."""
+    rig = make_rig(health_path="/healthz")
+    rig.owner.draining = draining
+    rig.serve(b"GET /healthz HTTP/1.0\r\n\r\n")
+    (reply,) = rig.replies()
+    assert (reply.status, reply.body) == (status, body)
+    assert reply.header("cache-control") == b"no-store"
+    assert rig.log() == [(b"GET /healthz HTTP/1.0", status, len(body))]

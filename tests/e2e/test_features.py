@@ -203,3 +203,11 @@ def test_status_page_refused_outside_the_allowed_networks(start_server: Start) -
 
 def test_status_page_off_by_default(start_server: Start) -> None:
     assert get(start_server().port, "/_status").status == 404
+
+
+def test_health_path(start_server: Start) -> None:
+    """--health-path answers 200 `ok` (GET and HEAD), off by default."""
+    running = start_server(health_path="/healthz")
+    assert get(running.port, "/healthz").body == b"ok\n"
+    assert request(running.port, "HEAD", "/healthz").status == 200
+    assert get(start_server().port, "/healthz").status == 404
