@@ -20,15 +20,18 @@ ALLOWED: dict[str, set[str]] = {
     "semantics": {"http11"},  # pure RFC 9110 decisions: preconditions, ranges, encodings
     "listing": set(),  # directory pages, rendered in the pool
     "files": {"http11", "config", "listing"},
-    "connection": {"config", "http11", "files", "log", "loop", "semantics", "status"},
+    "connection": {"config", "http11", "files", "log", "loop", "semantics", "status",
+                   "proxyproto", "auth"},
+    "proxyproto": set(),  # PROXY protocol preambles and X-Forwarded-For
+    "auth": set(),  # Basic authentication, password hashes, the failure limiter
     "status": set(),  # the status page: counters and their rendering
     # server: anything but __main__
     "server": {"__init__", "config", "http11", "files", "log", "loop", "connection",
-               "semantics", "listing", "status"},
+               "semantics", "listing", "status", "auth"},
     "workers": {"config"},  # the --workers supervisor: fork, forward signals, restart
     "stats": {"log"},  # `evserver stats LOGFILE`: reads the formats log.py writes
     "qr": set(),  # the banner's QR code
-    "__main__": {"config", "server", "log", "workers", "stats", "qr"},
+    "__main__": {"config", "server", "log", "workers", "stats", "qr", "auth"},
 }
 FORBIDDEN_STDLIB = {"asyncio", "http.server", "socketserver", "wsgiref", "http.client"}
 
