@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["stats"]:  # `python3 -m evserver stats LOGFILE`: no server at all
         from .stats import main as stats_main
         return stats_main(args[1:])
+    if args[:1] == ["hash-password"]:  # a line for --auth-file
+        from .auth import main as hash_main
+        return hash_main(args[1:])
     cfg = Config.from_argv(args)
     if not os.path.isdir(cfg.docroot):
         return _fail(f"document root {cfg.docroot!r} is not a directory")
@@ -78,7 +81,11 @@ def _serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
     the banner itself, unless it is a worker, which calls `ready()` once it listens."""
     try:
         server = Server(cfg)
+    except ValueError as err:  # a bad --auth or --auth-file line
+        return _fail(str(err))
     except OSError as err:
+        if err.filename is not None:  # the auth file
+            return _fail(f"cannot read {err.filename!r}: {err.strerror}")
         return _fail(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror or err}")
     try:
         # Opened after the bind, so a failed start leaves no empty log file behind.

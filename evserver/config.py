@@ -45,7 +45,8 @@ def _invalid(field: str, problem: str, other: str = "") -> ConfigError:
 
 # Fields whose flag is not simply the field's name with dashes.
 _FLAG_OF = {"docroot": "--root", "access_log": "--log", "headers": "--header",
-            "mime_types": "--mime-type", "trusted_proxies": "--trusted-proxy"}
+            "mime_types": "--mime-type", "trusted_proxies": "--trusted-proxy",
+            "auth_paths": "--auth-path"}
 
 
 def _flag(field: str) -> str:
@@ -129,6 +130,11 @@ class Config:
     deny: tuple[str, ...] = ()  # client networks refused with 403 (wins over allow)
     trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For is believed (CIDR)
     proxy_protocol: bool = False  # a PROXY v1/v2 preamble from a trusted proxy first
+    auth: tuple[str, ...] = ()  # USER:PASSWORD pairs for HTTP Basic authentication
+    auth_file: str | None = None  # lines of user:hash (python3 -m evserver hash-password)
+    auth_paths: tuple[str, ...] = ("/",)  # path prefixes that need a login
+    auth_realm: str = "evserver"
+    auth_insecure: bool = False  # allow Basic auth over plain HTTP to non-loopback clients
     status_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # who may read it (CIDR)
     pidfile: str | None = None
     qr: bool = False  # print a QR code of the LAN URL in the banner
@@ -176,6 +182,12 @@ class Config:
             if not _URL_PATH.fullmatch(path):
                 raise _invalid(name, "must be a path without spaces, control "
                                      f"characters, ? or #, not {path!r}")
+        for prefix in self.auth_paths:
+            if not prefix.startswith("/") or not _URL_PATH.fullmatch(prefix):
+                raise _invalid("auth_paths", f"must be a path starting with /, not {prefix!r}")
+        if not self.auth_realm or not _printable(self.auth_realm) or '"' in self.auth_realm:
+            raise _invalid("auth_realm", "must be printable ASCII without quotes, not "
+                                         f"{self.auth_realm!r}")
         if self.health_path and self.health_path == self.status_path:
             raise _invalid("health_path", "must differ from --status-path",
                            other="status_path")
@@ -602,6 +614,19 @@ def _build_parser() -> argparse.ArgumentParser:
     who.add_argument("--trusted-proxy", dest="trusted_proxies", metavar="CIDR",
                      action="append", help="proxies whose X-Forwarded-For is believed: the "
                      "log and the rules above then see the client (repeatable)")
+    who.add_argument("--auth", metavar="USER:PASSWORD", action="append",
+                     help="require HTTP Basic authentication (repeatable; visible in ps: "
+                     "prefer --auth-file)")
+    who.add_argument("--auth-file", metavar="FILE",
+                     help="users and password hashes, one 'user:hash' per line (make the "
+                     "hashes with: python3 -m evserver hash-password)")
+    who.add_argument("--auth-path", dest="auth_paths", metavar="PREFIX", action="append",
+                     help="only paths under PREFIX need a login (repeatable; default: all)")
+    who.add_argument("--auth-realm", metavar="NAME", help="the realm browsers show"
+                     + _shown(d.auth_realm))
+    who.add_argument("--auth-insecure", action="store_true",
+                     help="allow logins over plain HTTP from other machines (passwords "
+                     "then cross the LAN readable)")
     who.add_argument("--proxy-protocol", action="store_true",
                      help="expect a PROXY protocol v1/v2 preamble (from --trusted-proxy "
                      "addresses only) before each connection's first request")

@@ -29,6 +29,7 @@ from functools import partial
 from http import HTTPStatus
 from typing import Protocol
 
+from .auth import Credentials, FailureLimiter
 from .config import Config
 from .files import FileBody, FileCache, Resolved, load, read_ahead, resolve_target
 from .http11 import HTTPError, Request, RequestParser, build_head, http_date
@@ -110,6 +111,9 @@ class Owner(Protocol):
     ok_start: bytes  # the status line of a 200 and response_fields
     error_pages: dict[int, bytes]  # the root's NNN.html pages, by status
     screening: bool  # some rule needs each request's path or client address
+    credentials: Credentials | None  # --auth / --auth-file users, if any
+    login_failures: FailureLimiter
+    challenge: bytes  # the WWW-Authenticate value of a 401
     counters: Counters
 
     def snapshot(self) -> Snapshot: ...
@@ -427,6 +431,9 @@ class Connection:
             if path == cfg.health_path:
                 self._respond_health(req)
                 return
+            if self._owner.credentials is not None and path.startswith(cfg.auth_paths):
+                self._authenticate(req)
+                return
         self._serve_target(req, req.target)
 
     def _serve_target(self, req: Request, request_target: bytes) -> None:
@@ -520,6 +527,58 @@ class Connection:
             self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "address rule", close=False))
             return False
         return True
+
+    def _authenticate(self, req: Request) -> None:
+        """HTTP Basic authentication (RFC 7617) before a protected path is served. The
+        password check (a slow hash by design) runs in the pool; the limiter makes a client
+        that keeps failing wait, and each failure is logged."""
+        client = self._client
+        owner = self._owner
+        if not self._cfg.auth_insecure and not _loopback(client):
+            self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "login over plain HTTP",
+                                          close=False, body=_PLAIN_HTTP_LOGIN))
+            return
+        if owner.login_failures.blocked(client, self._loop.now):
+            self._respond_error(HTTPError(HTTPStatus.TOO_MANY_REQUESTS, "failed logins",
+                                          headers=((b"Retry-After", b"60"),), close=False))
+            return
+        header = req.fields.get(b"authorization")
+        if header is None:
+            self._respond_error(HTTPError(HTTPStatus.UNAUTHORIZED, "no credentials",
+                                          headers=((b"WWW-Authenticate", owner.challenge),),
+                                          close=False))
+            return
+        assert owner.credentials is not None
+        self._seq += 1
+        try:
+            self._loop.submit(owner.credentials.check, header, self._loop.now,
+                              on_done=partial(self._on_login, self._seq))
+        except RuntimeError:
+            self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down"))
+            return
+        self._set_phase(_WAIT_FILE)
+        self._set_deadline(self._loop.now + self._cfg.send_timeout)
+
+    def _on_login(self, seq: int, future: Future[str | None]) -> None:
+        if self._phase is not _WAIT_FILE or seq != self._seq:
+            return  # timed out or closed meanwhile
+        req = self._req
+        assert req is not None
+        owner = self._owner
+        try:
+            user = future.result()
+        except Exception:
+            self._on_bug()
+            return
+        if user is None:
+            owner.login_failures.failure(self._client, self._loop.now)
+            log.warning("%s: failed login for %s", self._client, _path_of(req.target))
+            self._respond_error(HTTPError(HTTPStatus.UNAUTHORIZED, "wrong credentials",
+                                          headers=((b"WWW-Authenticate", owner.challenge),),
+                                          close=False))
+            return
+        owner.login_failures.success(self._client)
+        self._serve_target(req, req.target)
 
     def _respond_health(self, req: Request) -> None:
         """--health-path: 200 `ok` while serving, 503 `draining` once a stop began, so a
@@ -973,6 +1032,16 @@ def _path_of(target: bytes) -> str:
     """The path of a request target, without its query, as text (for the options that
     name paths: --status-path, --spa)."""
     return target.partition(b"?")[0].decode("latin-1")
+
+
+def _loopback(address: str) -> bool:
+    return address == "127.0.0.1" or address == "::1" or address.startswith("127.")
+
+
+_PLAIN_HTTP_LOGIN = (b"<!doctype html><title>403 Forbidden</title><h1>403 Forbidden</h1>"
+                     b"<p>This server asks for a password, and this connection would carry it "
+                     b"unencrypted across the network, so it is refused. The operator can "
+                     b"serve HTTPS or allow it with --auth-insecure.</p>\n")
 
 
 def _is_token(name: bytes) -> bool:

@@ -12,6 +12,7 @@ import socket
 import time
 from concurrent.futures import Future
 
+from .auth import Credentials, FailureLimiter, challenge
 from .config import Config
 from .connection import Connection, Phase, response_fields
 from .files import FileCache, load_error_pages
@@ -47,8 +48,13 @@ class Server:
         self.response_fields = response_fields(cfg)
         self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
         self.error_pages = load_error_pages(self.docroot_real)  # before the loop runs
+        # Raises ValueError or OSError for a bad --auth or --auth-file: before the bind.
+        self.credentials = (Credentials(cfg.auth, cfg.auth_file)
+                            if cfg.auth or cfg.auth_file else None)
+        self.login_failures = FailureLimiter()
+        self.challenge = challenge(cfg.auth_realm)
         self.screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
-                              or cfg.trusted_proxies)
+                              or cfg.trusted_proxies or self.credentials)
         self._accepting = False
         self._accept_error_logged = False
         self._accept_retry: TimerHandle | None = None  # set while backing off after EMFILE

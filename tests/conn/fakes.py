@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from evserver.auth import Credentials, FailureLimiter, challenge
 from evserver.config import Config
 from evserver.connection import response_fields
 from evserver.files import FileCache
@@ -371,8 +372,12 @@ class FakeOwner:
         self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
         self.error_pages: dict[int, bytes] = {}
         cfg = self.cfg
+        self.credentials = (Credentials(cfg.auth, cfg.auth_file)
+                            if cfg.auth or cfg.auth_file else None)
+        self.login_failures = FailureLimiter()
+        self.challenge = challenge(cfg.auth_realm)
         self.screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
-                              or cfg.trusted_proxies)
+                              or cfg.trusted_proxies or self.credentials)
         self.counters = Counters()
         self.forgotten: list[Any] = []
         self.idle_changes: list[bool] = []  # on_idle() calls, in order
