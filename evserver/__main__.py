@@ -12,6 +12,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import struct
 import sys
 from collections.abc import Callable, Sequence
@@ -83,6 +84,8 @@ def _serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
         server = Server(cfg)
     except ValueError as err:  # a bad --auth or --auth-file line
         return _fail(str(err))
+    except ssl.SSLError as err:
+        return _fail(f"cannot use the TLS certificate and key: {err.reason or err}")
     except OSError as err:
         if err.filename is not None:  # the auth file
             return _fail(f"cannot read {err.filename!r}: {err.strerror}")
@@ -98,7 +101,7 @@ def _serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
     try:
         _install_signals(server, access_log)
         if ready is None:
-            _banner(*server.address, cfg)
+            _banner(*server.address, cfg, server.tls_port)
         else:
             ready()
             _watch_supervisor(server, os.getppid())
@@ -187,7 +190,7 @@ def _install_signals(server: Server, access_log: AccessLog) -> None:
     signal.signal(signal.SIGHUP, on_hangup)
 
 
-def _banner(host: str, port: int, cfg: Config) -> None:
+def _banner(host: str, port: int, cfg: Config, tls_port: int = 0) -> None:
     """The root, every URL a browser can use (loopback, then LAN), the log, and with --qr
     a QR code of the first LAN URL. Colour only when stderr is a terminal."""
     tty = sys.stderr.isatty()
@@ -196,7 +199,13 @@ def _banner(host: str, port: int, cfg: Config) -> None:
         return f"\x1b[1;36m{text}\x1b[0m" if tty else text
 
     log.info("serving %s", os.path.abspath(cfg.docroot))
-    urls = [f"http://{url_host}:{port}/" for url_host in _url_hosts(host)]
+    hosts = _url_hosts(host)
+    if tls_port == port:  # --tls-cert alone: the one port speaks HTTPS
+        urls = [f"https://{url_host}:{port}/" for url_host in hosts]
+    else:
+        urls = [f"http://{url_host}:{port}/" for url_host in hosts]
+        if tls_port:
+            urls += [f"https://{url_host}:{tls_port}/" for url_host in hosts]
     for url in urls:
         log.info("  %s", bold(url))
     if cfg.access_log is not None:

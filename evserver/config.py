@@ -135,6 +135,10 @@ class Config:
     auth_paths: tuple[str, ...] = ("/",)  # path prefixes that need a login
     auth_realm: str = "evserver"
     auth_insecure: bool = False  # allow Basic auth over plain HTTP to non-loopback clients
+    tls_cert: str | None = None  # PEM certificate chain: the port (or --tls-port) is HTTPS
+    tls_key: str | None = None  # its PEM private key
+    tls_port: int | None = None  # HTTPS on this port beside plain HTTP on --port
+    tls_redirect: bool = False  # plain HTTP answers 301 to the HTTPS port
     status_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # who may read it (CIDR)
     pidfile: str | None = None
     qr: bool = False  # print a QR code of the LAN URL in the banner
@@ -150,7 +154,7 @@ class Config:
             raise _invalid("port", f"must be between 0 and 65535, not {self.port}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or f.name == "port":
+            if isinstance(value, bool) or f.name in ("port", "tls_port"):
                 continue
             # `not value > 0` rather than `value <= 0`: NaN (`--header-timeout nan`) compares
             # false both ways and would otherwise reach the timer heap, whose order it breaks.
@@ -182,6 +186,16 @@ class Config:
             if not _URL_PATH.fullmatch(path):
                 raise _invalid(name, "must be a path without spaces, control "
                                      f"characters, ? or #, not {path!r}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise _invalid("tls_cert" if self.tls_cert is None else "tls_key",
+                           "is needed too: give --tls-cert and --tls-key together")
+        if self.tls_port is not None:
+            if self.tls_cert is None:
+                raise _invalid("tls_port", "needs --tls-cert and --tls-key")
+            if not 0 <= self.tls_port <= 65535:
+                raise _invalid("tls_port", f"must be between 0 and 65535, not {self.tls_port}")
+        if self.tls_redirect and self.tls_port is None:
+            raise _invalid("tls_redirect", "needs --tls-port (plain HTTP then redirects to it)")
         for prefix in self.auth_paths:
             if not prefix.startswith("/") or not _URL_PATH.fullmatch(prefix):
                 raise _invalid("auth_paths", f"must be a path starting with /, not {prefix!r}")
@@ -275,10 +289,12 @@ class Config:
 
 
 _KINDS: dict[str, str] = {f.name: str(f.type) for f in fields(Config)}
-_PATHS = ("docroot", "access_log", "pidfile")  # relative to a configuration file's folder
+# Relative to a configuration file's folder.
+_PATHS = ("docroot", "access_log", "pidfile", "auth_file", "tls_cert", "tls_key")
 _LOG_FORMATS = ("combined", "common", "json")
 _KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number",
-               "str": "a string", "str | None": "a string", "tuple[str, ...]": "a list of strings"}
+               "str": "a string", "str | None": "a string", "tuple[str, ...]": "a list of strings",
+               "int | None": "an integer"}
 
 
 def _typed(name: str, value: object) -> object:
@@ -288,8 +304,8 @@ def _typed(name: str, value: object) -> object:
     number = isinstance(value, int) and not isinstance(value, bool)
     if kind == "bool":
         ok = isinstance(value, bool)
-    elif kind == "int":
-        ok = number
+    elif kind in ("int", "int | None"):
+        ok = number or value is None and kind != "int"
     elif kind == "float":
         if number:
             try:
@@ -627,6 +643,14 @@ def _build_parser() -> argparse.ArgumentParser:
     who.add_argument("--auth-insecure", action="store_true",
                      help="allow logins over plain HTTP from other machines (passwords "
                      "then cross the LAN readable)")
+    tls = p.add_argument_group("HTTPS")
+    tls.add_argument("--tls-cert", metavar="FILE",
+                     help="PEM certificate (chain): serve HTTPS (on --port, or on --tls-port)")
+    tls.add_argument("--tls-key", metavar="FILE", help="the certificate's PEM private key")
+    tls.add_argument("--tls-port", type=int, metavar="PORT",
+                     help="serve HTTPS on PORT and plain HTTP on --port")
+    tls.add_argument("--tls-redirect", action="store_true",
+                     help="answer plain HTTP with a 301 to the HTTPS port")
     who.add_argument("--proxy-protocol", action="store_true",
                      help="expect a PROXY protocol v1/v2 preamble (from --trusted-proxy "
                      "addresses only) before each connection's first request")

@@ -21,6 +21,7 @@ import itertools
 import logging
 import os
 import socket
+import ssl
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -67,6 +68,9 @@ _KEEP_ALIVE_END = b"Connection: keep-alive\r\n\r\n"  # an HTTP/1.0 client asked 
 _CONDITIONAL = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
                           b"if-unmodified-since", b"if-range", b"range"))
 _IOV_MAX = 64  # views gathered into one sendmsg
+_TLS_CHUNK = 256 * 1024  # bytes of a file read per pool job on a TLS connection
+# A client that goes away without a TLS goodbye: a quiet close, like a reset.
+_QUIET_TLS_ERRORS = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
 _FAST_WRITES = 3  # sendfile calls in a row that earn a bigger send buffer
 _NO_FIELDS: dict[bytes, bytes] = {}
 _NO_OUTPUT: deque[memoryview | tuple[int, int]] = deque(maxlen=0)  # shared, and stays empty
@@ -74,10 +78,13 @@ _NO_OUTPUT: deque[memoryview | tuple[int, int]] = deque(maxlen=0)  # shared, and
 
 class Phase(Enum):
     PREAMBLE = "preamble"
+    HANDSHAKE = "handshake"  # TLS: waiting to read (the client's next handshake bytes)
+    HANDSHAKE_OUT = "handshake_out"  # TLS: waiting to write handshake bytes
     IDLE = "idle"
     HEAD = "head"
     WAIT_FILE = "wait_file"
     SEND = "send"
+    READ_CHUNK = "read_chunk"  # TLS: the pool reads the next chunk of a file to encrypt
     LINGER = "linger"
     CLOSED = "closed"
 
@@ -86,14 +93,15 @@ class Phase(Enum):
 # 0.3 µs for HTTPStatus): the hot path names the members it uses through module globals.
 _PREAMBLE, _IDLE, _HEAD, _WAIT_FILE = Phase.PREAMBLE, Phase.IDLE, Phase.HEAD, Phase.WAIT_FILE
 _SEND, _LINGER, _CLOSED = Phase.SEND, Phase.LINGER, Phase.CLOSED
+_HANDSHAKE, _HANDSHAKE_OUT, _READ_CHUNK = Phase.HANDSHAKE, Phase.HANDSHAKE_OUT, Phase.READ_CHUNK
 _OK, _NOT_MODIFIED = HTTPStatus.OK, HTTPStatus.NOT_MODIFIED
 
 
 def _mask_of(phase: Phase) -> int:
     # Identity tests, not a dict: hashing an Enum member runs Python code.
-    if phase is _SEND:
+    if phase is _SEND or phase is _HANDSHAKE_OUT:
         return WRITE
-    if phase is _WAIT_FILE or phase is _CLOSED:
+    if phase is _WAIT_FILE or phase is _CLOSED or phase is _READ_CHUNK:
         return 0
     return READ
 
@@ -114,6 +122,7 @@ class Owner(Protocol):
     credentials: Credentials | None  # --auth / --auth-file users, if any
     login_failures: FailureLimiter
     challenge: bytes  # the WWW-Authenticate value of a 401
+    tls_port: int  # the HTTPS port (0: none), for --tls-redirect
     counters: Counters
 
     def snapshot(self) -> Snapshot: ...
@@ -162,10 +171,12 @@ class Connection:
                  "_timer", "_deadline", "_seq", "_served", "_eof", "_req", "_started",
                  "_status", "_keep", "_out", "_head_len", "_sent", "_file", "_interim",
                  "_request_line", "_sendfile", "_fast_writes", "_file_fd",
-                 "_read_ahead_to", "_client", "_preamble")
+                 "_read_ahead_to", "_client", "_preamble", "_tls",
+                 "_tls_context", "_plain_on_tls")
 
     def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
-                 sendfile: Callable[[int, int, int, int], int] = os.sendfile) -> None:
+                 sendfile: Callable[[int, int, int, int], int] = os.sendfile,
+                 tls: ssl.SSLContext | None = None) -> None:
         cfg = owner.cfg
         self._sock = sock
         self.peer = peer
@@ -196,6 +207,9 @@ class Connection:
         self._read_ahead_to = 0  # the file offset the pool was asked to read ahead up to
         self._client = peer  # the client's address: the peer, or who a trusted proxy names
         self._preamble: PreambleParser | None = None  # until a PROXY preamble is read
+        self._tls = tls is not None  # an HTTPS connection (no sendfile, no sendmsg)
+        self._tls_context = tls  # until the socket is wrapped
+        self._plain_on_tls = False  # plain HTTP arrived on the HTTPS port
         self._interim = b""  # a 100 Continue to send before the next response head
         self._sendfile = sendfile  # injectable: tests fake it, a TLS socket cannot use it
         self._fast_writes = 0  # sendfile calls in a row that filled half the send buffer
@@ -203,6 +217,11 @@ class Connection:
     @property
     def phase(self) -> Phase:
         return self._phase
+
+    @property
+    def served(self) -> int:
+        """Requests answered (or being answered) on this connection so far."""
+        return self._served
 
     def start(self) -> None:
         """Begin reading; a client that never sends a byte is dropped after header_timeout.
@@ -217,6 +236,8 @@ class Connection:
                 return
             self._preamble = PreambleParser()
             self._set_phase(_PREAMBLE)
+        elif self._tls:
+            self._set_phase(_HANDSHAKE)
         else:
             self._set_phase(_IDLE)
         self._set_deadline(self._loop.now + cfg.header_timeout)
@@ -282,6 +303,8 @@ class Connection:
         try:
             if phase is _SEND:
                 self._flush()
+            elif phase is _HANDSHAKE or phase is _HANDSHAKE_OUT:
+                self._handshake()
             else:
                 self._on_readable()
         except Exception:
@@ -304,7 +327,7 @@ class Connection:
     def _on_readable(self) -> None:
         try:
             data = self._sock.recv(self._cfg.recv_size)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as err:
             self._on_socket_error(err)
@@ -320,6 +343,9 @@ class Connection:
             self._eof = True
             self._set_phase(self._phase)  # drops READ interest; buffered requests still run
         else:
+            if self._tls and self._sock.pending():  # type: ignore[attr-defined]
+                # Decrypted bytes OpenSSL holds raise no event: come back for them.
+                self._loop.call_soon(self.on_event, READ)
             self._parser.feed(data)
             if self._phase is _IDLE:
                 # A whole request usually comes in one read: answer it straight from IDLE
@@ -349,6 +375,13 @@ class Connection:
         self._preamble = None
         if preamble.client is not None:  # LOCAL (a health check): the balancer itself
             self.peer = self._client = preamble.client
+        if self._tls:  # the preamble comes before the TLS handshake
+            if preamble.rest:
+                log.debug("%s: TLS bytes in the preamble's packet: refused", self.peer)
+                self.close("data after the PROXY preamble on a TLS port")
+                return
+            self._set_phase(_HANDSHAKE)
+            return
         self._set_phase(_IDLE)
         self._set_deadline(self._loop.now + self._cfg.header_timeout)
         if preamble.rest:
@@ -516,6 +549,13 @@ class Connection:
         """The rules that need the client's address: who it really is (behind a trusted
         proxy, from X-Forwarded-For), then --deny and --allow. False once answered 403."""
         cfg = self._cfg
+        if self._plain_on_tls:
+            self._respond_error(HTTPError(HTTPStatus.BAD_REQUEST, "plain HTTP to HTTPS",
+                                          body=_PLAIN_ON_TLS))
+            return False
+        if cfg.tls_redirect and not self._tls and self._owner.tls_port:
+            self._redirect_to_https(req)
+            return False
         client = self.peer
         if cfg.trusted_proxies and b"x-forwarded-for" in req.fields:
             client = forwarded_client(self.peer, [v for k, v in req.headers
@@ -579,6 +619,21 @@ class Connection:
             return
         owner.login_failures.success(self._client)
         self._serve_target(req, req.target)
+
+    def _redirect_to_https(self, req: Request) -> None:
+        """--tls-redirect: plain HTTP gets a 301 to the same path on the HTTPS port, at the
+        host name the client used (when it is a plain name or address)."""
+        host_field = req.fields.get(b"host", b"")
+        if host_field.startswith(b"["):  # [v6]:port
+            host = host_field.partition(b"]")[0] + b"]"
+        else:
+            host = host_field.partition(b":")[0]
+        if not host or host.translate(None, _HOST_BYTES):
+            host = b"localhost"
+        target = req.target if req.target.startswith(b"/") else b"/"
+        location = b"https://%s:%d%s" % (host, self._owner.tls_port, target)
+        self._respond_error(HTTPError(HTTPStatus.MOVED_PERMANENTLY, "to https",
+                                      headers=((b"Location", location),), close=False))
 
     def _respond_health(self, req: Request) -> None:
         """--health-path: 200 `ok` while serving, 503 `draining` once a stop began, so a
@@ -799,7 +854,7 @@ class Connection:
         self._head_len = head_len
         try:
             n = self._sock.send(response)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             n = 0
         except OSError as err:
             self._on_socket_error(err)
@@ -823,6 +878,8 @@ class Connection:
         if done:
             self._finish()
             return
+        if self._phase is _READ_CHUNK:
+            return  # the pool is reading the next chunk; _on_chunk flushes again
         if self._phase is not _SEND:
             self._set_phase(_SEND)
         elif self._sent == sent_before:
@@ -841,12 +898,12 @@ class Connection:
             if isinstance(first, tuple):
                 return self._write_file(first)
             try:
-                if len(out) > 1 and not isinstance(out[1], tuple):
+                if len(out) > 1 and not isinstance(out[1], tuple) and not self._tls:
                     n = sock.sendmsg(list(_leading_views(out)))
                 else:
                     n = sock.send(first)
-            except BlockingIOError:
-                return False
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                return False  # TLS retries the same bytes: the view at out[0] is unchanged
             self._sent += n
             while n:  # drop what went out; a partial view is re-sliced, never copied
                 view = out[0]
@@ -863,6 +920,9 @@ class Connection:
         file = self._file
         assert file is not None and self._file_fd >= 0
         offset, length = segment
+        if self._tls:
+            self._read_chunk(offset, length)
+            return False
         try:
             n = self._sendfile(self._sock.fileno(), self._file_fd, offset,
                                min(length, self._cfg.sendfile_chunk))
@@ -888,6 +948,94 @@ class Connection:
             self._out.popleft()
         # One chunk per event at most (nginx sendfile_max_chunk): others get their turn.
         return not self._out
+
+    def _read_chunk(self, offset: int, length: int) -> None:
+        """TLS cannot use sendfile (the kernel would send plaintext): the pool reads the
+        next chunk, which then goes out through the SSL socket like any bytes. One chunk in
+        memory per download; the loop never reads the disk."""
+        self._seq += 1
+        size = min(length, _TLS_CHUNK)
+        try:
+            self._loop.submit(os.pread, self._file_fd, size, offset,
+                              on_done=partial(self._on_chunk, self._seq, offset, length))
+        except RuntimeError:
+            self.close("shutting down")
+            return
+        self._set_phase(_READ_CHUNK)
+        self._set_deadline(self._loop.now + self._cfg.send_timeout)
+
+    def _on_chunk(self, seq: int, offset: int, length: int, future: Future[bytes]) -> None:
+        if self._phase is not _READ_CHUNK or seq != self._seq:
+            return  # closed or timed out meanwhile
+        try:
+            data = future.result()
+        except OSError as err:
+            log.warning("reading %s failed: %s", self._file.path if self._file else "?", err)
+            self._keep = False
+            self._out.clear()
+            self._finish()
+            return
+        out = self._out
+        if not data:  # the file shrank: as with sendfile, end short and close
+            log.warning("%s shrank while being sent", self._file.path if self._file else "?")
+            self._keep = False
+            out.clear()
+            self._finish()
+            return
+        out.popleft()
+        if len(data) < length:
+            out.appendleft((offset + len(data), length - len(data)))
+        out.appendleft(memoryview(data))
+        self._set_phase(_SEND)
+        self._flush()
+
+    def _handshake(self) -> None:
+        """The TLS handshake, driven by the selector: OpenSSL says whether it waits to read
+        or to write. Plain HTTP sent to this port gets a clean 400 instead."""
+        if self._tls_context is not None:  # the first event: look before wrapping
+            try:
+                first = self._sock.recv(1, socket.MSG_PEEK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                self._on_socket_error(err)
+                return
+            if not first:
+                self.close("closed before the TLS handshake")
+                return
+            if first != b"\x16":  # not a TLS handshake record: plain HTTP, or junk
+                self._tls_context = None
+                self._tls = False
+                self._plain_on_tls_port()
+                return
+            self._loop.unregister(self._sock)  # the SSL socket registers itself below
+            self._mask = 0
+            context, self._tls_context = self._tls_context, None
+            try:
+                self._sock = context.wrap_socket(self._sock, server_side=True,
+                                                 do_handshake_on_connect=False)
+            except OSError as err:  # reset already (wrap_socket asks for the peer's name)
+                self._on_socket_error(err)
+                return
+        try:
+            self._sock.do_handshake()  # type: ignore[attr-defined]
+        except ssl.SSLWantReadError:
+            self._set_phase(_HANDSHAKE)
+            return
+        except ssl.SSLWantWriteError:
+            self._set_phase(_HANDSHAKE_OUT)
+            return
+        except (ssl.SSLError, OSError) as err:
+            log.debug("%s: TLS handshake failed: %s", self.peer, err)
+            self.close("TLS handshake failed")
+            return
+        self._set_phase(_IDLE)  # keeps the handshake's deadline for the first request
+
+    def _plain_on_tls_port(self) -> None:
+        """Plain HTTP on the HTTPS port: answer its requests with 400 and a pointer to
+        https://, in plaintext (a browser shows it), then close."""
+        self._plain_on_tls = True
+        self._set_phase(_IDLE)
 
     def _read_ahead(self, offset: int) -> None:
         """Keep the pool reading at least half a window ahead of what sendfile sends next,
@@ -995,7 +1143,7 @@ class Connection:
             return True  # let the lingering path meet the error
 
     def _on_socket_error(self, err: OSError) -> None:
-        if err.errno in _DISCONNECTS:
+        if err.errno in _DISCONNECTS or isinstance(err, _QUIET_TLS_ERRORS):
             log.debug("%s disconnected: %s", self.peer, err)
         else:
             log.warning("%s: %s", self.peer, err)
@@ -1049,6 +1197,9 @@ def _is_token(name: bytes) -> bool:
 
 
 _SPA_INDEX = b"/index.html"
+_HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:"
+_PLAIN_ON_TLS = (b"<!doctype html><title>400 Bad Request</title><h1>400 Bad Request</h1>"
+                 b"<p>This port speaks HTTPS: use an https:// address.</p>\n")
 _TCHAR_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 

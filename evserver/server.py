@@ -9,6 +9,7 @@ import logging
 import mimetypes
 import os
 import socket
+import ssl
 import time
 from concurrent.futures import Future
 
@@ -53,16 +54,30 @@ class Server:
                             if cfg.auth or cfg.auth_file else None)
         self.login_failures = FailureLimiter()
         self.challenge = challenge(cfg.auth_realm)
+        # Raises ssl.SSLError or OSError for an unusable certificate: before the bind too.
+        self.tls_context = _tls_context(cfg) if cfg.tls_cert else None
         self.screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
-                              or cfg.trusted_proxies or self.credentials)
+                              or cfg.trusted_proxies or self.credentials or self.tls_context)
         self._accepting = False
         self._accept_error_logged = False
         self._accept_retry: TimerHandle | None = None  # set while backing off after EMFILE
         self._grace_timer: TimerHandle | None = None
         mimetypes.init()  # reads /etc/mime.types now, never on the loop later
-        self.listener = _listen(cfg)
+        self.listener = _listen(cfg, cfg.port)
         host, port = self.listener.getsockname()[:2]
         self._address: tuple[str, int] = (host, port)  # still known once stop() closed it
+        # With --tls-port, HTTPS has a listener of its own; without, --port is the HTTPS one.
+        self.tls_listener: socket.socket | None = None
+        self._main_tls = self.tls_context if cfg.tls_port is None else None
+        self.tls_port = port if self._main_tls is not None else 0
+        if cfg.tls_port is not None:
+            try:
+                self.tls_listener = _listen(cfg, cfg.tls_port)
+            except BaseException:
+                self.listener.close()
+                raise
+            self.tls_port = self.tls_listener.getsockname()[1]
+            self._tls_acceptor = _TLSAcceptor(self)
         self._resume_accept()
 
     @property
@@ -109,18 +124,19 @@ class Server:
 
     def on_event(self, mask: int) -> None:
         if self._accepting:
-            self._accept_batch()
+            self._accept_batch(self.listener, self._main_tls)
 
-    def _accept_batch(self) -> None:
+    def _accept_batch(self, listener: socket.socket, tls: ssl.SSLContext | None, *,
+                      drain: bool = False) -> None:
         # A bounded batch: a flood of connects neither starves the open connections nor
-        # waits one accept per loop tick.
-        for _ in range(self.cfg.accept_batch):
+        # waits one accept per loop tick (`drain`, at a stop: the whole backlog).
+        for _ in range(self.cfg.backlog + 1 if drain else self.cfg.accept_batch):
             at_cap = len(self.connections) >= self.cfg.max_connections
             if at_cap and not self.idle:
                 self._pause_accept()  # resumed by forget() when one closes
                 return
             try:
-                sock, addr = self.listener.accept()
+                sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -133,11 +149,11 @@ class Server:
                 # keep-alive connections the same way when it runs out of them).
                 next(iter(self.idle)).close("connection limit: idle the longest")
             self._accept_error_logged = False  # resources are back: a new episode logs again
-            self._adopt(sock, addr[0])
+            self._adopt(sock, addr[0], tls)
 
-    def _adopt(self, sock: socket.socket, host: str) -> None:
+    def _adopt(self, sock: socket.socket, host: str, tls: ssl.SSLContext | None) -> None:
         sock.setblocking(False)  # TCP_NODELAY and SO_SNDBUF come from the listener
-        conn = Connection(sock, host.removeprefix("::ffff:"), self)
+        conn = Connection(sock, host.removeprefix("::ffff:"), self, tls=tls)
         self.connections.add(conn)
         self.accepted += 1
         conn.start()
@@ -162,11 +178,15 @@ class Server:
     def _pause_accept(self) -> None:
         if self._accepting:
             self.loop.unregister(self.listener)
+            if self.tls_listener is not None:
+                self.loop.unregister(self.tls_listener)
             self._accepting = False
 
     def _resume_accept(self) -> None:
         if not self._accepting and not self.draining:
             self.loop.register(self.listener, READ, self)
+            if self.tls_listener is not None:
+                self.loop.register(self.tls_listener, READ, self._tls_acceptor)
             self._accepting = True
 
     def on_idle(self, conn: Connection, idle: bool) -> None:
@@ -193,15 +213,26 @@ class Server:
         `shutdown_grace`, then stop the loop. Safe to call more than once; loop thread only."""
         if self.draining:
             return
+        # Connections the kernel already completed (and whose request may be waiting) are
+        # taken in first: closing the listener would reset them, and a balancer that had
+        # already sent them a request would answer its client 502 (found with HAProxy).
+        if self._accepting:
+            self._accept_batch(self.listener, self._main_tls, drain=True)
+            if self.tls_listener is not None:
+                self._accept_batch(self.tls_listener, self.tls_context, drain=True)
         self._pause_accept()
         # Close the listener now, not at the end of the drain: an open listener lets the
         # kernel complete handshakes that nobody will accept, so new clients would hang for
         # the whole grace period and then get a reset. Closed, they are refused at once
         # (and, with SO_REUSEPORT siblings, routed to a process that still serves).
         self.listener.close()
+        if self.tls_listener is not None:
+            self.tls_listener.close()
         self.draining = True
         for conn in list(self.connections):
-            if conn.phase is Phase.IDLE:
+            # Idle between requests: close. Not yet asked anything: its first request may be
+            # on its way (it gets its answer, with Connection: close, within the grace).
+            if conn.phase is Phase.IDLE and conn.served:
                 conn.close("shutting down")
         if not self.connections:
             self.loop.stop()
@@ -217,6 +248,8 @@ class Server:
         for conn in list(self.connections):
             conn.close("server closed")
         self.listener.close()
+        if self.tls_listener is not None:
+            self.tls_listener.close()
         # Pool jobs that finish during shutdown hand their results to callbacks that are
         # now run once, so every fd they opened is closed (by _on_file's drop path).
         for fn, args in self.loop.close():
@@ -227,7 +260,30 @@ class Server:
         self.cache.close()
 
 
-def _listen(cfg: Config) -> socket.socket:
+class _TLSAcceptor:
+    """The selector's handler for the --tls-port listener."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    def on_event(self, mask: int) -> None:
+        server = self._server
+        if server._accepting and server.tls_listener is not None:
+            server._accept_batch(server.tls_listener, server.tls_context)
+
+
+def _tls_context(cfg: Config) -> ssl.SSLContext:
+    """TLS 1.2 at least, ALPN http/1.1 (we speak nothing else), the certificate loaded now:
+    a bad one is a start-up error, not a failure at the first client."""
+    assert cfg.tls_cert is not None and cfg.tls_key is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    return context
+
+
+def _listen(cfg: Config, port: int) -> socket.socket:
     """A non-blocking listener; `::` is dual-stack, so it serves IPv4 too."""
     family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -242,7 +298,7 @@ def _listen(cfg: Config) -> socket.socket:
         # bounds the kernel memory a slow reader can pin (autotuning would grow it to MiBs).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, cfg.send_buffer)
-        sock.bind((cfg.host, cfg.port))
+        sock.bind((cfg.host, port))
         sock.listen(cfg.backlog)
         sock.setblocking(False)
     except BaseException:

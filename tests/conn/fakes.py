@@ -376,6 +376,7 @@ class FakeOwner:
                             if cfg.auth or cfg.auth_file else None)
         self.login_failures = FailureLimiter()
         self.challenge = challenge(cfg.auth_realm)
+        self.tls_port = 0
         self.screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
                               or cfg.trusted_proxies or self.credentials)
         self.counters = Counters()

@@ -582,14 +582,14 @@ def test_check_config_round_trips_relative_and_odd_paths(
 
 def test_check_config_prints_every_field(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """Every field appears: options as keys, an unset pidfile or auth file and the fixed
-    ones as comments."""
+    """Every field appears: options as keys, unset ones (pidfile, auth file, TLS) and the
+    fixed ones as comments."""
     text = check_config(capsys, ["--root", str(tmp_path)])
     data = tomllib.loads(text)
     keys = config_module._file_keys()
     option_fields = set(keys.values()) - {"no_log"}
     for f in dataclasses.fields(Config):
-        if f.name in option_fields and f.name not in ("pidfile", "auth_file"):
+        if f.name in option_fields and f.default is not None:
             key = next(k for k, v in keys.items() if v == f.name and k != "mime-types")
             assert key in data, key
         else:
