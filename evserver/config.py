@@ -62,7 +62,7 @@ def default_docroot() -> str:
     return "."
 
 
-_MAY_BE_ZERO = frozenset({"cache_max_open", "readahead"})  # 0 turns the feature off
+_MAY_BE_ZERO = frozenset({"cache_max_open", "readahead", "hsts"})  # 0 turns the feature off
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +139,7 @@ class Config:
     tls_key: str | None = None  # its PEM private key
     tls_port: int | None = None  # HTTPS on this port beside plain HTTP on --port
     tls_redirect: bool = False  # plain HTTP answers 301 to the HTTPS port
+    hsts: int = 0  # Strict-Transport-Security max-age over HTTPS (0: not sent)
     status_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # who may read it (CIDR)
     pidfile: str | None = None
     qr: bool = False  # print a QR code of the LAN URL in the banner
@@ -651,6 +652,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="serve HTTPS on PORT and plain HTTP on --port")
     tls.add_argument("--tls-redirect", action="store_true",
                      help="answer plain HTTP with a 301 to the HTTPS port")
+    tls.add_argument("--hsts", type=int, metavar="SECONDS",
+                     help="send Strict-Transport-Security: max-age=SECONDS over HTTPS (browsers "
+                     "then refuse plain HTTP to this host for that long)" + _shown(d.hsts))
     who.add_argument("--proxy-protocol", action="store_true",
                      help="expect a PROXY protocol v1/v2 preamble (from --trusted-proxy "
                      "addresses only) before each connection's first request")

@@ -117,6 +117,8 @@ class Owner(Protocol):
     draining: bool
     response_fields: bytes  # Server, nosniff, --header and --cors lines: every response
     ok_start: bytes  # the status line of a 200 and response_fields
+    tls_response_fields: bytes  # the same, over TLS: with Strict-Transport-Security if asked
+    tls_ok_start: bytes
     error_pages: dict[int, bytes]  # the root's NNN.html pages, by status
     screening: bool  # some rule needs each request's path or client address
     credentials: Credentials | None  # --auth / --auth-file users, if any
@@ -217,6 +219,12 @@ class Connection:
     @property
     def phase(self) -> Phase:
         return self._phase
+
+    @property
+    def _fields(self) -> bytes:
+        """The header lines every response of this connection carries (HSTS over TLS)."""
+        owner = self._owner
+        return owner.tls_response_fields if self._tls else owner.response_fields
 
     @property
     def served(self) -> int:
@@ -504,7 +512,7 @@ class Connection:
 
     def _respond_other_method(self, req: Request) -> None:
         if req.method == b"OPTIONS":
-            fields = b"%s%sAllow: %s\r\n%s" % (self._owner.response_fields,
+            fields = b"%s%sAllow: %s\r\n%s" % (self._fields,
                                                _date.at(self._loop.wall), _ALLOW,
                                                self._preflight(req))
             self._send(HTTPStatus.NO_CONTENT, fields)
@@ -542,7 +550,7 @@ class Connection:
         else:
             body, ctype = render_html(snapshot), b"text/html; charset=utf-8"
         fields = (b"%s%sContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
-                  % (self._owner.response_fields, _date.at(self._loop.wall), ctype, len(body)))
+                  % (self._fields, _date.at(self._loop.wall), ctype, len(body)))
         self._send(_OK, fields, body if req.method == b"GET" else b"")
 
     def _screen(self, req: Request) -> bool:
@@ -574,7 +582,7 @@ class Connection:
         that keeps failing wait, and each failure is logged."""
         client = self._client
         owner = self._owner
-        if not self._cfg.auth_insecure and not _loopback(client):
+        if not self._tls and not self._cfg.auth_insecure and not _loopback(client):
             self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "login over plain HTTP",
                                           close=False, body=_PLAIN_HTTP_LOGIN))
             return
@@ -643,7 +651,7 @@ class Connection:
         status = HTTPStatus.SERVICE_UNAVAILABLE if draining else _OK
         body = b"draining\n" if draining else b"ok\n"
         fields = (b"%s%sContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
-                  b"Cache-Control: no-store\r\n" % (self._owner.response_fields,
+                  b"Cache-Control: no-store\r\n" % (self._fields,
                                                      _date.at(self._loop.wall), len(body)))
         self._send(status, fields, body if req.method == b"GET" else b"")
 
@@ -715,7 +723,7 @@ class Connection:
             status = precondition_status(req, validators, now)
             if status is _NOT_MODIFIED:
                 _drop(body, shared)
-                self._send(status, self._owner.response_fields + _date.at(self._loop.wall)
+                self._send(status, self._fields + _date.at(self._loop.wall)
                            + body.meta)
                 return
             if status is not None:
@@ -741,11 +749,13 @@ class Connection:
                 end = _KEEP_ALIVE_END
             else:
                 end = b"\r\n"
-            response = b"".join((self._owner.ok_start, _date.at(self._loop.wall), body.fields,
+            owner = self._owner
+            start = owner.tls_ok_start if self._tls else owner.ok_start
+            response = b"".join((start, _date.at(self._loop.wall), body.fields,
                                  end, data))
             self._send_whole(_OK, response, len(response) - len(data))
             return
-        fields = self._owner.response_fields + _date.at(self._loop.wall) + body.fields
+        fields = self._fields + _date.at(self._loop.wall) + body.fields
         if req.method == b"HEAD":
             _drop(body, shared)
             self._send(_OK, fields)
@@ -790,7 +800,7 @@ class Connection:
             pieces, length = multipart_plan(ranges, size, body.ctype, boundary)
             ctype, extra = b"multipart/byteranges; boundary=" + boundary, b""
         fields = b"%s%sContent-Type: %s\r\nContent-Length: %d\r\n%s%sAccept-Ranges: bytes\r\n%s" % (
-            self._owner.response_fields, _date.at(self._loop.wall), ctype, length, extra,
+            self._fields, _date.at(self._loop.wall), ctype, length, extra,
             body.coding, body.meta)
         if body.data is not None:
             view = memoryview(body.data)  # slices of the cached bytes: no copy, no file
@@ -810,7 +820,7 @@ class Connection:
             body = self._owner.error_pages.get(status) or _error_page(status)
         extra = b"".join(b"%s: %s\r\n" % pair for pair in err.headers)
         fields = b"%s%sContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n%s" % (
-            self._owner.response_fields, _date.at(self._loop.wall), len(body), extra)
+            self._fields, _date.at(self._loop.wall), len(body), extra)
         if self._req is not None and self._req.method == b"HEAD":
             body = b""
         if status is not HTTPStatus.REQUEST_TIMEOUT:

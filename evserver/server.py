@@ -48,6 +48,9 @@ class Server:
         self.started = time.time()
         self.response_fields = response_fields(cfg)
         self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
+        self.tls_response_fields = self.response_fields + (
+            b"Strict-Transport-Security: max-age=%d\r\n" % cfg.hsts if cfg.hsts else b"")
+        self.tls_ok_start = b"HTTP/1.1 200 OK\r\n" + self.tls_response_fields
         self.error_pages = load_error_pages(self.docroot_real)  # before the loop runs
         # Raises ValueError or OSError for a bad --auth or --auth-file: before the bind.
         self.credentials = (Credentials(cfg.auth, cfg.auth_file)

@@ -370,6 +370,8 @@ class FakeOwner:
         self.draining = False
         self.response_fields = response_fields(self.cfg)
         self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
+        self.tls_response_fields = self.response_fields
+        self.tls_ok_start = self.ok_start
         self.error_pages: dict[int, bytes] = {}
         cfg = self.cfg
         self.credentials = (Credentials(cfg.auth, cfg.auth_file)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -89,3 +91,36 @@ def test_spa_route_renders_the_index_in_the_browser(
     assert not failures, failures
     assert proc.terminate() == 0
     assert ("/app/settings/profile", 200) in logged(proc)
+
+
+def test_the_site_over_https(start_process: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    """--tls-cert/--tls-key: Chromium loads www/ over HTTPS (a self-signed certificate,
+    accepted for the test), every sub-resource included, and it is a secure context."""
+    openssl = shutil.which("openssl")
+    assert openssl is not None
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    proc = start_process("--tls-cert", str(cert), "--tls-key", str(key), "--tls-port", "0",
+                         root=REPO / "www")
+    match = re.search(r"https://127\.0\.0\.1:(\d+)/", proc.stderr())
+    assert match is not None
+    base = f"https://127.0.0.1:{match.group(1)}"
+    seen: list[tuple[str, int]] = []
+    failures: list[str] = []
+    assert sync_playwright is not None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_context(ignore_https_errors=True).new_page()
+        page.on("response", lambda r: seen.append((urlsplit(r.url).path, r.status)))
+        page.on("requestfailed", lambda r: failures.append(r.url))
+        page.goto(base + "/", wait_until="networkidle")
+        secure = page.evaluate("window.isSecureContext")
+        page.screenshot(path=str(artifacts(tmp_path) / "home-https.png"))
+        browser.close()
+    assert not failures, failures
+    assert secure is True
+    assert ("/", 200) in seen and len(seen) >= 4 and all(s == 200 for _, s in seen), seen
+    assert proc.terminate() == 0

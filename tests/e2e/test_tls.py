@@ -160,3 +160,34 @@ def test_a_bad_certificate_is_a_one_line_error(tmp_path: Path,
         assert proc.wait(15) == 2
         lines = stderr_path.read_text().strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in lines[0], lines
+
+
+def test_hsts_only_over_https_and_only_when_asked(
+        start_process: Start, certificate: tuple[Path, Path]) -> None:
+    sp, port = start_tls(start_process, certificate, "--hsts", "31536000")
+    with tls_connect(port, certificate) as tls:
+        tls.sendall(request("/hello.txt"))
+        assert Reader(tls).read_response().header("strict-transport-security") == \
+            "max-age=31536000"
+    assert get(sp.port, "/hello.txt").header("strict-transport-security") is None
+    assert sp.terminate() == 0
+    plain_sp, plain_port = start_tls(start_process, certificate)
+    with tls_connect(plain_port, certificate) as tls:
+        tls.sendall(request("/hello.txt"))
+        assert Reader(tls).read_response().header("strict-transport-security") is None
+    assert plain_sp.terminate() == 0
+
+
+def test_proxy_protocol_preamble_comes_before_the_tls_handshake(
+        start_process: Start, certificate: tuple[Path, Path]) -> None:
+    """Behind a TCP balancer (HAProxy `send-proxy-v2` in `mode tcp`): the PROXY preamble,
+    then TLS; the log shows the address the preamble names."""
+    sp, port = start_tls(start_process, certificate, "--proxy-protocol",
+                         "--trusted-proxy", "127.0.0.1")
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw.sendall(b"PROXY TCP4 198.51.100.40 127.0.0.1 40000 443\r\n")
+    with client_context(certificate).wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(request("/hello.txt"))
+        assert Reader(tls).read_response().status == 200
+    assert sp.terminate() == 0
+    assert sp.log_path.read_text().startswith("198.51.100.40 - - ")
