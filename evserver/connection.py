@@ -1144,8 +1144,12 @@ class Connection:
         self._set_deadline(self._loop.now + self._cfg.linger_timeout)
 
     def _input_pending(self) -> bool:
-        """Whether the kernel holds unread input (or an error) for this socket."""
+        """Whether the kernel holds unread input (or an error) for this socket (or, over
+        TLS, OpenSSL holds decrypted bytes)."""
         try:
+            if self._tls:  # SSLSocket.recv takes no flags: peek below the TLS layer
+                return self._sock.pending() > 0 or bool(  # type: ignore[attr-defined]
+                    socket.socket.recv(self._sock, 1, socket.MSG_PEEK))
             return bool(self._sock.recv(1, socket.MSG_PEEK))
         except (BlockingIOError, InterruptedError):
             return False

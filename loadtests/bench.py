@@ -62,7 +62,8 @@ KIB, MIB, GIB = 1024, 1024**2, 1024**3
 SIZES = {"1k.bin": KIB, "100k.bin": 100 * KIB, "10m.bin": 10 * MIB, "200m.bin": 200 * MIB}
 INDEX = b"<!doctype html><title>bench</title><p>evserver benchmark</p>\n"
 SERVERS = ("evserver", "nginx", "http.server", "twisted", "aiohttp", "uvicorn")
-SCENARIOS = ("keepalive", "close", "100k", "10m", "c1000", "idle", "200m", "workers")
+SCENARIOS = ("keepalive", "close", "100k", "10m", "c1000", "idle", "200m", "workers",
+             "https")
 EVSERVER_OPTS = ["--max-keepalive-requests", "100000", "--keepalive-timeout", "60",
                  "--max-connections", "15000"]
 TWO_CPUS = (os.cpu_count() or 1) > 1
@@ -105,7 +106,7 @@ http {{
     uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;
     sendfile on; tcp_nopush on; keepalive_requests 100000; keepalive_timeout 60s;
     open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s;
-    server {{ listen 127.0.0.1:{port} backlog=1024{reuseport}; root {root}; }}
+    server {{ listen 127.0.0.1:{port}{ssl} backlog=1024{reuseport}; root {root};{certificate} }}
 }}
 """
 SETTINGS = f"""evserver: {' '.join(EVSERVER_OPTS)} (its default keep-alive limit is 1000 requests)
@@ -176,8 +177,10 @@ class Server:
     worker processes."""
 
     def __init__(self, name: str, tmp: Path, root: Path, kind: str | None = None,
-                 workers: int = 1, cpu: int | None = 0, start: bool = True) -> None:
+                 workers: int = 1, cpu: int | None = 0, start: bool = True,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.name, self.dir, self.root = name, tmp / name, root
+        self.tls = tls  # (certificate, key): the port speaks HTTPS
         self.kind, self.workers, self.cpu_pin = kind or name, workers, cpu
         self.dir.mkdir()
         self.log, self.lua = self.dir / "access.log", tmp / "report.lua"
@@ -231,15 +234,20 @@ class Server:
     def argv(self) -> list[str]:
         py, port, d, root = sys.executable, str(self.port), self.dir, str(self.root)
         if self.kind == "evserver":
+            tls = (["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+                   if self.tls else [])
             return [py, "-m", "evserver", "--host", "127.0.0.1", "--port", port, "--root", root,
-                    "--log", str(self.log), *EVSERVER_OPTS, "--workers", str(self.workers)]
+                    "--log", str(self.log), *EVSERVER_OPTS, "--workers", str(self.workers), *tls]
         if self.kind == "http.server":
             return [py, "-m", "http.server", "--bind", "127.0.0.1", "--directory", root, port]
         if self.kind == "nginx":
             # Unpinned is the workers scenario: one listening socket per worker, as evserver.
             reuseport = " reuseport" if self.cpu_pin is None else ""
+            certificate = (f" ssl_certificate {self.tls[0]}; ssl_certificate_key {self.tls[1]};"
+                           f" ssl_protocols TLSv1.2 TLSv1.3;" if self.tls else "")
             (d / "nginx.conf").write_text(NGINX_CONF.format(
-                p=d, port=port, root=root, workers=self.workers, reuseport=reuseport))
+                p=d, port=port, root=root, workers=self.workers, reuseport=reuseport,
+                ssl=" ssl" if self.tls else "", certificate=certificate))
             return ["nginx", "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")]
         if self.kind == "twisted":
             return [py, "-c", TWISTD, "-n", "--pidfile", str(d / "twistd.pid"), "--logfile",
@@ -366,7 +374,8 @@ def wrk(s: Server, path: str, conns: int, secs: int, close: bool = False,
     wrk runs on CPU `on_cpu` (None: on every CPU)."""
     header = ["-H", "Connection: close"] if close else []
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--timeout", timeout,
-            "-s", str(s.lua), *header, f"http://127.0.0.1:{s.port}{path}"]
+            "-s", str(s.lua), *header,
+            f"{'https' if s.tls else 'http'}://127.0.0.1:{s.port}{path}"]
     cpu0 = s.cpu()
     out = subprocess.run(pinned(on_cpu, argv), capture_output=True, text=True, timeout=secs + 120)
     cpu = s.cpu() - cpu0
@@ -563,11 +572,39 @@ def workers_run(s: Server, o: argparse.Namespace, expected: dict[str, tuple[str,
             "workers_procs": len(pids)}
 
 
+def https(s: Server, o: argparse.Namespace) -> Metrics:
+    """1 KiB over TLS: keep-alive (the record layer's cost) and a handshake per request."""
+    return {"https_rps": wrk(s, "/1k.bin", 50, o.seconds)["rps"],
+            "https_close_rps": wrk(s, "/1k.bin", 50, o.seconds, close=True)["rps"]}
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed P-256 certificate for 127.0.0.1, shared by evserver and nginx."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=bench",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def print_https(raw: dict[str, dict[str, list[Metrics]]],
+                medians: dict[str, dict[str, Metrics]]) -> None:
+    runs, got = raw["https"], medians.get("https", {})
+    kinds = [k for k in ("evserver", "nginx") if f"{k}-tls" in runs]
+    print("\nhttps: 1 KiB, -c50, TLS 1.3 with the same P-256 certificate, server on CPU 0")
+    print(f"{'':34}" + "".join(f"  {k:>9}" for k in kinds) + "  ev/nginx")
+    for key, label in (("https_rps", "keep-alive, req/s"),
+                       ("https_close_rps", "new connection each, req/s")):
+        cells = [fmt(got.get(f"{k}-tls", {}).get(key)) for k in kinds]
+        print(f"{label:34}" + "".join(f"  {c:>9}" for c in cells)
+              + f"  {ratio(runs['evserver-tls'], runs.get('nginx-tls'), key):>8}")
+
+
 RUNS: dict[str, Callable[[Server, argparse.Namespace], Metrics]] = {
     "keepalive": lambda s, o: {"keepalive_rps": wrk(s, "/1k.bin", 50, o.seconds)["rps"]},
     "close": lambda s, o: {"close_rps": wrk(s, "/1k.bin", 50, o.seconds, close=True)["rps"]},
     "100k": lambda s, o: {"100k_rps": wrk(s, "/100k.bin", 50, o.seconds)["rps"]},
-    "10m": ten_mib, "c1000": c1000, "idle": idle, "200m": big_download,
+    "10m": ten_mib, "c1000": c1000, "idle": idle, "200m": big_download, "https": https,
 }
 
 
@@ -702,6 +739,7 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
     skipped = [n for n in o.wanted if not installed(n)]
     (tmp / "report.lua").write_text(WRK_LUA)
     servers: list[Server] = []
+    servers_to_stop: list[Server] = []  # the HTTPS instances
     failures: list[str] = []
     try:
         expected = make_docroot(tmp / "root")
@@ -723,17 +761,25 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
                    for kind in ("evserver", "nginx") if kind in names for n in WORKER_COUNTS]
         if "workers" in o.scenarios:
             raw["workers"] = {s.name: [] for s in scaling}
+        secure: list[Server] = []
+        if "https" in o.scenarios:
+            certificate = make_certificate(tmp)
+            secure = [Server(f"{kind}-tls", tmp, tmp / "root", kind=kind, tls=certificate)
+                      for kind in ("evserver", "nginx") if kind in names]
+            servers_to_stop.extend(secure)
+            raw["https"] = {s.name: [] for s in secure}
         print(f"servers: {', '.join(names)}; skipped (not installed or did not start):"
               f" {', '.join(skipped) or 'none'}\n{SETTINGS}")
         print("byte-exact check:", "ok" if not failures else "FAILED\n  " + "\n  ".join(failures))
         for rnd in range(o.rounds):
             for sc in o.scenarios:
-                group = servers if sc != "workers" else scaling  # the latter started per run
+                # The workers' servers start per run; the HTTPS ones are their own instances.
+                group = scaling if sc == "workers" else secure if sc == "https" else servers
                 for s in group[rnd % len(group):] + group[:rnd % len(group)]:
                     t0 = time.monotonic()
                     try:
-                        got = (RUNS[sc](s, o) if sc != "workers"
-                               else workers_run(s, o, expected, failures))
+                        got = (workers_run(s, o, expected, failures) if sc == "workers"
+                               else RUNS[sc](s, o))
                     except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
                         got = {}
                         print(f"  {s.name} {sc} failed: {err}", file=sys.stderr)
@@ -741,21 +787,24 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
                     print(f"round {rnd + 1} {sc:9} {s.name:11} {time.monotonic() - t0:4.1f} s  "
                           + " ".join(f"{k}={fmt(v)}" for k, v in got.items()), flush=True)
     finally:
-        for s in servers:
+        for s in servers + servers_to_stop:
             s.stop()
     medians = medians_of(raw)
     print_table(raw, medians, names, o, meta)
     summary = print_workers(raw, medians) if "workers" in raw else {}
+    if "https" in raw:
+        print_https(raw, medians)
     log_ok = True
     print()
-    for ev in (s for s in (*servers, *scaling) if s.kind == "evserver" and s.completed):
+    for ev in (s for s in (*servers, *scaling, *servers_to_stop)
+               if s.kind == "evserver" and s.completed):
         lines, torn = log_lines(ev.log)
         ok = lines >= ev.completed and not torn
         log_ok &= ok
         print(f"{ev.name} access log: {lines:,} lines for {ev.completed:,} completed requests"
               f" (wrk, probes, checks), {torn} torn: {'ok' if ok else 'MISSING OR TORN LINES'}")
     print("wrk errors in all scenarios: "
-          + ", ".join(f"{s.name} {s.errors}" for s in (*servers, *scaling)))
+          + ", ".join(f"{s.name} {s.errors}" for s in (*servers, *scaling, *servers_to_stop)))
     print(f"byte-exact and process checks: {'ok' if not failures else 'FAILED'};"
           f" took {time.monotonic() - started:.0f} s")
     if failures:

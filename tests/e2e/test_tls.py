@@ -191,3 +191,18 @@ def test_proxy_protocol_preamble_comes_before_the_tls_handshake(
         assert Reader(tls).read_response().status == 200
     assert sp.terminate() == 0
     assert sp.log_path.read_text().startswith("198.51.100.40 - - ")
+
+
+def test_connection_close_over_tls_closes_cleanly(
+        start_process: Start, certificate: tuple[Path, Path]) -> None:
+    """`Connection: close` over TLS: the response, then the end of the stream, and no
+    error on the server's side (peeking for unread input must go below the TLS layer)."""
+    sp, port = start_tls(start_process, certificate)
+    for _ in range(3):
+        with tls_connect(port, certificate) as tls:
+            tls.sendall(request("/hello.txt", "Connection: close"))
+            reader = Reader(tls)
+            assert reader.read_response().body == b"hello, world\n"
+            assert reader.at_eof(timeout=5)
+    assert sp.terminate() == 0
+    assert "Traceback" not in sp.stderr() and "internal error" not in sp.stderr()
