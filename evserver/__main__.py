@@ -21,6 +21,7 @@ from types import FrameType
 from . import qr
 from .config import Config
 from .log import AccessLog, setup_direct_logging, setup_logging
+from .selfsigned import SelfSignedError, ensure_certificate, state_folder
 from .server import Server
 from .workers import reserve_port, supervise
 
@@ -42,6 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.isdir(cfg.docroot):
         return _fail(f"document root {cfg.docroot!r} is not a directory")
     cfg = _fit_fd_limit(cfg, _raise_fd_limit())
+    if cfg.tls_self_signed:
+        try:
+            cert, key, fingerprint = ensure_certificate(
+                state_folder(), _ipv4_addresses() + _ipv6_addresses())
+        except SelfSignedError as err:
+            return _fail(str(err))
+        # Printed now, before logging is set up: check it against what the browser shows.
+        print(f"evserver: self-signed certificate {cert}\nevserver:   SHA-256 {fingerprint}",
+              file=sys.stderr)
+        cfg = dataclasses.replace(cfg, tls_cert=str(cert), tls_key=str(key),
+                                  tls_self_signed=False)
     if cfg.pidfile is not None:
         try:
             _write_pidfile(cfg.pidfile)

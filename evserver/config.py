@@ -140,6 +140,7 @@ class Config:
     tls_port: int | None = None  # HTTPS on this port beside plain HTTP on --port
     tls_redirect: bool = False  # plain HTTP answers 301 to the HTTPS port
     hsts: int = 0  # Strict-Transport-Security max-age over HTTPS (0: not sent)
+    tls_self_signed: bool = False  # make (and keep) a certificate for this machine
     status_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # who may read it (CIDR)
     pidfile: str | None = None
     qr: bool = False  # print a QR code of the LAN URL in the banner
@@ -187,11 +188,14 @@ class Config:
             if not _URL_PATH.fullmatch(path):
                 raise _invalid(name, "must be a path without spaces, control "
                                      f"characters, ? or #, not {path!r}")
+        if self.tls_self_signed and self.tls_cert is not None:
+            raise _invalid("tls_self_signed", "and --tls-cert exclude each other",
+                           other="tls_cert")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise _invalid("tls_cert" if self.tls_cert is None else "tls_key",
                            "is needed too: give --tls-cert and --tls-key together")
         if self.tls_port is not None:
-            if self.tls_cert is None:
+            if self.tls_cert is None and not self.tls_self_signed:
                 raise _invalid("tls_port", "needs --tls-cert and --tls-key")
             if not 0 <= self.tls_port <= 65535:
                 raise _invalid("tls_port", f"must be between 0 and 65535, not {self.tls_port}")
@@ -652,6 +656,10 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="serve HTTPS on PORT and plain HTTP on --port")
     tls.add_argument("--tls-redirect", action="store_true",
                      help="answer plain HTTP with a 301 to the HTTPS port")
+    tls.add_argument("--tls-self-signed", action="store_true",
+                     help="make a certificate for this machine's names and LAN addresses "
+                     "(kept in ~/.local/state/evserver; needs the optional cryptography "
+                     "package) and print its fingerprint")
     tls.add_argument("--hsts", type=int, metavar="SECONDS",
                      help="send Strict-Transport-Security: max-age=SECONDS over HTTPS (browsers "
                      "then refuse plain HTTP to this host for that long)" + _shown(d.hsts))

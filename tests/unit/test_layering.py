@@ -31,7 +31,8 @@ ALLOWED: dict[str, set[str]] = {
     "workers": {"config"},  # the --workers supervisor: fork, forward signals, restart
     "stats": {"log"},  # `evserver stats LOGFILE`: reads the formats log.py writes
     "qr": set(),  # the banner's QR code
-    "__main__": {"config", "server", "log", "workers", "stats", "qr", "auth"},
+    "selfsigned": set(),  # --tls-self-signed, with the optional cryptography package
+    "__main__": {"config", "server", "log", "workers", "stats", "qr", "auth", "selfsigned"},
 }
 FORBIDDEN_STDLIB = {"asyncio", "http.server", "socketserver", "wsgiref", "http.client"}
 
@@ -79,13 +80,29 @@ def test_imports_follow_the_table(module: str) -> None:
     assert internal <= ALLOWED[module], f"{module} imports {sorted(internal - ALLOWED[module])}"
 
 
+# The one optional package: issue 7's --tls-self-signed uses `cryptography` when it is
+# installed (imported inside the function, an ImportError is a one-line message).
+OPTIONAL = {"selfsigned": {"cryptography"}}
+
+
 @pytest.mark.parametrize("module", MODULES)
 def test_stdlib_only(module: str) -> None:
     """Only the standard library at run time: no third-party package."""
     _, external = imports_of(module)
     third_party = {name for name in external
-                   if name.split(".")[0] not in sys.stdlib_module_names}
+                   if name.split(".")[0] not in sys.stdlib_module_names
+                   and name.split(".")[0] not in OPTIONAL.get(module, set())}
     assert not third_party, f"{module} imports {sorted(third_party)}"
+
+
+def test_the_optional_package_is_imported_lazily() -> None:
+    """`import evserver.selfsigned` works without cryptography: it is imported only inside
+    the function that needs it."""
+    tree = ast.parse((PACKAGE / "selfsigned.py").read_text())
+    top_level = {alias.name for node in tree.body if isinstance(node, ast.Import)
+                 for alias in node.names}
+    top_level |= {node.module or "" for node in tree.body if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in top_level if name.startswith("cryptography")}
 
 
 @pytest.mark.parametrize("module", MODULES)
