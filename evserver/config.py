@@ -139,6 +139,7 @@ class Config:
     tls_key: str | None = None  # its PEM private key
     tls_port: int | None = None  # HTTPS on this port beside plain HTTP on --port
     tls_redirect: bool = False  # plain HTTP answers 301 to the HTTPS port
+    handshake_timeout: float = 10.0  # a TLS handshake (and a PROXY preamble) must end by then
     hsts: int = 0  # Strict-Transport-Security max-age over HTTPS (0: not sent)
     tls_self_signed: bool = False  # make (and keep) a certificate for this machine
     status_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # who may read it (CIDR)
@@ -654,6 +655,9 @@ def _build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--tls-key", metavar="FILE", help="the certificate's PEM private key")
     tls.add_argument("--tls-port", type=int, metavar="PORT",
                      help="serve HTTPS on PORT and plain HTTP on --port")
+    tls.add_argument("--handshake-timeout", type=float, metavar="S",
+                     help="time for a PROXY preamble and a TLS handshake, from the connection"
+                     + _shown(d.handshake_timeout))
     tls.add_argument("--tls-redirect", action="store_true",
                      help="answer plain HTTP with a 301 to the HTTPS port")
     tls.add_argument("--tls-self-signed", action="store_true",

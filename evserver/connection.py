@@ -36,7 +36,13 @@ from .files import FileBody, FileCache, Resolved, load, read_ahead, resolve_targ
 from .http11 import HTTPError, Request, RequestParser, build_head, http_date
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
-from .proxyproto import PreambleParser, ProxyError, forwarded_client, trusted
+from .proxyproto import (
+    PreambleParser,
+    ProxyError,
+    forwarded_client,
+    preamble_part,
+    trusted,
+)
 from .semantics import (
     Validators,
     accepted_encodings,
@@ -248,7 +254,10 @@ class Connection:
             self._set_phase(_HANDSHAKE)
         else:
             self._set_phase(_IDLE)
-        self._set_deadline(self._loop.now + cfg.header_timeout)
+            self._set_deadline(self._loop.now + cfg.header_timeout)
+            return
+        # The preamble and the TLS handshake share one deadline of their own.
+        self._set_deadline(self._loop.now + cfg.handshake_timeout)
 
     # -- phases, interest and the one timer -------------------------------------------------
 
@@ -334,7 +343,12 @@ class Connection:
 
     def _on_readable(self) -> None:
         try:
-            data = self._sock.recv(self._cfg.recv_size)
+            if self._phase is _PREAMBLE and self._tls:
+                # Before TLS: read only the preamble's bytes, never the ClientHello's.
+                peeked = self._sock.recv(self._cfg.recv_size, socket.MSG_PEEK)
+                data = self._sock.recv(preamble_part(peeked)) if peeked else b""
+            else:
+                data = self._sock.recv(self._cfg.recv_size)
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError as err:
@@ -383,7 +397,7 @@ class Connection:
         self._preamble = None
         if preamble.client is not None:  # LOCAL (a health check): the balancer itself
             self.peer = self._client = preamble.client
-        if self._tls:  # the preamble comes before the TLS handshake
+        if self._tls:  # the preamble comes before the TLS handshake (same deadline)
             if preamble.rest:
                 log.debug("%s: TLS bytes in the preamble's packet: refused", self.peer)
                 self.close("data after the PROXY preamble on a TLS port")
@@ -1039,7 +1053,8 @@ class Connection:
             log.debug("%s: TLS handshake failed: %s", self.peer, err)
             self.close("TLS handshake failed")
             return
-        self._set_phase(_IDLE)  # keeps the handshake's deadline for the first request
+        self._set_phase(_IDLE)
+        self._set_deadline(self._loop.now + self._cfg.header_timeout)  # the first request's
 
     def _plain_on_tls_port(self) -> None:
         """Plain HTTP on the HTTPS port: answer its requests with 400 and a pointer to

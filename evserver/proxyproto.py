@@ -59,6 +59,18 @@ def check_start(data: bytes) -> None:
         raise ProxyError("no PROXY protocol preamble")
 
 
+def preamble_part(data: bytes) -> int:
+    """How many leading bytes of `data` (peeked, not yet read) belong to the preamble: up
+    to its end when that is in sight (a v1 line's CRLF, a v2 header's length), else all of
+    them. Reading only those leaves a TLS ClientHello sent in the same packet to OpenSSL."""
+    if V2_SIGNATURE.startswith(data[:len(V2_SIGNATURE)]):
+        if len(data) >= V2_HEADER:
+            return min(len(data), V2_HEADER + int.from_bytes(data[14:16], "big"))
+        return len(data)
+    end = data.find(b"\r\n")
+    return len(data) if end < 0 else end + 2
+
+
 def _port_ok(text: str) -> bool:
     return _PORT.fullmatch(text) is not None and int(text) <= 65535
 

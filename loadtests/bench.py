@@ -13,7 +13,10 @@ and server RSS growth during the downloads), workers (1 KiB, -c50: evserver `--w
 `--workers 2` against nginx with `worker_processes 1` and 2 when nginx is among the servers,
 each started afresh for its run and stopped by SIGTERM after it, all its processes checked
 gone; req/s, server CPU and the speed-up of two workers over one. Two workers need both
-CPUs, so in this scenario the servers and `wrk -t2` are NOT pinned: they share the machine).
+CPUs, so in this scenario the servers and `wrk -t2` are NOT pinned: they share the machine),
+https (1 KiB over TLS 1.3: evserver `--tls-cert/--tls-key` against nginx `listen ... ssl`,
+both with one self-signed P-256 certificate made by openssl; keep-alive, and a new connection
+with a full handshake per request).
 
 Servers (--servers): evserver (always), nginx (Debian `nginx-light`: one worker, sendfile, an
 access log), `python3 -m http.server`, and when this interpreter can import them: twisted

@@ -74,10 +74,25 @@ def test_untrusted_peer_is_closed_before_reading(make_rig: Callable[..., Rig]) -
 
 
 def test_a_preamble_that_never_completes_times_out_silently(make_rig: Callable[..., Rig]) -> None:
-    rig = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED)
+    """The preamble has --handshake-timeout (3 s here), not the header timeout (5 s)."""
+    rig = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED, handshake_timeout=3.0)
     rig.receive(b"PROXY TCP4 ")
-    rig.loop.advance(rig.owner.cfg.header_timeout + 0.1)
+    rig.loop.advance(2.9)
+    assert rig.phase is Phase.PREAMBLE
+    rig.loop.advance(0.2)
     assert rig.phase is Phase.CLOSED and rig.sock.sent == b""
+
+
+def test_after_the_preamble_the_request_has_the_header_timeout(
+        make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED, handshake_timeout=3.0)
+    rig.receive(b"PROXY UNKNOWN\r\n")
+    rig.loop.advance(2.0)
+    rig.receive(b"GET / HTTP/1.1\r\n")  # a head begun: the header timeout (5 s) from here
+    rig.loop.advance(4.0)
+    assert rig.phase is Phase.HEAD
+    rig.loop.advance(1.1)
+    assert [r.status for r in rig.replies()] == [408]
 
 
 # -- X-Forwarded-For, --allow, --deny -------------------------------------------------------

@@ -110,7 +110,7 @@ def test_a_stalled_handshake_is_dropped_and_others_are_served(
         start_process: Start, certificate: tuple[Path, Path]) -> None:
     """A client that starts a ClientHello and stops: closed at the header timeout; a client
     that resets mid-handshake: nothing but a quiet close; others are served meanwhile."""
-    sp, port = start_tls(start_process, certificate, "--header-timeout", "1")
+    sp, port = start_tls(start_process, certificate, "--handshake-timeout", "1")
     stalled = socket.create_connection(("127.0.0.1", port), timeout=10)
     stalled.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello, then nothing
     reset = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -184,13 +184,17 @@ def test_proxy_protocol_preamble_comes_before_the_tls_handshake(
     then TLS; the log shows the address the preamble names."""
     sp, port = start_tls(start_process, certificate, "--proxy-protocol",
                          "--trusted-proxy", "127.0.0.1")
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-    raw.sendall(b"PROXY TCP4 198.51.100.40 127.0.0.1 40000 443\r\n")
-    with client_context(certificate).wrap_socket(raw, server_hostname="localhost") as tls:
-        tls.sendall(request("/hello.txt"))
-        assert Reader(tls).read_response().status == 200
+    for corked in (False, True):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if corked:  # the preamble and the ClientHello in one segment, as balancers send them
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        raw.sendall(b"PROXY TCP4 198.51.100.40 127.0.0.1 40000 443\r\n")
+        with client_context(certificate).wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(request("/hello.txt"))
+            assert Reader(tls).read_response().status == 200
     assert sp.terminate() == 0
-    assert sp.log_path.read_text().startswith("198.51.100.40 - - ")
+    lines = sp.log_path.read_text().splitlines()
+    assert len(lines) == 2 and all(line.startswith("198.51.100.40 - - ") for line in lines)
 
 
 def test_connection_close_over_tls_closes_cleanly(

@@ -402,3 +402,15 @@ def test_parse_networks_rejects_bad_entries() -> None:
         proxyproto.parse_networks(["10.0.0.0/33"])
     with pytest.raises(ValueError):
         proxyproto.parse_networks(["balancer.local"])
+
+
+@pytest.mark.parametrize("data, part", [
+    (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n\x16\x03\x01", 32),  # the ClientHello stays
+    (b"PROXY TCP4 1.2.3.4", 18),  # the end not in sight: all of it
+    (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes(12) + b"\x16\x03", 28),
+    (b"\r\n\r\n\x00\r\nQU", 9),  # half a signature: all of it
+])
+def test_preamble_part_stops_where_the_preamble_ends(data: bytes, part: int) -> None:
+    """Over TLS the connection reads only the preamble's bytes (peeked first): the rest of
+    the packet belongs to OpenSSL."""
+    assert proxyproto.preamble_part(data) == part
