@@ -131,6 +131,7 @@ class Owner(Protocol):
     login_failures: FailureLimiter
     challenge: bytes  # the WWW-Authenticate value of a 401
     tls_port: int  # the HTTPS port (0: none), for --tls-redirect
+    loading: dict[str, list[Callable[[], None]]]  # cache keys being loaded -> who waits
     counters: Counters
 
     def snapshot(self) -> Snapshot: ...
@@ -672,6 +673,18 @@ class Connection:
     def _load(self, target: Resolved, key: str, encodings: tuple[str, ...],
               stale: FileBody | None) -> None:
         loop = self._loop
+        loading = self._owner.loading
+        waiting = loading.get(key)
+        if waiting is not None:
+            # The same file is being loaded for another request (every connection asking
+            # at once when a cached entry goes stale, say): wait for that job and look in
+            # the cache again, instead of a pool job each. Fewer jobs, and fewer threads
+            # asking the loop for the GIL.
+            self._seq += 1
+            waiting.append(partial(self._after_load, self._seq))
+            self._set_phase(_WAIT_FILE)
+            self._set_deadline(loop.now + self._cfg.send_timeout)
+            return
         if loop.pending_jobs >= self._cfg.max_pending_jobs:
             self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "pool queue full",
                                           headers=((b"Retry-After", b"1"),), close=False))
@@ -679,12 +692,25 @@ class Connection:
         self._seq += 1
         try:
             loop.submit(load, target, self._owner.docroot_real, self._cfg, stale, encodings,
-                        on_done=partial(self._on_file, self._seq, key))
+                        on_done=partial(_loaded, loading, key,
+                                        partial(self._on_file, self._seq, key)))
         except RuntimeError:  # the pool is shut down: we are stopping
             self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down"))
             return
+        loading[key] = []
         self._set_phase(_WAIT_FILE)
         self._set_deadline(loop.now + self._cfg.send_timeout)
+
+    def _after_load(self, seq: int) -> None:
+        """Another request's load of our file finished (and cached it, if it could be):
+        look again."""
+        req = self._req
+        if self._phase is not _WAIT_FILE or seq != self._seq or req is None:
+            return  # closed or timed out meanwhile
+        try:
+            self._serve_target(req, req.target)
+        except Exception:
+            self._on_bug()
 
     def _on_file(self, seq: int, key: str, future: Future[FileBody]) -> None:
         if self._phase is not _WAIT_FILE or seq != self._seq:
@@ -1241,6 +1267,16 @@ def response_fields(cfg: Config) -> bytes:
         if cfg.cors != "*":
             lines.append(b"Vary: Origin")  # caches must not reuse it for other origins
     return b"".join(line + b"\r\n" for line in lines)
+
+
+def _loaded(loading: dict[str, list[Callable[[], None]]], key: str,
+            on_file: Callable[[Future[FileBody]], None], future: Future[FileBody]) -> None:
+    """A load finished: its own request first (which caches the body), then the requests
+    that waited for the same file look in the cache again."""
+    waiting = loading.pop(key, [])
+    on_file(future)
+    for retry in waiting:
+        retry()
 
 
 def _ignore(future: Future[None]) -> None:

@@ -11,6 +11,7 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from .auth import Credentials, FailureLimiter, challenge
@@ -45,6 +46,7 @@ class Server:
         self.idle: dict[Connection, None] = {}
         self.accepted = 0
         self.counters = Counters()
+        self.loading: dict[str, list[Callable[[], None]]] = {}  # see Connection._load
         self.started = time.time()
         self.response_fields = response_fields(cfg)
         self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields

@@ -379,6 +379,7 @@ class FakeOwner:
         self.login_failures = FailureLimiter()
         self.challenge = challenge(cfg.auth_realm)
         self.tls_port = 0
+        self.loading: dict[str, list[Callable[[], None]]] = {}
         self.screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
                               or cfg.trusted_proxies or self.credentials)
         self.counters = Counters()

@@ -1014,3 +1014,46 @@ def test_health_path_is_200_while_serving_and_503_while_draining(
     assert (reply.status, reply.body) == (status, body)
     assert reply.header("cache-control") == b"no-store"
     assert rig.log() == [(b"GET /healthz HTTP/1.0", status, len(body))]
+
+
+def test_requests_for_a_file_being_loaded_share_one_pool_job(rig: Rig) -> None:
+    """Three connections ask for the same uncached file at once: one pool job; the others
+    wait for it and are then served from the cache (no thundering herd of loads when a
+    popular entry goes stale)."""
+    others = []
+    for _ in range(2):
+        sock = FakeSocket(rig.journal)
+        conn = Connection(sock, PEER, rig.owner,  # type: ignore[arg-type]
+                          sendfile=sock.sendfile)
+        conn.start()
+        others.append((sock, conn))
+    rig.receive(req())
+    for sock, conn in others:
+        sock.feed(req())
+        conn.on_event(READ)
+    assert len(rig.loop.undelivered()) == 1
+    assert all(conn.phase is Phase.WAIT_FILE for _, conn in others)
+    rig.run_jobs()
+    rig.settle()
+    assert [r.body for r in rig.replies()] == [HELLO]
+    for sock, conn in others:
+        assert [r.body for r in parse_replies(bytes(sock.sent))] == [HELLO]
+        assert conn.phase is Phase.IDLE
+    assert len(rig.loop.jobs) == 1 and rig.owner.loading == {}
+
+
+def test_a_waiting_request_still_gets_its_answer_when_the_loader_went_away(rig: Rig) -> None:
+    """The connection that started the load closes before it finishes: the waiting one
+    looks again, loads the file itself, and is served."""
+    sock = FakeSocket(rig.journal)
+    other = Connection(sock, PEER, rig.owner, sendfile=sock.sendfile)  # type: ignore[arg-type]
+    other.start()
+    rig.receive(req())
+    sock.feed(req())
+    other.on_event(READ)
+    rig.conn.close("client went away")
+    for job in rig.loop.undelivered():
+        job.run()
+    for job in rig.loop.undelivered():  # the waiter's own load
+        job.run()
+    assert [r.body for r in parse_replies(bytes(sock.sent))] == [HELLO]
