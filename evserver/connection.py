@@ -33,7 +33,7 @@ from typing import Protocol
 from .auth import Credentials, FailureLimiter
 from .config import Config
 from .files import FileBody, FileCache, Resolved, load, read_ahead, resolve_target
-from .http11 import HTTPError, Request, RequestParser, build_head, http_date
+from .http11 import TCHAR, HTTPError, Request, RequestParser, build_head, http_date
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
 from .proxyproto import (
@@ -54,7 +54,7 @@ from .semantics import (
     precondition_status,
     unsatisfied_range,
 )
-from .status import Counters, Snapshot, allowed, render_html, render_json
+from .status import Counters, Snapshot, render_html, render_json
 
 log = logging.getLogger("evserver")
 
@@ -371,12 +371,7 @@ class Connection:
                 self._loop.call_soon(self.on_event, READ)
             self._parser.feed(data)
             if self._phase is _IDLE:
-                # A whole request usually comes in one read: answer it straight from IDLE
-                # and enter HEAD (its deadline, its idle bookkeeping) only if part is missing.
-                self._started = self._loop.now
-                self._process()  # on_event catches what escapes
-                if self._phase is _IDLE and not self._parser.empty:
-                    self._start_head()
+                self._answer_from_idle()
                 return
         self.process()
 
@@ -409,10 +404,15 @@ class Connection:
         self._set_deadline(self._loop.now + self._cfg.header_timeout)
         if preamble.rest:
             self._parser.feed(preamble.rest)
-            self._started = self._loop.now
-            self._process()
-            if self._phase is _IDLE and not self._parser.empty:
-                self._start_head()
+            self._answer_from_idle()
+
+    def _answer_from_idle(self) -> None:
+        """A whole request usually comes in one read: answer it straight from IDLE and enter
+        HEAD (its deadline, its idle bookkeeping) only if part of it is still missing."""
+        self._started = self._loop.now
+        self._process()  # the callers' on_event catches what escapes
+        if self._phase is _IDLE and not self._parser.empty:
+            self._start_head()
 
     def _start_head(self) -> None:
         """A request's first byte is here (or the rest of an answered request's body is
@@ -556,7 +556,7 @@ class Connection:
     def _respond_status(self, req: Request) -> None:
         """--status-path: the counters, as HTML, or JSON with `?json`; only to the
         addresses --status-allow names (loopback by default), 403 to others."""
-        if not allowed(self._client, self._cfg.status_allow):
+        if not trusted(self._client, self._cfg.status_allow):
             self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "status page", close=False))
             return
         snapshot = self._owner.snapshot()
@@ -585,8 +585,8 @@ class Connection:
                                                   if k == b"x-forwarded-for"],
                                       cfg.trusted_proxies)
         self._client = client
-        if (cfg.deny and allowed(client, cfg.deny)) or (cfg.allow
-                                                         and not allowed(client, cfg.allow)):
+        if (cfg.deny and trusted(client, cfg.deny)) or (cfg.allow
+                                                         and not trusted(client, cfg.allow)):
             self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "address rule", close=False))
             return False
         return True
@@ -979,11 +979,7 @@ class Connection:
         except BlockingIOError:
             return False
         if n == 0:
-            # The file shrank under us: Content-Length cannot be honoured, so the only
-            # honest end is closing the connection (the client sees a short body).
-            log.warning("%s shrank while being sent", file.path)
-            self._keep = False
-            self._out.clear()
+            self._end_short(f"{file.path} shrank while being sent")
             return True
         self._sent += n
         if file.size > self._cfg.readahead > 0:
@@ -1017,19 +1013,16 @@ class Connection:
     def _on_chunk(self, seq: int, offset: int, length: int, future: Future[bytes]) -> None:
         if self._phase is not _READ_CHUNK or seq != self._seq:
             return  # closed or timed out meanwhile
+        path = self._file.path if self._file is not None else "?"
         try:
             data = future.result()
         except OSError as err:
-            log.warning("reading %s failed: %s", self._file.path if self._file else "?", err)
-            self._keep = False
-            self._out.clear()
+            self._end_short(f"reading {path} failed: {err}")
             self._finish()
             return
         out = self._out
-        if not data:  # the file shrank: as with sendfile, end short and close
-            log.warning("%s shrank while being sent", self._file.path if self._file else "?")
-            self._keep = False
-            out.clear()
+        if not data:  # as with sendfile
+            self._end_short(f"{path} shrank while being sent")
             self._finish()
             return
         out.popleft()
@@ -1038,6 +1031,13 @@ class Connection:
         out.appendleft(memoryview(data))
         self._set_phase(_SEND)
         self._flush()
+
+    def _end_short(self, why: str) -> None:
+        """The file ended before its Content-Length: that cannot be honoured, so the only
+        honest end is closing the connection (the client sees a short body)."""
+        log.warning("%s", why)
+        self._keep = False
+        self._out.clear()
 
     def _handshake(self) -> None:
         """The TLS handshake, driven by the selector: OpenSSL says whether it waits to read
@@ -1248,14 +1248,13 @@ _PLAIN_HTTP_LOGIN = (b"<!doctype html><title>403 Forbidden</title><h1>403 Forbid
 
 
 def _is_token(name: bytes) -> bool:
-    return bool(name) and not name.translate(None, _TCHAR_BYTES)
+    return bool(name) and not name.translate(None, TCHAR)
 
 
 _SPA_INDEX = b"/index.html"
 _HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:"
 _PLAIN_ON_TLS = (b"<!doctype html><title>400 Bad Request</title><h1>400 Bad Request</h1>"
                  b"<p>This port speaks HTTPS: use an https:// address.</p>\n")
-_TCHAR_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def response_fields(cfg: Config) -> bytes:

@@ -109,12 +109,19 @@ class Server:
         }
 
     def reload(self) -> None:
-        """SIGHUP: read the error pages again, in the pool (the loop never reads files)."""
+        """SIGHUP: read the error pages and the auth file again, in the pool (the loop never
+        reads files). A bad auth file keeps the users it had, and says why."""
         def swap(future: Future[dict[int, bytes]]) -> None:
             if future.exception() is None:
                 self.error_pages = future.result()
+
+        def reported(future: Future[None]) -> None:
+            if (err := future.exception()) is not None:
+                log.error("auth file not reloaded: %s", err)
         try:
             self.loop.submit(load_error_pages, self.docroot_real, on_done=swap)
+            if self.credentials is not None and self.cfg.auth_file is not None:
+                self.loop.submit(self.credentials.reload, on_done=reported)
         except RuntimeError:
             pass  # stopping
 

@@ -1,14 +1,12 @@
 """The status page (`--status-path`): the server's counters, and who may read them.
 
-Owns: `Counters`, `render_json()`, `render_html()`, `allowed()`. Imports nothing from
+Owns: `Counters`, `render_json()`, `render_html()`. Imports nothing from
 evserver: the server fills a `Snapshot` dict and these functions only format it.
 """
 from __future__ import annotations
 
 import html
-import ipaddress
 import json
-from functools import lru_cache
 
 Snapshot = dict[str, object]
 
@@ -26,16 +24,6 @@ class Counters:
         by_status = self.by_status
         by_status[status] = by_status.get(status, 0) + 1
         self.bytes_sent += body_bytes
-
-
-@lru_cache(maxsize=1024)
-def allowed(peer: str, networks: tuple[str, ...]) -> bool:
-    """Whether the client address `peer` is inside one of `networks` (CIDR strings)."""
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
 def render_json(snapshot: Snapshot) -> bytes:

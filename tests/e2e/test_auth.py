@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, RunningServer, ServerProcess, spawn
+from tests.conftest import REPO, RunningServer, ServerProcess, spawn, wait_for
 
 
 def curl_status(port: int, *args: str) -> str:
@@ -75,3 +76,25 @@ def test_bad_auth_file_is_a_one_line_error(tmp_path: Path, content: str) -> None
     assert proc.wait(15) == 2
     lines = stderr_path.read_text().strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in lines[0] and "line 1" in lines[0], lines
+
+
+def test_sighup_rereads_the_auth_file(start_process: Callable[..., ServerProcess],
+                                      tmp_path: Path) -> None:
+    """A user added to --auth-file can log in after SIGHUP; a broken file then keeps the
+    users it had and says so on stderr."""
+    def hashed(password: str) -> str:
+        return subprocess.run([sys.executable, "-m", "evserver", "hash-password", "--stdin"],
+                              input=password + "\n", capture_output=True, text=True,
+                              cwd=REPO, timeout=30, check=True).stdout.strip()
+    auth_file = tmp_path / "users"
+    auth_file.write_text(f"carol:{hashed('one')}\n")
+    sp = start_process("--auth-file", str(auth_file))
+    assert curl_status(sp.port, "-u", "dave:two") == "401"
+    auth_file.write_text(f"carol:{hashed('one')}\ndave:{hashed('two')}\n")
+    sp.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: curl_status(sp.port, "-u", "dave:two") == "200")
+    auth_file.write_text("dave\n")  # broken
+    sp.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "auth file not reloaded" in sp.stderr())
+    assert curl_status(sp.port, "-u", "dave:two") == "200"
+    assert sp.terminate() == 0
