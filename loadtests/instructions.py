@@ -1,0 +1,142 @@
+"""Instructions per cached small-file GET, counted by callgrind (machine-independent).
+
+    python3 loadtests/instructions.py              # runs callgrind twice, prints the figure
+    python3 loadtests/instructions.py --requests N  # one run of N requests, no valgrind
+
+The hot path is a keep-alive GET of a 1 KiB file that the cache holds: a real `Server`
+(its loop, cache, counters and an access log written to a file), one `Connection` on a
+minimal socket that hands over a browser-like request head and takes the whole response in
+one `send`. Nothing else runs, so the difference between a run of 3,000 requests and a run
+of 1,000, divided by 2,000, is what one request costs: parsing, choosing and joining the
+response, the log line and the connection's bookkeeping. The kernel's share is not in it
+(callgrind counts user-space instructions only); `bench.py` measures the whole.
+
+Needs `valgrind` (Debian package `valgrind`). The figure is the same on any x86-64 machine
+for the same Python build and code, whatever else the machine is doing.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# What wrk sends (bench.py's load), and what a browser sends.
+HEADS = {
+    "wrk": b"GET /1k.bin HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
+    "browser": (b"GET /1k.bin HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+                b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+                b"(KHTML, like Gecko) "
+                b"Chrome/126.0 Safari/537.36\r\n"
+                b"Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n"
+                b"Accept-Encoding: gzip, deflate, br\r\nAccept-Language: en-US,en;q=0.9\r\n"
+                b"Connection: keep-alive\r\n\r\n"),
+}
+SMALL, LARGE = 1000, 3000
+
+
+class MinimalSocket:
+    """Just enough of a non-blocking socket: each recv hands over one request, each send
+    takes everything. `fileno` is a real descriptor, so the selector accepts it."""
+
+    def __init__(self, fd_owner: socket.socket) -> None:
+        self._fd_owner = fd_owner
+        self.pending = b""
+        self.sent = 0
+
+    def fileno(self) -> int:
+        return self._fd_owner.fileno()
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        data, self.pending = self.pending, b""
+        if not data:
+            raise BlockingIOError
+        return data
+
+    def send(self, data: bytes) -> int:
+        self.sent += 1
+        return len(data)
+
+    def setsockopt(self, *args: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def serve(requests: int, request: bytes) -> None:
+    """Answer `requests` cached GETs on one connection, in this process."""
+    sys.path.insert(0, str(REPO))
+    from evserver.config import Config
+    from evserver.connection import Connection
+    from evserver.log import AccessLog
+    from evserver.loop import READ
+    from evserver.server import Server
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp, "www")
+        root.mkdir()
+        (root / "1k.bin").write_bytes(b"x" * 1024)
+        cfg = Config(host="127.0.0.1", port=0, docroot=str(root), access_log=None,
+                     max_keepalive_requests=10**9, cache_ttl=10**6, threads=1)
+        server = Server(cfg, access_log=AccessLog.open(str(Path(tmp, "access.log"))))
+        left, right = socket.socketpair()
+        sock = MinimalSocket(left)
+        conn = Connection(sock, "127.0.0.1", server)  # type: ignore[arg-type]
+        conn.start()
+        sock.pending = request  # the first request loads the file through the pool
+        conn.on_event(READ)
+        while sock.sent == 0:
+            server.loop._tick()
+        for _ in range(requests - 1):
+            sock.pending = request
+            conn.on_event(READ)
+        if sock.sent != requests:
+            raise SystemExit(f"answered {sock.sent} of {requests}: not the cached path")
+        conn.close("done")
+        server.access_log.close()
+        server.loop.close()
+        left.close()
+        right.close()
+
+
+def count(requests: int, head: str) -> int:
+    """Instructions (Ir) of a whole run of `requests` requests under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp, "callgrind.out")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                        sys.executable, __file__, "--requests", str(requests), "--head", head],
+                       check=True, capture_output=True)
+        for line in out.read_text().splitlines():
+            match = re.match(r"(?:summary|totals): (\d+)", line)
+            if match:
+                return int(match.group(1))
+    raise SystemExit("callgrind wrote no total")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, help="serve N requests here (no valgrind)")
+    ap.add_argument("--head", choices=HEADS, default="wrk",
+                    help="the request head: wrk's (the default) or a browser's")
+    args = ap.parse_args()
+    if args.requests is not None:
+        serve(args.requests, HEADS[args.head])
+        return 0
+    if shutil.which("valgrind") is None:
+        print("needs valgrind: apt-get install valgrind", file=sys.stderr)
+        return 2
+    small, large = count(SMALL, args.head), count(LARGE, args.head)
+    per_request = (large - small) / (LARGE - SMALL)
+    print(f"{per_request:,.0f} instructions per cached 1 KiB GET, {args.head}'s head "
+          f"(callgrind: {large:,} Ir for {LARGE} requests, {small:,} for {SMALL})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
