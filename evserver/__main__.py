@@ -18,7 +18,6 @@ import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from . import qr
 from .config import Config
 from .log import AccessLog, setup_direct_logging, setup_logging
 from .selfsigned import SelfSignedError, ensure_certificate, state_folder
@@ -34,10 +33,10 @@ _SUPERVISOR_CHECK = 1.0  # seconds between a worker's checks that its supervisor
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["stats"]:  # `python3 -m evserver stats LOGFILE`: no server at all
-        from .stats import main as stats_main
+        from .tools.stats import main as stats_main
         return stats_main(args[1:])
     if args[:1] == ["hash-password"]:  # a line for --auth-file
-        from .auth import main as hash_main
+        from .tools.passwords import main as hash_main
         return hash_main(args[1:])
     cfg = Config.from_argv(args)
     if not os.path.isdir(cfg.docroot):
@@ -226,7 +225,8 @@ def _banner(host: str, port: int, cfg: Config, tls_port: int = 0) -> None:
     if cfg.qr:
         lan = [u for u in urls if "//127.0.0.1:" not in u and "//[::1]:" not in u]
         if lan:
-            log.info("scan to open %s:\n%s", lan[0], qr.to_terminal(qr.encode(lan[0])))
+            from .tools.qr import encode, to_terminal  # only for --qr
+            log.info("scan to open %s:\n%s", lan[0], to_terminal(encode(lan[0])))
         else:
             log.info("no LAN address to show as a QR code (listening on %s only)", host)
     log.info("press Ctrl+C to stop")

@@ -8,16 +8,13 @@ A changed auth file is read again only on `Credentials.reload()` (SIGHUP) or a r
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
-import getpass
 import hashlib
 import hmac
 import os
 import re
 import secrets
-import sys
 import threading
 import unicodedata
 from collections import OrderedDict
@@ -300,28 +297,3 @@ class FailureLimiter:
     def success(self, address: str) -> None:
         with self._lock:
             self._entries.pop(address, None)
-
-
-def main(argv: list[str]) -> int:
-    """`python3 -m evserver hash-password`: print a hash for an auth file line."""
-    parser = argparse.ArgumentParser(prog="evserver hash-password",
-                                     description="Print a password hash for an --auth-file.")
-    parser.add_argument("--scheme", choices=SCHEMES, default="scrypt")
-    parser.add_argument("--stdin", action="store_true",
-                        help="read the password once, from the first line of standard input")
-    args = parser.parse_args(argv)
-    if args.stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif not sys.stdin.isatty():
-        print("hash-password: standard input is not a terminal; use --stdin", file=sys.stderr)
-        return 2
-    else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            print("hash-password: the passwords differ", file=sys.stderr)
-            return 1
-    if not password:
-        print("hash-password: empty password", file=sys.stderr)
-        return 1
-    print(hash_password(password, scheme=args.scheme))
-    return 0

@@ -30,19 +30,14 @@ from functools import partial
 from http import HTTPStatus
 from typing import Protocol
 
+from .addresses import forwarded_client, in_networks
 from .auth import Credentials, FailureLimiter
 from .config import Config
 from .files import FileBody, FileCache, Resolved, load, read_ahead, resolve_target
 from .http11 import TCHAR, HTTPError, Request, RequestParser, build_head, http_date
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
-from .proxyproto import (
-    PreambleParser,
-    ProxyError,
-    forwarded_client,
-    preamble_part,
-    trusted,
-)
+from .proxyproto import PreambleParser, ProxyError, preamble_part
 from .semantics import (
     Validators,
     accepted_encodings,
@@ -244,7 +239,7 @@ class Connection:
         and only from a --trusted-proxy address: anyone else is closed at once, silently."""
         cfg = self._cfg
         if cfg.proxy_protocol:
-            if not trusted(self.peer, cfg.trusted_proxies):
+            if not in_networks(self.peer, cfg.trusted_proxies):
                 log.debug("%s closed: not a trusted proxy", self.peer)
                 self._sock.close()  # still CLOSED, as before start(): nothing registered
                 self._owner.forget(self)
@@ -556,7 +551,7 @@ class Connection:
     def _respond_status(self, req: Request) -> None:
         """--status-path: the counters, as HTML, or JSON with `?json`; only to the
         addresses --status-allow names (loopback by default), 403 to others."""
-        if not trusted(self._client, self._cfg.status_allow):
+        if not in_networks(self._client, self._cfg.status_allow):
             self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "status page", close=False))
             return
         snapshot = self._owner.snapshot()
@@ -585,8 +580,8 @@ class Connection:
                                                   if k == b"x-forwarded-for"],
                                       cfg.trusted_proxies)
         self._client = client
-        if (cfg.deny and trusted(client, cfg.deny)) or (cfg.allow
-                                                         and not trusted(client, cfg.allow)):
+        if (cfg.deny and in_networks(client, cfg.deny)) or (cfg.allow
+                                                         and not in_networks(client, cfg.allow)):
             self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "address rule", close=False))
             return False
         return True

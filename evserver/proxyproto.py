@@ -1,18 +1,18 @@
-"""Sans-IO PROXY protocol (HAProxy's proxy-protocol.txt, v1 and v2) and X-Forwarded-For.
+"""Sans-IO PROXY protocol preambles (HAProxy's proxy-protocol.txt, v1 and v2).
 
-Owns: `PreambleParser`, `Preamble`, `ProxyError`, `check_start()`, `forwarded_client()`,
-`trusted()`. Imports nothing from evserver and knows no socket or clock: the connection feeds
-received bytes to `PreambleParser.feed()` until it returns a `Preamble`, then hands
-`Preamble.rest` (the start of the HTTP request or TLS ClientHello) to the next layer.
+Owns: `PreambleParser`, `Preamble`, `ProxyError`, `check_start()`, `preamble_part()`.
+Imports `addresses` (the canonical form of an address) and knows no socket or clock: the
+connection's opening stage feeds received bytes to `PreambleParser.feed()` until it returns
+a `Preamble`, then hands `Preamble.rest` (the start of the HTTP request or TLS ClientHello)
+to the next layer.
 """
 from __future__ import annotations
 
 import ipaddress
-import re
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+
+from .addresses import normalise, port_ok
 
 V1_PREFIX = b"PROXY "
 V1_MAX = 107  # spec §2.1: the whole line, CRLF included
@@ -26,10 +26,6 @@ _V2_FAMILIES: dict[int, tuple[int, bool]] = {
     0x21: (36, True), 0x22: (36, False),  # TCP/UDP over IPv6
     0x31: (216, False), 0x32: (216, False),  # unix stream/datagram
 }
-# Spec §2.1: a decimal port in [0..65535] with no heading zero ("0" itself is zero).
-_PORT = re.compile(r"0|[1-9][0-9]{0,4}")
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ProxyError(ValueError):
@@ -69,17 +65,6 @@ def preamble_part(data: bytes) -> int:
         return len(data)
     end = data.find(b"\r\n")
     return len(data) if end < 0 else end + 2
-
-
-def _port_ok(text: str) -> bool:
-    return _PORT.fullmatch(text) is not None and int(text) <= 65535
-
-
-def _normalise(ip: _IPAddress) -> str:
-    """The textual form callers compare and log: IPv4-mapped IPv6 becomes plain IPv4."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
 
 
 class PreambleParser:
@@ -135,9 +120,9 @@ class PreambleParser:
             raise ProxyError("bad address in PROXY v1 line") from None
         if "%" in fields[2] or "%" in fields[3]:
             raise ProxyError("bad address in PROXY v1 line")  # a scope id is no canonical form
-        if not (_port_ok(fields[4]) and _port_ok(fields[5])):
+        if not (port_ok(fields[4]) and port_ok(fields[5])):
             raise ProxyError("bad port in PROXY v1 line")
-        return Preamble(1, False, _normalise(src), int(fields[4]), rest)
+        return Preamble(1, False, normalise(src), int(fields[4]), rest)
 
     def _v2(self, buf: bytearray) -> Preamble | None:
         if len(buf) < V2_HEADER:
@@ -168,7 +153,7 @@ class PreambleParser:
         half = (size - 4) // 2
         src = ipaddress.ip_address(block[:half])
         (port,) = struct.unpack_from("!H", block, 2 * half)
-        return Preamble(2, False, _normalise(src), port, rest)
+        return Preamble(2, False, normalise(src), port, rest)
 
 
 def _check_tlvs(tlvs: bytes) -> None:
@@ -181,76 +166,3 @@ def _check_tlvs(tlvs: bytes) -> None:
         i += 3 + size
         if i > len(tlvs):
             raise ProxyError("truncated PROXY v2 TLV")
-
-
-@lru_cache(maxsize=64)
-def _networks(networks: tuple[str, ...]) -> tuple[_Network, ...]:
-    # strict=False: "10.1.2.3/8" means 10.0.0.0/8, as nginx's set_real_ip_from reads it.
-    return tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks)
-
-
-def parse_networks(networks: Sequence[str]) -> None:
-    """Raise ValueError if any entry is not an address or CIDR (for config validation)."""
-    _networks(tuple(networks))
-
-
-@lru_cache(maxsize=1024)
-def _trusted(address: str, networks: tuple[str, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
-    return any(ip in net for net in _networks(networks))
-
-
-def trusted(address: str, networks: Sequence[str]) -> bool:
-    """Whether `address` lies in one of `networks` (CIDR strings or bare addresses)."""
-    return _trusted(address, tuple(networks))
-
-
-def _forwarded_entry(entry: str) -> str | None:
-    """One X-Forwarded-For element as a normalised address, or None if it is garbage.
-    Accepts what real proxies write: "a.b.c.d", "a.b.c.d:port", "v6", "[v6]", "[v6]:port"."""
-    host = entry
-    if entry.startswith("["):
-        host, sep, tail = entry[1:].partition("]")
-        if not sep or (tail and not (tail[0] == ":" and _port_ok(tail[1:]))):
-            return None
-    elif entry.count(":") == 1:  # IPv4 with a port; bare IPv6 has at least two colons
-        host, _, port = entry.partition(":")
-        if not _port_ok(port):
-            return None
-    if "%" in host:
-        return None
-    try:
-        return _normalise(ipaddress.ip_address(host))
-    except ValueError:
-        return None
-
-
-def forwarded_client(peer: str, header_values: list[bytes], trusted: Sequence[str]) -> str:
-    """The client address from X-Forwarded-For, believed only as far as trusted proxies go.
-
-    Walks the addresses from the right (the one the nearest proxy appended), skips trusted
-    ones and returns the first untrusted one: anything left of it was written by the
-    client and may be forged. If all are trusted, the leftmost. A garbage element ends the
-    walk at the last good address (or the peer). An untrusted peer's header is ignored.
-    """
-    networks = tuple(trusted)
-    if not _trusted(peer, networks):
-        return peer
-    elements = b",".join(header_values).decode("latin-1").split(",")
-    found = peer
-    for element in reversed(elements):
-        element = element.strip(" \t")
-        if not element:
-            continue  # RFC 9110 §5.6.1: empty list elements are ignored
-        address = _forwarded_entry(element)
-        if address is None:
-            break
-        found = address
-        if not _trusted(address, networks):
-            break
-    return found

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evserver import auth
+from evserver.tools import passwords
 from tests.conftest import REPO
 
 
@@ -442,7 +443,7 @@ def test_limiter_memory_is_bounded() -> None:
 
 
 def run_main(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    code = f"import sys; from evserver.auth import main; sys.exit(main({list(args)!r}))"
+    code = f"import sys; from evserver.tools.passwords import main; sys.exit(main({list(args)!r}))"
     return subprocess.run([sys.executable, "-c", code], input=stdin, capture_output=True,
                           text=True, cwd=REPO, timeout=30)
 
@@ -476,8 +477,8 @@ def _fake_getpass(monkeypatch: pytest.MonkeyPatch, *answers: str) -> Callable[[s
     def getpass(prompt: str = "") -> str:
         return next(replies)
 
-    monkeypatch.setattr(auth.sys, "stdin", _Tty())
-    monkeypatch.setattr(auth.getpass, "getpass", getpass)
+    monkeypatch.setattr(passwords.sys, "stdin", _Tty())
+    monkeypatch.setattr(passwords.getpass, "getpass", getpass)
     return getpass
 
 
@@ -485,7 +486,7 @@ def test_main_terminal_asks_twice(cheap: None, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     """On a terminal the password is asked twice; matching answers print a hash."""
     _fake_getpass(monkeypatch, "tty-pw", "tty-pw")
-    assert auth.main(["--scheme", "pbkdf2_sha256"]) == 0
+    assert passwords.main(["--scheme", "pbkdf2_sha256"]) == 0
     assert auth.verify_password("tty-pw", capsys.readouterr().out.strip())
 
 
@@ -493,6 +494,6 @@ def test_main_terminal_mismatch_fails(cheap: None, monkeypatch: pytest.MonkeyPat
                                       capsys: pytest.CaptureFixture[str]) -> None:
     """Two different answers print no hash and exit 1."""
     _fake_getpass(monkeypatch, "one", "two")
-    assert auth.main([]) == 1
+    assert passwords.main([]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and "differ" in captured.err

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "evserver"
-MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+# "tools.stats" for evserver/tools/stats.py; "tools" for its __init__.py.
+MODULES = sorted(".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+                 for p in PACKAGE.rglob("*.py"))
 
 # module -> the evserver modules it may import (DESIGN.md §2)
 ALLOWED: dict[str, set[str]] = {
@@ -21,26 +23,41 @@ ALLOWED: dict[str, set[str]] = {
     "listing": set(),  # directory pages, rendered in the pool
     "files": {"http11", "config", "listing"},
     "connection": {"config", "http11", "files", "log", "loop", "semantics", "status",
-                   "proxyproto", "auth"},
-    "proxyproto": set(),  # PROXY protocol preambles and X-Forwarded-For
+                   "proxyproto", "auth", "addresses"},
+    "proxyproto": {"addresses"},  # PROXY protocol preambles
     "auth": set(),  # Basic authentication, password hashes, the failure limiter
     "status": set(),  # the status page: counters and their rendering
     # server: anything but __main__
     "server": {"__init__", "config", "http11", "files", "log", "loop", "connection",
                "semantics", "listing", "status", "auth"},
     "workers": {"config"},  # the --workers supervisor: fork, forward signals, restart
-    "stats": {"log"},  # `evserver stats LOGFILE`: reads the formats log.py writes
-    "qr": set(),  # the banner's QR code
+    "tools": set(),  # commands that never run while serving
+    "tools.stats": set(),  # `evserver stats LOGFILE`: reads the formats log.py writes
+    "tools.qr": set(),  # the banner's QR code
+    "tools.passwords": {"auth"},  # `evserver hash-password`
+    "addresses": set(),  # networks, trusted proxies, X-Forwarded-For
     "selfsigned": set(),  # --tls-self-signed, with the optional cryptography package
-    "__main__": {"config", "server", "log", "workers", "stats", "qr", "auth", "selfsigned"},
+    "__main__": {"config", "server", "log", "workers", "tools.stats", "tools.qr",
+                 "tools.passwords", "selfsigned"},
 }
 FORBIDDEN_STDLIB = {"asyncio", "http.server", "socketserver", "wsgiref", "http.client"}
 
 
+def source_of(module: str) -> Path:
+    parts = module.split(".")
+    path = PACKAGE.joinpath(*parts)
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
 def imports_of(module: str) -> tuple[set[str], set[str]]:
     """(evserver modules, other top-level dotted names) that `module` imports anywhere,
-    including inside functions and `if TYPE_CHECKING:` blocks."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(), filename=f"{module}.py")
+    including inside functions and `if TYPE_CHECKING:` blocks. evserver modules are named
+    as in MODULES ("tools.qr"); a relative import is resolved from the module's package."""
+    path = source_of(module)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    if module == "__init__":
+        package = []
     internal: set[str] = set()
     external: set[str] = set()
     for node in ast.walk(tree):
@@ -52,13 +69,15 @@ def imports_of(module: str) -> tuple[set[str], set[str]]:
                     external.add(alias.name)
         elif isinstance(node, ast.ImportFrom):
             if node.level > 0 or (node.module or "").split(".")[0] == "evserver":
-                base = node.module or ""
                 if node.level == 0:
-                    base = base.partition(".")[2]
-                if base:
-                    internal.add(base.split(".")[0])
+                    base = (node.module or "").split(".")[1:]
+                else:
+                    base = package[:len(package) - (node.level - 1)] + (
+                        node.module.split(".") if node.module else [])
+                if node.module:
+                    internal.add(".".join(base) or "__init__")
                 else:  # `from . import x` names modules
-                    internal.update(alias.name for alias in node.names)
+                    internal.update(".".join([*base, alias.name]) for alias in node.names)
             else:
                 assert node.module is not None
                 external.add(node.module)
@@ -98,7 +117,7 @@ def test_stdlib_only(module: str) -> None:
 def test_the_optional_package_is_imported_lazily() -> None:
     """`import evserver.selfsigned` works without cryptography: it is imported only inside
     the function that needs it."""
-    tree = ast.parse((PACKAGE / "selfsigned.py").read_text())
+    tree = ast.parse(source_of("selfsigned").read_text())
     top_level = {alias.name for node in tree.body if isinstance(node, ast.Import)
                  for alias in node.names}
     top_level |= {node.module or "" for node in tree.body if isinstance(node, ast.ImportFrom)}
@@ -130,3 +149,15 @@ def test_checker_sees_every_import_form(tmp_path: Path, monkeypatch: pytest.Monk
     internal, external = imports_of("probe")
     assert internal == {"loop", "files", "connection", "server"}
     assert {"os", "asyncio", "requests", "http.server"} <= external
+
+
+def test_checker_resolves_relative_imports_in_a_subpackage(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`from ..auth import x` in tools/passwords.py is `auth`; `from . import qr` there is
+    `tools.qr`."""
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "probe.py").write_text("from ..auth import x\nfrom . import qr\n"
+                                                 "from .stats import y\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path)
+    internal, _ = imports_of("tools.probe")
+    assert internal == {"auth", "tools.qr", "tools.stats"}

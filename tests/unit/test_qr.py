@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evserver import qr
+from evserver.tools import qr
 
 Matrix = list[list[bool]]
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evserver.log import FORMATS
-from evserver.stats import (
+from evserver.tools.stats import (
     MAX_ROWS,
     Stats,
     Timeline,
