@@ -16,7 +16,6 @@ Phases and their interest / deadline:
 from __future__ import annotations
 
 import errno
-import functools
 import itertools
 import logging
 import os
@@ -31,16 +30,15 @@ from http import HTTPStatus
 from typing import Protocol
 
 from .addresses import forwarded_client, in_networks
-from .auth import Credentials, FailureLimiter
-from .config import Config
-from .files import FileBody, FileCache, Resolved, load, read_ahead, resolve_target
+from .auth import FailureLimiter
+from .cache import FileCache
+from .files import FileBody, Resolved, load, read_ahead, route
 from .http11 import TCHAR, HTTPError, Request, RequestParser, build_head, http_date
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
 from .proxyproto import PreambleParser, ProxyError, preamble_part
 from .semantics import (
     Validators,
-    accepted_encodings,
     content_range,
     if_range_allows,
     multipart_boundary,
@@ -49,6 +47,7 @@ from .semantics import (
     precondition_status,
     unsatisfied_range,
 )
+from .site import Site
 from .status import Counters, Snapshot, render_html, render_json
 
 log = logging.getLogger("evserver")
@@ -108,26 +107,16 @@ def _mask_of(phase: Phase) -> int:
 
 
 class Owner(Protocol):
-    """What a Connection needs from its server."""
+    """What a Connection needs from its server: the site as it is now, the shared loop and
+    cache, where answered requests are counted and logged, and the registry."""
 
-    cfg: Config
+    site: Site
     loop: Loop
     cache: FileCache
     access_log: AccessLog
-    docroot_real: str
-    draining: bool
-    response_fields: bytes  # Server, nosniff, --header and --cors lines: every response
-    ok_start: bytes  # the status line of a 200 and response_fields
-    tls_response_fields: bytes  # the same, over TLS: with Strict-Transport-Security if asked
-    tls_ok_start: bytes
-    error_pages: dict[int, bytes]  # the root's NNN.html pages, by status
-    screening: bool  # some rule needs each request's path or client address
-    credentials: Credentials | None  # --auth / --auth-file users, if any
-    login_failures: FailureLimiter
-    challenge: bytes  # the WWW-Authenticate value of a 401
-    tls_port: int  # the HTTPS port (0: none), for --tls-redirect
-    loading: dict[str, list[Callable[[], None]]]  # cache keys being loaded -> who waits
     counters: Counters
+    login_failures: FailureLimiter
+    draining: bool
 
     def snapshot(self) -> Snapshot: ...
 
@@ -181,7 +170,7 @@ class Connection:
     def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
                  sendfile: Callable[[int, int, int, int], int] = os.sendfile,
                  tls: ssl.SSLContext | None = None) -> None:
-        cfg = owner.cfg
+        cfg = owner.site.cfg
         self._sock = sock
         self.peer = peer
         self._owner = owner
@@ -225,8 +214,8 @@ class Connection:
     @property
     def _fields(self) -> bytes:
         """The header lines every response of this connection carries (HSTS over TLS)."""
-        owner = self._owner
-        return owner.tls_response_fields if self._tls else owner.response_fields
+        site = self._owner.site
+        return site.tls_fields if self._tls else site.fields
 
     @property
     def served(self) -> int:
@@ -472,7 +461,8 @@ class Connection:
             self._respond_other_method(req)
             return
         cfg = self._cfg
-        if self._owner.screening:  # a per-request rule is configured: one flag when none
+        site = self._owner.site
+        if site.screening:  # a per-request rule is configured: one flag when none
             if not self._screen(req):
                 return
             path = _path_of(req.target)
@@ -482,7 +472,7 @@ class Connection:
             if path == cfg.health_path:
                 self._respond_health(req)
                 return
-            if self._owner.credentials is not None and path.startswith(cfg.auth_paths):
+            if site.credentials is not None and path.startswith(cfg.auth_paths):
                 self._authenticate(req)
                 return
         self._serve_target(req, req.target)
@@ -490,7 +480,7 @@ class Connection:
     def _serve_target(self, req: Request, request_target: bytes) -> None:
         """GET or HEAD of a file: from the cache at once, or through the pool."""
         try:
-            target, key, encodings = _route(self._owner.docroot_real, request_target,
+            target, key, encodings = route(self._owner.site.docroot, request_target,
                                             req.fields.get(b"accept-encoding"))
         except HTTPError as err:
             self._respond_error(err)
@@ -571,7 +561,7 @@ class Connection:
             self._respond_error(HTTPError(HTTPStatus.BAD_REQUEST, "plain HTTP to HTTPS",
                                           body=_PLAIN_ON_TLS))
             return False
-        if cfg.tls_redirect and not self._tls and self._owner.tls_port:
+        if cfg.tls_redirect and not self._tls and self._owner.site.tls_port:
             self._redirect_to_https(req)
             return False
         client = self.peer
@@ -592,6 +582,7 @@ class Connection:
         that keeps failing wait, and each failure is logged."""
         client = self._client
         owner = self._owner
+        site = owner.site
         if not self._tls and not self._cfg.auth_insecure and not _loopback(client):
             self._respond_error(HTTPError(HTTPStatus.FORBIDDEN, "login over plain HTTP",
                                           close=False, body=_PLAIN_HTTP_LOGIN))
@@ -603,13 +594,13 @@ class Connection:
         header = req.fields.get(b"authorization")
         if header is None:
             self._respond_error(HTTPError(HTTPStatus.UNAUTHORIZED, "no credentials",
-                                          headers=((b"WWW-Authenticate", owner.challenge),),
+                                          headers=((b"WWW-Authenticate", site.challenge),),
                                           close=False))
             return
-        assert owner.credentials is not None
+        assert site.credentials is not None
         self._seq += 1
         try:
-            self._loop.submit(owner.credentials.check, header, self._loop.now,
+            self._loop.submit(site.credentials.check, header, self._loop.now,
                               on_done=partial(self._on_login, self._seq))
         except RuntimeError:
             self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down"))
@@ -632,7 +623,8 @@ class Connection:
             owner.login_failures.failure(self._client, self._loop.now)
             log.warning("%s: failed login for %s", self._client, _path_of(req.target))
             self._respond_error(HTTPError(HTTPStatus.UNAUTHORIZED, "wrong credentials",
-                                          headers=((b"WWW-Authenticate", owner.challenge),),
+                                          headers=((b"WWW-Authenticate",
+                                                    owner.site.challenge),),
                                           close=False))
             return
         owner.login_failures.success(self._client)
@@ -649,7 +641,7 @@ class Connection:
         if not host or host.translate(None, _HOST_BYTES):
             host = b"localhost"
         target = req.target if req.target.startswith(b"/") else b"/"
-        location = b"https://%s:%d%s" % (host, self._owner.tls_port, target)
+        location = b"https://%s:%d%s" % (host, self._owner.site.tls_port, target)
         self._respond_error(HTTPError(HTTPStatus.MOVED_PERMANENTLY, "to https",
                                       headers=((b"Location", location),), close=False))
 
@@ -668,15 +660,11 @@ class Connection:
     def _load(self, target: Resolved, key: str, encodings: tuple[str, ...],
               stale: FileBody | None) -> None:
         loop = self._loop
-        loading = self._owner.loading
-        waiting = loading.get(key)
-        if waiting is not None:
-            # The same file is being loaded for another request (every connection asking
-            # at once when a cached entry goes stale, say): wait for that job and look in
-            # the cache again, instead of a pool job each. Fewer jobs, and fewer threads
-            # asking the loop for the GIL.
-            self._seq += 1
-            waiting.append(partial(self._after_load, self._seq))
+        cache = self._owner.cache
+        self._seq += 1
+        if cache.wait_for_load(key, partial(self._after_load, self._seq)):
+            # The same file is being loaded for another request: wait for that job and
+            # look in the cache again (see FileCache).
             self._set_phase(_WAIT_FILE)
             self._set_deadline(loop.now + self._cfg.send_timeout)
             return
@@ -684,17 +672,23 @@ class Connection:
             self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "pool queue full",
                                           headers=((b"Retry-After", b"1"),), close=False))
             return
-        self._seq += 1
         try:
-            loop.submit(load, target, self._owner.docroot_real, self._cfg, stale, encodings,
-                        on_done=partial(_loaded, loading, key,
-                                        partial(self._on_file, self._seq, key)))
+            loop.submit(load, target, self._owner.site.docroot, self._cfg, stale, encodings,
+                        on_done=partial(self._on_loaded, self._seq, key))
         except RuntimeError:  # the pool is shut down: we are stopping
             self._respond_error(HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "shutting down"))
             return
-        loading[key] = []
+        cache.load_started(key)
         self._set_phase(_WAIT_FILE)
         self._set_deadline(loop.now + self._cfg.send_timeout)
+
+    def _on_loaded(self, seq: int, key: str, future: Future[FileBody]) -> None:
+        """Our load finished: this request first (which caches the body), then the requests
+        that waited for the same file look in the cache again."""
+        waiting = self._owner.cache.load_finished(key)
+        self._on_file(seq, key, future)
+        for retry in waiting:
+            retry()
 
     def _after_load(self, seq: int) -> None:
         """Another request's load of our file finished (and cached it, if it could be):
@@ -742,7 +736,7 @@ class Connection:
         if "." in _path_of(req.target).rpartition("/")[2]:
             return False  # a missing asset stays a 404
         accept_encoding = req.fields.get(b"accept-encoding")
-        if _route(self._owner.docroot_real, _SPA_INDEX, accept_encoding)[1] == missing_key:
+        if route(self._owner.site.docroot, _SPA_INDEX, accept_encoding)[1] == missing_key:
             return False  # the index itself is missing: 404, not a loop
         self._serve_target(req, _SPA_INDEX)
         return True
@@ -784,8 +778,8 @@ class Connection:
                 end = _KEEP_ALIVE_END
             else:
                 end = b"\r\n"
-            owner = self._owner
-            start = owner.tls_ok_start if self._tls else owner.ok_start
+            site = self._owner.site
+            start = site.tls_ok_start if self._tls else site.ok_start
             response = b"".join((start, _date.at(self._loop.wall), body.fields,
                                  end, data))
             self._send_whole(_OK, response, len(response) - len(data))
@@ -852,7 +846,7 @@ class Connection:
         status = err.status
         body = err.body
         if body is None:
-            body = self._owner.error_pages.get(status) or _error_page(status)
+            body = self._owner.site.error_pages.get(status) or _error_page(status)
         extra = b"".join(b"%s: %s\r\n" % pair for pair in err.headers)
         fields = b"%s%sContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n%s" % (
             self._fields, _date.at(self._loop.wall), len(body), extra)
@@ -1252,27 +1246,6 @@ _PLAIN_ON_TLS = (b"<!doctype html><title>400 Bad Request</title><h1>400 Bad Requ
                  b"<p>This port speaks HTTPS: use an https:// address.</p>\n")
 
 
-def response_fields(cfg: Config) -> bytes:
-    """The header lines of every response: ours, then --header's, then --cors's."""
-    lines = [b"Server: evserver", b"X-Content-Type-Options: nosniff"]
-    lines += [h.encode("latin-1") for h in cfg.headers]
-    if cfg.cors:
-        lines.append(b"Access-Control-Allow-Origin: " + cfg.cors.encode("latin-1"))
-        if cfg.cors != "*":
-            lines.append(b"Vary: Origin")  # caches must not reuse it for other origins
-    return b"".join(line + b"\r\n" for line in lines)
-
-
-def _loaded(loading: dict[str, list[Callable[[], None]]], key: str,
-            on_file: Callable[[Future[FileBody]], None], future: Future[FileBody]) -> None:
-    """A load finished: its own request first (which caches the body), then the requests
-    that waited for the same file look in the cache again."""
-    waiting = loading.pop(key, [])
-    on_file(future)
-    for retry in waiting:
-        retry()
-
-
 def _ignore(future: Future[None]) -> None:
     """A read-ahead hint needs no answer."""
 
@@ -1294,30 +1267,6 @@ def _leading_views(out: deque[memoryview | tuple[int, int]]) -> Iterator[memoryv
         if isinstance(item, tuple):
             return
         yield item
-
-
-Route = tuple[Resolved, str, tuple[str, ...]]  # the path, the cache key, the codings
-
-
-def _route(docroot: str, target: bytes, accept_encoding: bytes | None) -> Route:
-    """Where a request leads: the file, the encodings the client takes (best first) and
-    the cache key of that variant. Memoized for the short inputs that repeat (one C call
-    on a hit); pure, and errors (HTTPError) are never cached."""
-    if len(target) <= _ROUTE_MEMO_MAX and (accept_encoding is None
-                                           or len(accept_encoding) <= _ROUTE_MEMO_MAX):
-        return _route_memo(docroot, target, accept_encoding)
-    return _route_uncached(docroot, target, accept_encoding)
-
-
-def _route_uncached(docroot: str, target: bytes, accept_encoding: bytes | None) -> Route:
-    resolved = resolve_target(docroot, target)
-    encodings = accepted_encodings(accept_encoding)
-    key = resolved.path + "\0" + ",".join(encodings) if encodings else resolved.path
-    return resolved, key, encodings
-
-
-_ROUTE_MEMO_MAX = 256  # bytes of target or Accept-Encoding: bounds the memo's memory
-_route_memo = functools.lru_cache(maxsize=4096)(_route_uncached)
 
 
 def _release(future: Future[FileBody]) -> None:

@@ -1,7 +1,8 @@
 """The document root: mapping targets to paths, blocking file work, and the file cache.
 
-Owns: `resolve_target()` (pure, loop thread), `load()` (pool threads only), `FileBody`,
-`FileCache` (loop thread only), `content_type()`. Imports `http11` (for `HTTPError` and dates).
+Owns: `resolve_target()` and `route()` (pure, loop thread), `load()` (pool threads only),
+`FileBody`, `content_type()`, `load_error_pages()`. Imports `http11` (for `HTTPError` and
+dates), `semantics` (which codings a client takes), `config` and `listing`.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import functools
 import mimetypes
 import os
 import stat
-from collections import OrderedDict
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import quote, unquote_to_bytes
@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote_to_bytes
 from .config import Config
 from .http11 import HTTPError, http_date
 from .listing import render_listing
+from .semantics import accepted_encodings
 
 # Built-in types win over the host's /etc/mime.types, which is often old or missing.
 _TYPES = {
@@ -127,6 +128,29 @@ def resolve_target_uncached(docroot: str, target: bytes) -> Resolved:
 
 _MEMO_TARGET_MAX = 256  # bounds the memo's memory: 4096 entries of at most this size
 _resolve_memo = functools.lru_cache(maxsize=4096)(resolve_target_uncached)
+
+
+Route = tuple[Resolved, str, tuple[str, ...]]  # the path, the cache key, the codings
+
+
+def route(docroot: str, target: bytes, accept_encoding: bytes | None) -> Route:
+    """Where a request leads: the file, the encodings the client takes (best first) and
+    the cache key of that variant. Memoized for the short inputs that repeat (one C call
+    on a hit); pure, and errors (HTTPError) are never cached."""
+    if len(target) <= _MEMO_TARGET_MAX and (accept_encoding is None
+                                            or len(accept_encoding) <= _MEMO_TARGET_MAX):
+        return _route_memo(docroot, target, accept_encoding)
+    return _route_uncached(docroot, target, accept_encoding)
+
+
+def _route_uncached(docroot: str, target: bytes, accept_encoding: bytes | None) -> Route:
+    resolved = resolve_target(docroot, target)
+    encodings = accepted_encodings(accept_encoding)
+    key = resolved.path + "\0" + ",".join(encodings) if encodings else resolved.path
+    return resolved, key, encodings
+
+
+_route_memo = functools.lru_cache(maxsize=4096)(_route_uncached)
 
 
 def _origin_form(target: bytes) -> bytes:
@@ -343,93 +367,3 @@ def _not_found(docroot_real: str, detail: str) -> HTTPError:
     except OSError:
         pass
     return HTTPError(HTTPStatus.NOT_FOUND, detail, close=False, body=page)
-
-
-class FileCache:
-    """Files kept ready, LRU, used by the loop thread only: those up to the in-memory limit
-    as bytes (bounded in bytes and entries), larger ones as an open fd (bounded in count,
-    like nginx's open_file_cache). The cache owns those fds: a response sends from a dup.
-
-    An entry younger than `ttl` is served with no I/O at all; an older one is handed back
-    as `stale` for the pool to revalidate (nginx's open_file_cache_valid).
-    """
-
-    def __init__(self, max_bytes: int, max_entries: int, ttl: float, max_open: int = 0) -> None:
-        self.max_bytes = max_bytes
-        self.max_entries = max_entries
-        self.max_open = max_open
-        self.ttl = ttl
-        self.bytes = 0
-        self.hits = 0
-        self.misses = 0
-        self._entries: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
-        self._open: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries) + len(self._open)
-
-    @property
-    def open_files(self) -> int:
-        return len(self._open)
-
-    def lookup(self, path: str, now: float) -> tuple[FileBody | None, FileBody | None]:
-        """(fresh, stale): a body to serve now, or one to revalidate in the pool."""
-        table = self._entries
-        item = table.get(path)
-        if item is None:
-            table = self._open
-            item = table.get(path)
-            if item is None:
-                self.misses += 1
-                return None, None
-        body, loaded = item
-        if now - loaded < self.ttl:
-            self.hits += 1
-            table.move_to_end(path)
-            return body, None
-        self.misses += 1
-        return None, body
-
-    def put(self, path: str, body: FileBody, now: float) -> bool:
-        """Cache `body` as the current content of `path`; True if it was taken (then the
-        cache owns its fd, if it has one)."""
-        # Drop the old entry even when the new body cannot be cached (it grew beyond
-        # the in-memory limit): otherwise the obsolete bytes stay until evicted.
-        self.discard(path)
-        if body.fd is not None:
-            if self.max_open <= 0:
-                return False
-            self._open[path] = (body, now)
-            while len(self._open) > self.max_open:
-                _, (old, _) = self._open.popitem(last=False)
-                _close(old)
-            return True
-        if body.data is None or len(body.data) > self.max_bytes:
-            return False
-        self._entries[path] = (body, now)
-        self.bytes += len(body.data)
-        while self.bytes > self.max_bytes or len(self._entries) > self.max_entries:
-            _, (old, _) = self._entries.popitem(last=False)
-            self.bytes -= len(old.data or b"")
-        return True
-
-    def discard(self, path: str) -> None:
-        item = self._entries.pop(path, None)
-        if item is not None:
-            self.bytes -= len(item[0].data or b"")
-        item = self._open.pop(path, None)
-        if item is not None:
-            _close(item[0])
-
-    def close(self) -> None:
-        """Forget everything and close the cached fds (at shutdown)."""
-        for body, _ in self._open.values():
-            _close(body)
-        self._open.clear()
-        self._entries.clear()
-        self.bytes = 0
-
-
-def _close(body: FileBody) -> None:
-    if body.fd is not None:
-        os.close(body.fd)

@@ -1,6 +1,8 @@
 """The listener, the connection registry, and a graceful stop.
 
-Owns: `Server`. Imports `config`, `connection`, `files`, `log`, `loop`.
+Owns: `Server`: what changes while serving (the connections, the file cache, the counters,
+draining) and the current `Site`. Imports `config`, `connection`, `site`, `cache`, `files`,
+`auth`, `log`, `loop`, `status`.
 """
 from __future__ import annotations
 
@@ -11,15 +13,16 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 
-from .auth import Credentials, FailureLimiter, challenge
+from .auth import Credentials, FailureLimiter
+from .cache import FileCache
 from .config import Config
-from .connection import Connection, Phase, response_fields
-from .files import FileCache, load_error_pages
+from .connection import Connection, Phase
+from .files import load_error_pages
 from .log import AccessLog
 from .loop import READ, Loop, TimerHandle
+from .site import Site
 from .status import Counters, Snapshot
 
 log = logging.getLogger("evserver")
@@ -39,30 +42,20 @@ class Server:
         self.cache = FileCache(cfg.cache_max_bytes, cfg.cache_max_entries, cfg.cache_ttl,
                                cfg.cache_max_open)
         self.access_log = access_log or AccessLog(None)
-        self.docroot_real = os.path.realpath(cfg.docroot)
         self.draining = False
         self.connections: set[Connection] = set()
         # Connections waiting for a request, oldest first: closed first at the cap.
         self.idle: dict[Connection, None] = {}
         self.accepted = 0
         self.counters = Counters()
-        self.loading: dict[str, list[Callable[[], None]]] = {}  # see Connection._load
-        self.started = time.time()
-        self.response_fields = response_fields(cfg)
-        self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
-        self.tls_response_fields = self.response_fields + (
-            b"Strict-Transport-Security: max-age=%d\r\n" % cfg.hsts if cfg.hsts else b"")
-        self.tls_ok_start = b"HTTP/1.1 200 OK\r\n" + self.tls_response_fields
-        self.error_pages = load_error_pages(self.docroot_real)  # before the loop runs
-        # Raises ValueError or OSError for a bad --auth or --auth-file: before the bind.
-        self.credentials = (Credentials(cfg.auth, cfg.auth_file)
-                            if cfg.auth or cfg.auth_file else None)
         self.login_failures = FailureLimiter()
-        self.challenge = challenge(cfg.auth_realm)
+        self.started = time.time()
+        docroot = os.path.realpath(cfg.docroot)
+        # Raises ValueError or OSError for a bad --auth or --auth-file: before the bind.
+        credentials = (Credentials(cfg.auth, cfg.auth_file)
+                       if cfg.auth or cfg.auth_file else None)
         # Raises ssl.SSLError or OSError for an unusable certificate: before the bind too.
         self.tls_context = _tls_context(cfg) if cfg.tls_cert else None
-        self.screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
-                              or cfg.trusted_proxies or self.credentials or self.tls_context)
         self._accepting = False
         self._accept_error_logged = False
         self._accept_retry: TimerHandle | None = None  # set while backing off after EMFILE
@@ -83,6 +76,10 @@ class Server:
                 raise
             self.tls_port = self.tls_listener.getsockname()[1]
             self._tls_acceptor = _TLSAcceptor(self)
+        self.site = Site.build(cfg, docroot, tls_port=self.tls_port,
+                               tls=self.tls_context is not None,
+                               error_pages=load_error_pages(docroot),  # before the loop runs
+                               credentials=credentials)
         self._resume_accept()
 
     @property
@@ -109,19 +106,13 @@ class Server:
         }
 
     def reload(self) -> None:
-        """SIGHUP: read the error pages and the auth file again, in the pool (the loop never
-        reads files). A bad auth file keeps the users it had, and says why."""
-        def swap(future: Future[dict[int, bytes]]) -> None:
+        """SIGHUP: build the site again in the pool (it reads the error pages and the auth
+        file; the loop never reads files), then swap it in whole."""
+        def swap(future: Future[Site]) -> None:
             if future.exception() is None:
-                self.error_pages = future.result()
-
-        def reported(future: Future[None]) -> None:
-            if (err := future.exception()) is not None:
-                log.error("auth file not reloaded: %s", err)
+                self.site = future.result()
         try:
-            self.loop.submit(load_error_pages, self.docroot_real, on_done=swap)
-            if self.credentials is not None and self.cfg.auth_file is not None:
-                self.loop.submit(self.credentials.reload, on_done=reported)
+            self.loop.submit(self.site.reloaded, on_done=swap)
         except RuntimeError:
             pass  # stopping
 

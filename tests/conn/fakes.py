@@ -21,12 +21,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from evserver.auth import Credentials, FailureLimiter, challenge
+from evserver.auth import Credentials, FailureLimiter
+from evserver.cache import FileCache
 from evserver.config import Config
-from evserver.connection import response_fields
-from evserver.files import FileCache
 from evserver.log import access_line
 from evserver.loop import READ, WRITE
+from evserver.site import Site
 from evserver.status import Counters
 
 Journal = list[tuple[Any, ...]]
@@ -357,31 +357,21 @@ TEST_CONFIG = dict(header_timeout=5.0, keepalive_timeout=7.0, send_timeout=11.0,
 
 
 class FakeOwner:
-    """What a Connection needs from its Server: real Config and FileCache, fake the rest."""
+    """What a Connection needs from its Server (`connection.Owner`): a real Config, Site and
+    FileCache; the log, the registry and the snapshot recorded."""
 
     def __init__(self, docroot: Path, loop: FakeLoop, **overrides: Any) -> None:
         cfg = Config(host="127.0.0.1", port=0, docroot=str(docroot), access_log=None)
-        self.cfg = replace(cfg, **{**TEST_CONFIG, **overrides})
+        self.cfg = cfg = replace(cfg, **{**TEST_CONFIG, **overrides})
         self.loop = loop
-        self.cache = FileCache(self.cfg.cache_max_bytes, self.cfg.cache_max_entries,
-                               self.cfg.cache_ttl, self.cfg.cache_max_open)
+        self.cache = FileCache(cfg.cache_max_bytes, cfg.cache_max_entries, cfg.cache_ttl,
+                               cfg.cache_max_open)
         self.access_log = FakeAccessLog()
-        self.docroot_real = os.path.realpath(docroot)
+        credentials = (Credentials(cfg.auth, cfg.auth_file)
+                       if cfg.auth or cfg.auth_file else None)
+        self.site = Site.build(cfg, os.path.realpath(docroot), credentials=credentials)
         self.draining = False
-        self.response_fields = response_fields(self.cfg)
-        self.ok_start = b"HTTP/1.1 200 OK\r\n" + self.response_fields
-        self.tls_response_fields = self.response_fields
-        self.tls_ok_start = self.ok_start
-        self.error_pages: dict[int, bytes] = {}
-        cfg = self.cfg
-        self.credentials = (Credentials(cfg.auth, cfg.auth_file)
-                            if cfg.auth or cfg.auth_file else None)
         self.login_failures = FailureLimiter()
-        self.challenge = challenge(cfg.auth_realm)
-        self.tls_port = 0
-        self.loading: dict[str, list[Callable[[], None]]] = {}
-        self.screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
-                              or cfg.trusted_proxies or self.credentials)
         self.counters = Counters()
         self.forgotten: list[Any] = []
         self.idle_changes: list[bool] = []  # on_idle() calls, in order

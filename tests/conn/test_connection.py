@@ -702,7 +702,7 @@ def test_result_for_an_old_seq_during_a_newer_job_is_dropped(rig: Rig) -> None:
     rig.receive(req("/big.bin"))
     assert rig.phase is Phase.WAIT_FILE and len(rig.loop.undelivered()) == 1
     stale: Future[FileBody] = Future()
-    body = load(Resolved(str(rig.docroot / "big.bin"), b"/big.bin/"), rig.owner.docroot_real,
+    body = load(Resolved(str(rig.docroot / "big.bin"), b"/big.bin/"), rig.owner.site.docroot,
                 rig.owner.cfg)
     assert body.fd is not None
     stale.set_result(body)
@@ -1039,7 +1039,7 @@ def test_requests_for_a_file_being_loaded_share_one_pool_job(rig: Rig) -> None:
     for sock, conn in others:
         assert [r.body for r in parse_replies(bytes(sock.sent))] == [HELLO]
         assert conn.phase is Phase.IDLE
-    assert len(rig.loop.jobs) == 1 and rig.owner.loading == {}
+    assert len(rig.loop.jobs) == 1 and rig.owner.cache._loading == {}
 
 
 def test_a_waiting_request_still_gets_its_answer_when_the_loader_went_away(rig: Rig) -> None:

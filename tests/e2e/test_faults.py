@@ -377,14 +377,15 @@ def test_loop_thread_exception_is_500_and_closes(
         monkeypatch: pytest.MonkeyPatch, start_server: StartServer) -> None:
     """An unexpected exception while a request is dispatched on the loop thread: the
     client gets 500 at once and the connection closes (DESIGN §3, Errors)."""
-    real_resolve = evserver.files.resolve_target
+    real_route = evserver.files.route
 
-    def broken(docroot: str, target: bytes) -> evserver.files.Resolved:
+    def broken(docroot: str, target: bytes,
+               accept_encoding: bytes | None) -> evserver.files.Route:
         if b"boom" in target:
             raise RuntimeError("injected loop failure")
-        return real_resolve(docroot, target)
+        return real_route(docroot, target, accept_encoding)
 
-    monkeypatch.setattr(evserver.connection, "resolve_target", broken)
+    monkeypatch.setattr(evserver.connection, "route", broken)
     rs = start_server(header_timeout=1.0)
     assert get(rs.port, "/hello.txt").status == 200
     with connect(rs.port, timeout=3) as sock:

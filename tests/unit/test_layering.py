@@ -21,15 +21,17 @@ ALLOWED: dict[str, set[str]] = {
     "log": set(),
     "semantics": {"http11"},  # pure RFC 9110 decisions: preconditions, ranges, encodings
     "listing": set(),  # directory pages, rendered in the pool
-    "files": {"http11", "config", "listing"},
-    "connection": {"config", "http11", "files", "log", "loop", "semantics", "status",
-                   "proxyproto", "auth", "addresses"},
+    "files": {"http11", "config", "listing", "semantics"},
+    "cache": {"files"},
+    "site": {"config", "auth", "files"},
+    "connection": {"config", "http11", "files", "cache", "log", "loop", "semantics", "status",
+                   "proxyproto", "auth", "addresses", "site"},
     "proxyproto": {"addresses"},  # PROXY protocol preambles
     "auth": set(),  # Basic authentication, password hashes, the failure limiter
     "status": set(),  # the status page: counters and their rendering
     # server: anything but __main__
-    "server": {"__init__", "config", "http11", "files", "log", "loop", "connection",
-               "semantics", "listing", "status", "auth"},
+    "server": {"config", "files", "cache", "log", "loop", "connection", "site", "status",
+               "auth"},
     "workers": {"config"},  # the --workers supervisor: fork, forward signals, restart
     "tools": set(),  # commands that never run while serving
     "tools.stats": set(),  # `evserver stats LOGFILE`: reads the formats log.py writes
