@@ -140,6 +140,7 @@ class Config:
     tls_port: int | None = None  # HTTPS on this port beside plain HTTP on --port
     tls_redirect: bool = False  # plain HTTP answers 301 to the HTTPS port
     handshake_timeout: float = 10.0  # a TLS handshake (and a PROXY preamble) must end by then
+    login_timeout: float = 10.0  # a password check in the pool must end by then (503)
     hsts: int = 0  # Strict-Transport-Security max-age over HTTPS (0: not sent)
     tls_self_signed: bool = False  # make (and keep) a certificate for this machine
     status_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # who may read it (CIDR)

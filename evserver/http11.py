@@ -1,6 +1,7 @@
 """Sans-IO HTTP/1.x for a server: request parsing, response heads, HTTP dates.
 
-Owns: `Request`, `RequestParser`, `HTTPError`, `build_head()`, `http_date()`, `parse_http_date()`.
+Owns: `Request`, `RequestParser`, `HTTPError`, `build_head()`, `DateLine`, `http_date()`,
+`parse_http_date()`.
 Imports nothing from evserver, and knows no socket, clock, thread or logger: it is fed bytes
 and returns values, so every behaviour can be tested as a pure function over bytes.
 """
@@ -535,6 +536,24 @@ def http_date(timestamp: float) -> bytes:
     return b"%s, %02d %s %04d %02d:%02d:%02d GMT" % (
         _DAYS[t.tm_wday].encode(), t.tm_mday, _MONTHS[t.tm_mon - 1].encode(), t.tm_year,
         t.tm_hour, t.tm_min, t.tm_sec)
+
+
+class DateLine:
+    """`Date: ...` CRLF for the current second (RFC 9110 §6.6.1: the wall clock), formatted
+    once per second however many responses share it."""
+
+    __slots__ = ("_second", "_line")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._line = b""
+
+    def at(self, wall: float) -> bytes:
+        second = int(wall)
+        if second != self._second:
+            self._second = second
+            self._line = b"Date: %s\r\n" % http_date(second)
+        return self._line
 
 
 def parse_http_date(value: bytes, now_year: int | None = None) -> int | None:

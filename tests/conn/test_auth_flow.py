@@ -31,7 +31,7 @@ def test_no_credentials_gets_a_401_challenge(make_rig: Callable[..., Rig]) -> No
 def test_right_password_is_checked_in_the_pool_then_served(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(auth=USERS, auth_insecure=True)
     rig.receive(req(headers=basic("alice", "wonderland")))
-    assert rig.phase is Phase.WAIT_FILE  # the check is a pool job, never on the loop
+    assert rig.phase is Phase.WAIT_LOGIN  # the check is a pool job, never on the loop
     rig.settle()
     assert [(r.status, r.body) for r in rig.replies()] == [(200, HELLO)]
 

@@ -43,7 +43,7 @@ def test_preamble_then_request_logs_the_real_client(
     """The preamble and the request in one read: answered, and logged under the address
     the balancer named."""
     rig = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED)
-    assert rig.phase is Phase.PREAMBLE
+    assert rig.phase is Phase.OPENING
     rig.serve(preamble + req())
     assert [r.status for r in rig.replies()] == [200]
     assert logged_client(rig) == client and rig.phase is Phase.IDLE
@@ -78,7 +78,7 @@ def test_a_preamble_that_never_completes_times_out_silently(make_rig: Callable[.
     rig = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED, handshake_timeout=3.0)
     rig.receive(b"PROXY TCP4 ")
     rig.loop.advance(2.9)
-    assert rig.phase is Phase.PREAMBLE
+    assert rig.phase is Phase.OPENING
     rig.loop.advance(0.2)
     assert rig.phase is Phase.CLOSED and rig.sock.sent == b""
 

@@ -24,8 +24,11 @@ ALLOWED: dict[str, set[str]] = {
     "files": {"http11", "config", "listing", "semantics"},
     "cache": {"files"},
     "site": {"config", "auth", "files"},
-    "connection": {"config", "http11", "files", "cache", "log", "loop", "semantics", "status",
-                   "proxyproto", "auth", "addresses", "site"},
+    "responses": {"http11", "semantics", "files", "site", "addresses", "status"},
+    "outgoing": {"config", "files", "loop"},
+    "opening": {"proxyproto"},
+    "connection": {"config", "http11", "files", "cache", "log", "loop", "status", "auth",
+                   "addresses", "responses", "outgoing", "opening", "site"},
     "proxyproto": {"addresses"},  # PROXY protocol preambles
     "auth": set(),  # Basic authentication, password hashes, the failure limiter
     "status": set(),  # the status page: counters and their rendering
