@@ -1,30 +1,16 @@
 """One client connection as a state machine: read, parse, answer, keep alive or close.
 
-Owns: `Connection`, `Phase`, `Owner`. Imports `http11` (the parser, heads, the date line),
+Owns: `Connection`, `Owner`. Imports `http11` (the parser, heads, the date line),
 `files` and `cache` (routes, loads, cached bodies), `responses` (every decision about what
 to answer), `outgoing` (the response in flight), `opening` (the stage before HTTP),
-`addresses`, `site`, `loop`, `log`, `auth`, `status` and `config` (types). Only the loop
-thread calls into a Connection; pool results arrive through `Loop.submit`'s `on_done`, also
-on the loop thread.
+`phases`, `addresses`, `site`, `loop`, `log`, `auth`, `status` and `config` (types).
+Only the loop thread calls into a Connection; pool results arrive through `Loop.submit`'s
+`on_done`, also on the loop thread.
 
 The connection is the one owner of its phase, its selector interest and its timer. The
-phase changes only in `_set_phase`, which derives the interest from it; `_apply_interest`
-is the only code that calls the selector; `_set_deadline` alone moves the one timer.
-
-    phase       interest    while                                 deadline (then)
-    OPENING     READ/WRITE  PROXY preamble, TLS handshake         handshake_timeout (close)
-    IDLE        READ        before a request's first byte         header_timeout, later
-                                                                  keepalive_timeout (close)
-    HEAD        READ        a request is arriving                 header_timeout from its
-                                                                  first byte; body_timeout
-                                                                  for a body (408)
-    WAIT_LOGIN  none        the pool checks a password            login_timeout (503)
-    WAIT_FILE   none        the pool opens the file               send_timeout (503)
-    SEND        WRITE       a response is going out               send_timeout since the
-                                                                  last progress (close)
-    WAIT_CHUNK  none        the pool reads a file chunk for TLS   send_timeout (close)
-    LINGER      READ        our side is shut: drain until EOF     linger_timeout (close)
-    CLOSED      none        a sink: every entry point returns at once
+phase changes only in `_set_phase`, which derives the interest from it (the table of phases,
+their interest and their deadlines is in `phases`); `_apply_interest` is the only code that
+calls the selector; `_set_deadline` alone moves the one timer.
 """
 from __future__ import annotations
 
@@ -35,7 +21,6 @@ import socket
 import ssl
 from collections.abc import Callable
 from concurrent.futures import Future
-from enum import Enum
 from functools import partial
 from http import HTTPStatus
 from typing import Protocol
@@ -43,15 +28,29 @@ from typing import Protocol
 from .addresses import in_networks
 from .auth import FailureLimiter
 from .cache import FileCache
-from .files import FileBody, Resolved, load, route
+from .files import FileBody, Resolved, close_result, load, route
 from .http11 import DateLine, HTTPError, Request, RequestParser, build_head
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
 from .opening import READY, WRAP, Opening, OpeningFailed
-from .outgoing import BLOCKED, ENDED_SHORT, NEEDS_CHUNK, Outgoing, Piece
+from .outgoing import BLOCKED, ENDED_SHORT, NEEDS_CHUNK, Outgoing, pieces_of
+from .phases import (
+    CLOSED,
+    HEAD,
+    IDLE,
+    LINGER,
+    OPENING,
+    SEND,
+    WAIT_CHUNK,
+    WAIT_FILE,
+    WAIT_LOGIN,
+    Phase,
+    interest_of,
+)
 from .responses import (
     CONDITIONAL,
     Plan,
+    Segment,
     error_plan,
     expectation,
     file_plan,
@@ -79,37 +78,9 @@ _CONCAT_MAX = 64 * 1024  # bodies up to this size are joined to the head: one se
 _CLOSE_END = b"Connection: close\r\n\r\n"
 _KEEP_ALIVE_END = b"Connection: keep-alive\r\n\r\n"  # an HTTP/1.0 client asked to keep it
 _NO_FIELDS: dict[bytes, bytes] = {}
-
-
-class Phase(Enum):
-    OPENING = "opening"
-    IDLE = "idle"
-    HEAD = "head"
-    WAIT_LOGIN = "wait_login"
-    WAIT_FILE = "wait_file"
-    SEND = "send"
-    WAIT_CHUNK = "wait_chunk"
-    LINGER = "linger"
-    CLOSED = "closed"
-
-
-# In Python 3.11 every `Enum.MEMBER` lookup runs EnumType.__getattr__ (about 0.1 µs, and
-# 0.3 µs for HTTPStatus): the hot path names the members it uses through module globals.
-_OPENING, _IDLE, _HEAD, _SEND = Phase.OPENING, Phase.IDLE, Phase.HEAD, Phase.SEND
-_WAIT_LOGIN, _WAIT_FILE, _WAIT_CHUNK = Phase.WAIT_LOGIN, Phase.WAIT_FILE, Phase.WAIT_CHUNK
-_LINGER, _CLOSED = Phase.LINGER, Phase.CLOSED
+# HTTPStatus member lookups cost 0.3 µs each in 3.11 (EnumType.__getattr__): globals instead.
 _OK, _NOT_FOUND, _TIMEOUT = HTTPStatus.OK, HTTPStatus.NOT_FOUND, HTTPStatus.REQUEST_TIMEOUT
 _UNAVAILABLE = HTTPStatus.SERVICE_UNAVAILABLE
-
-
-def _interest_of(phase: Phase) -> int:
-    # Identity tests, not a dict: hashing an Enum member runs Python code. Level triggering
-    # means a stale WRITE interest would spin the loop, so SEND alone asks for it.
-    if phase is _SEND:
-        return WRITE
-    if phase is _WAIT_FILE or phase is _CLOSED or phase is _WAIT_CHUNK or phase is _WAIT_LOGIN:
-        return 0
-    return READ
 
 
 class Owner(Protocol):
@@ -153,7 +124,7 @@ class Connection:
         self._cfg = cfg
         self._parser = RequestParser(cfg.max_head, cfg.max_request_line, cfg.max_headers,
                                      cfg.max_body, cfg.max_header_size)
-        self._phase = _CLOSED  # until start(); nothing is registered yet
+        self._phase = CLOSED  # until start(); nothing is registered yet
         self._mask = 0
         self._timer: TimerHandle | None = None
         self._deadline = 0.0
@@ -196,28 +167,28 @@ class Connection:
             self._owner.forget(self)
             return
         if self._opening is not None:
-            self._set_phase(_OPENING)
+            self._set_phase(OPENING)
             self._set_deadline(self._loop.now + cfg.handshake_timeout)
         else:
-            self._set_phase(_IDLE)
+            self._set_phase(IDLE)
             self._set_deadline(self._loop.now + cfg.header_timeout)
 
     # -- phases, interest and the one timer -------------------------------------------------
 
     def _set_phase(self, phase: Phase) -> None:
-        if phase is _OPENING:
+        if phase is OPENING:
             assert self._opening is not None
             mask = WRITE if self._opening.wants_write else READ
         else:
-            mask = _interest_of(phase)
-            if mask == READ and phase is not _LINGER and (
+            mask = interest_of(phase)
+            if mask == READ and phase is not LINGER and (
                     self._eof or self._parser.buffered >= self._cfg.max_head):
                 # After EOF the socket is always readable: level triggering would spin.
                 # With a head's worth of pipelined bytes already waiting, read nothing more
                 # until they are answered: the kernel's buffer, not ours, holds the rest.
                 mask = 0
-        if (phase is _IDLE) is not (self._phase is _IDLE):
-            self._owner.on_idle(self, phase is _IDLE)  # idle ones go first under pressure
+        if (phase is IDLE) is not (self._phase is IDLE):
+            self._owner.on_idle(self, phase is IDLE)  # idle ones go first under pressure
         self._phase = phase
         if mask != self._mask:
             self._apply_interest(mask)
@@ -244,19 +215,19 @@ class Connection:
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self._phase is _CLOSED:
+        if self._phase is CLOSED:
             return
         if self._loop.now < self._deadline:
             self._timer = self._loop.call_at(self._deadline, self._on_timer)
             return
         phase = self._phase
-        if phase is _HEAD:
+        if phase is HEAD:
             self._begin_response(None)
             self._request_line = self._parser.partial_line()
             self._respond_error(HTTPError(_TIMEOUT, "head not complete"))
-        elif phase is _WAIT_FILE or phase is _WAIT_LOGIN:
+        elif phase is WAIT_FILE or phase is WAIT_LOGIN:
             self._seq += 1  # the late result is dropped (and a file's fd closed)
-            what = "file work" if phase is _WAIT_FILE else "password check"
+            what = "file work" if phase is WAIT_FILE else "password check"
             self._respond_error(HTTPError(_UNAVAILABLE, f"{what} too slow"))
         else:
             self.close(f"{phase.value} timeout")
@@ -266,11 +237,11 @@ class Connection:
     def on_event(self, mask: int) -> None:
         phase = self._phase
         try:
-            if phase is _SEND:
+            if phase is SEND:
                 self._flush()
-            elif phase is _IDLE or phase is _HEAD or phase is _LINGER:
+            elif phase is IDLE or phase is HEAD or phase is LINGER:
                 self._on_readable()
-            elif phase is _OPENING:
+            elif phase is OPENING:
                 self._open()
             # Else an earlier event of this batch closed us, or a pool job paused us.
         except Exception:
@@ -280,9 +251,9 @@ class Connection:
         """An exception escaped a handler: a bug. Log it, answer 500 if no response has
         started, and close; the loop and every other connection go on."""
         log.exception("%s: internal error", self.peer)
-        if self._phase is _CLOSED:
+        if self._phase is CLOSED:
             return
-        if self._status is None and self._phase is not _LINGER:
+        if self._status is None and self._phase is not LINGER:
             try:
                 self._respond_error(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR, "bug"))
                 return
@@ -308,14 +279,14 @@ class Connection:
             self._on_socket_error(err)
             return
         if step != READY:
-            self._set_phase(_OPENING)  # reading or writing, as the opening asks
+            self._set_phase(OPENING)  # reading or writing, as the opening asks
             return
         self._opening = None
         if opening.client is not None:
             self.peer = self._client = opening.client
         if opening.plain:
             self._tls, self._plain_on_tls = False, True
-        self._set_phase(_IDLE)
+        self._set_phase(IDLE)
         self._set_deadline(self._loop.now + self._cfg.header_timeout)  # the first request's
         if opening.rest:
             self._parser.feed(opening.rest)
@@ -329,7 +300,7 @@ class Connection:
         except OSError as err:
             self._on_socket_error(err)
             return
-        if self._phase is _LINGER:
+        if self._phase is LINGER:
             if not data:
                 self.close("closed after the response")
             return
@@ -341,7 +312,7 @@ class Connection:
                 # Decrypted bytes OpenSSL holds raise no event: come back for them.
                 self._loop.call_soon(self.on_event, READ)
             self._parser.feed(data)
-            if self._phase is _IDLE:
+            if self._phase is IDLE:
                 self._answer_from_idle()
                 return
         self.process()
@@ -351,13 +322,13 @@ class Connection:
         HEAD (its deadline, its idle bookkeeping) only if part of it is still missing."""
         self._started = self._loop.now
         self._process()  # the callers' on_event catches what escapes
-        if self._phase is _IDLE and not self._parser.empty:
+        if self._phase is IDLE and not self._parser.empty:
             self._start_head()
 
     def _start_head(self) -> None:
         """A request's first byte is here (or the rest of an answered request's body is
         due): its clock, for the log, and its deadline start."""
-        self._set_phase(_HEAD)
+        self._set_phase(HEAD)
         self._started = self._loop.now
         # Set at the first byte and never extended: slowloris cannot stretch it.
         timeout = self._cfg.body_timeout if self._parser.in_body else self._cfg.header_timeout
@@ -365,7 +336,7 @@ class Connection:
 
     def process(self) -> None:
         """Parse and answer the next buffered request, if a whole one is there."""
-        if self._phase is not _IDLE and self._phase is not _HEAD:
+        if self._phase is not IDLE and self._phase is not HEAD:
             return
         try:
             self._process()
@@ -390,9 +361,9 @@ class Connection:
             self._dispatch(req)
         elif self._eof:
             self.close("client closed")
-        elif self._phase is _HEAD and not self._parser.buffered and not self._parser.in_body:
+        elif self._phase is HEAD and not self._parser.buffered and not self._parser.in_body:
             # Only a discarded body or empty lines came: idle again, with the idle timeout.
-            self._set_phase(_IDLE)
+            self._set_phase(IDLE)
             self._set_deadline(self._loop.now + self._cfg.keepalive_timeout)
         else:
             # Waiting for more input. Discarding a body may just have drained a buffer that
@@ -455,12 +426,12 @@ class Connection:
                               on_done=partial(self._on_login, self._seq, site))
         except RuntimeError:
             raise HTTPError(_UNAVAILABLE, "shutting down") from None
-        self._set_phase(_WAIT_LOGIN)
+        self._set_phase(WAIT_LOGIN)
         self._set_deadline(now + self._cfg.login_timeout)
 
     def _on_login(self, seq: int, site: Site, future: Future[str | None]) -> None:
         req = self._req
-        if self._phase is not _WAIT_LOGIN or seq != self._seq or req is None:
+        if self._phase is not WAIT_LOGIN or seq != self._seq or req is None:
             return  # timed out or closed meanwhile
         try:
             user = future.result()
@@ -483,7 +454,7 @@ class Connection:
             path, key, encodings = route(site.docroot, target,
                                          req.fields.get(b"accept-encoding"))
             fresh, stale = self._owner.cache.lookup(key, self._loop.now)
-            if fresh is not None and fresh.fd is not None and not _unchanged(fresh):
+            if fresh is not None and fresh.fd is not None and fresh.changed_in_place():
                 fresh, stale = None, fresh  # changed in place: its headers no longer fit
             if fresh is not None:
                 # The fast path: no thread hop, no system call but send (or dup, sendfile).
@@ -508,14 +479,14 @@ class Connection:
             except RuntimeError:  # the pool is shut down: we are stopping
                 raise HTTPError(_UNAVAILABLE, "shutting down") from None
             cache.load_started(key)
-        self._set_phase(_WAIT_FILE)
+        self._set_phase(WAIT_FILE)
         self._set_deadline(loop.now + self._cfg.send_timeout)
 
     def _after_load(self, seq: int) -> None:
         """Another request's load of our file finished (and cached it, if it could be):
         look again."""
         req = self._req
-        if self._phase is not _WAIT_FILE or seq != self._seq or req is None:
+        if self._phase is not WAIT_FILE or seq != self._seq or req is None:
             return  # closed or timed out meanwhile
         try:
             self._serve(self._owner.site, req.target)
@@ -526,8 +497,8 @@ class Connection:
         """Our load finished: this request first (which caches the body), then the requests
         that waited for the same file look in the cache again."""
         waiting = self._owner.cache.load_finished(key)
-        if self._phase is not _WAIT_FILE or seq != self._seq:
-            _release(future)  # we closed or timed out meanwhile; never leak the fd
+        if self._phase is not WAIT_FILE or seq != self._seq:
+            close_result(future)  # we closed or timed out meanwhile; never leak the fd
         else:
             try:
                 self._use_file(site, key, future)
@@ -565,7 +536,7 @@ class Connection:
             try:
                 plan = file_plan(req, body, self._cfg.max_ranges, self._loop.wall)
             except HTTPError as err:
-                _drop(body, shared)
+                body.close_unless(shared)
                 self._respond_error(err)
                 return
             if plan is not None:
@@ -609,27 +580,28 @@ class Connection:
                                           http10=req is not None and req.version == b"HTTP/1.0")
         self._interim = b""
         head_only = req is not None and req.method == b"HEAD"
-        if head_only or not plan.segments:
+        segments: tuple[Segment, ...] = plan.segments
+        if head_only or not segments:
             if body is not None:
-                _drop(body, shared)
+                body.close_unless(shared)
+                body = None
             data = b"" if head_only else plan.body
             if len(data) <= _CONCAT_MAX:
                 self._send_whole(plan.status, head + data if data else head, len(head))
-            else:  # sendmsg gathers both: no copy
-                self._send_pieces(plan.status, (memoryview(head), memoryview(data)))
-            return
-        assert body is not None
-        pieces: list[Piece] = [memoryview(head)]
-        if body.data is not None:  # slices of the cached bytes: no copy, no file
-            whole = memoryview(body.data)
-            pieces += [memoryview(s) if isinstance(s, bytes) else whole[s[0]:s[0] + s[1]]
-                       for s in plan.segments]
-            self._send_pieces(plan.status, pieces)
-            return
-        fd = self._own_fd(body, shared)
-        if fd >= 0:
-            pieces += [memoryview(s) if isinstance(s, bytes) else s for s in plan.segments]
-            self._send_pieces(plan.status, pieces, fd, body)
+                return
+            segments = (data,)  # sendmsg gathers head and body: no copy
+        fd = -1
+        if body is not None and body.data is None:
+            fd = self._own_fd(body, shared)
+            if fd < 0:
+                return
+        self._status = plan.status
+        self._head_len = len(head)
+        self._out = Outgoing(pieces_of(head, segments, body.data if body is not None else None),
+                             self._cfg, self._loop, None if self._tls else self._sendfile,
+                             fd=fd, path=body.path if body is not None else "",
+                             size=body.size if body is not None else 0)
+        self._flush()
 
     def _own_fd(self, body: FileBody, shared: bool) -> int:
         """An fd of `body` this response may close: its own, or a dup of the cache's (which
@@ -665,16 +637,6 @@ class Connection:
                              None if self._tls else self._sendfile, sent=n)
         self._flush()
 
-    def _send_pieces(self, status: HTTPStatus, pieces: list[Piece] | tuple[Piece, ...],
-                     fd: int = -1, file: FileBody | None = None) -> None:
-        """Queue a response in pieces (the head first); the connection owns `fd` now."""
-        self._status = status
-        self._head_len = len(pieces[0])
-        self._out = Outgoing(pieces, self._cfg, self._loop, None if self._tls else self._sendfile,
-                             fd=fd, path=file.path if file is not None else "",
-                             size=file.size if file is not None else 0)
-        self._flush()
-
     def _flush(self) -> None:
         """Write what the socket takes; the one place a send error is handled."""
         out = self._out
@@ -686,8 +648,8 @@ class Connection:
             self._on_socket_error(err)
             return
         if result == BLOCKED:
-            if self._phase is not _SEND:
-                self._set_phase(_SEND)
+            if self._phase is not SEND:
+                self._set_phase(SEND)
             elif out.sent == sent_before:
                 # A wakeup that moved no byte is not progress: send_timeout measures the
                 # stall since the last byte went out, so a peer that stopped reading
@@ -713,12 +675,12 @@ class Connection:
         except RuntimeError:
             self.close("shutting down")
             return
-        self._set_phase(_WAIT_CHUNK)
+        self._set_phase(WAIT_CHUNK)
         self._set_deadline(self._loop.now + self._cfg.send_timeout)
 
     def _on_chunk(self, seq: int, future: Future[bytes]) -> None:
         out = self._out
-        if self._phase is not _WAIT_CHUNK or seq != self._seq or out is None:
+        if self._phase is not WAIT_CHUNK or seq != self._seq or out is None:
             return  # closed or timed out meanwhile
         try:
             filled = out.fill(future.result())
@@ -729,7 +691,7 @@ class Connection:
             self._end_short(out)
             self._finish()
             return
-        self._set_phase(_SEND)
+        self._set_phase(SEND)
         self._flush()
 
     def _end_short(self, out: Outgoing) -> None:
@@ -751,8 +713,8 @@ class Connection:
         draining = self._owner.draining
         if parser.empty and self._keep and not self._eof and not draining:
             # The common end of a keep-alive response: wait for the next request.
-            if self._phase is not _IDLE:
-                self._set_phase(_IDLE)  # IDLE keeps its READ interest: no change otherwise
+            if self._phase is not IDLE:
+                self._set_phase(IDLE)  # IDLE keeps its READ interest: no change otherwise
             self._set_deadline(self._loop.now + self._cfg.keepalive_timeout)
             return
         if not self._keep or draining or (self._eof and not parser.buffered):
@@ -799,7 +761,7 @@ class Connection:
         except OSError:
             self.close("shutdown failed")
             return
-        self._set_phase(_LINGER)
+        self._set_phase(LINGER)
         self._set_deadline(self._loop.now + self._cfg.linger_timeout)
 
     def _input_pending(self) -> bool:
@@ -824,42 +786,16 @@ class Connection:
 
     def close(self, reason: str = "") -> None:
         """Close now: unregister, close the socket, release the file, leave the registry."""
-        if self._phase is _CLOSED:
+        if self._phase is CLOSED:
             return
         self._log_response()  # an interrupted response is still logged, with bytes sent
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._set_phase(_CLOSED)  # unregisters before the close (fd reuse, KeyError)
+        self._set_phase(CLOSED)  # unregisters before the close (fd reuse, KeyError)
         self._sock.close()
         if self._out is not None:
             self._out.release()
             self._out = None
         self._owner.forget(self)
         log.debug("%s closed: %s", self.peer, reason)
-
-
-def _unchanged(body: FileBody) -> bool:
-    """Whether a cached open file still has the size and mtime its headers announce: a
-    file truncated or rewritten in place would otherwise be sent with a wrong length.
-    fstat of an open fd reads the in-memory inode; it does not wait on the disk."""
-    assert body.fd is not None
-    try:
-        return body.identical(os.fstat(body.fd))
-    except OSError:
-        return False
-
-
-def _drop(body: FileBody, shared: bool) -> None:
-    """Done with `body` without sending from its fd: close the fd unless the cache owns it."""
-    if not shared and body.fd is not None:
-        os.close(body.fd)
-
-
-def _release(future: Future[FileBody]) -> None:
-    """Close the fd a dropped pool result carries."""
-    if future.cancelled() or future.exception() is not None:
-        return
-    body = future.result()
-    if body.fd is not None:
-        os.close(body.fd)

@@ -11,6 +11,7 @@ import functools
 import mimetypes
 import os
 import stat
+from concurrent.futures import Future
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import quote, unquote_to_bytes
@@ -201,6 +202,31 @@ class FileBody:
 
     def identical(self, st: os.stat_result) -> bool:
         return (st.st_size, st.st_mtime_ns, st.st_ino) == (self.size, self.mtime_ns, self.ino)
+
+    def changed_in_place(self) -> bool:
+        """Whether an open file no longer has the size and mtime its headers announce: a
+        file truncated or rewritten in place would otherwise be sent with a wrong length.
+        fstat of an open fd reads the in-memory inode; it does not wait on the disk."""
+        assert self.fd is not None
+        try:
+            return not self.identical(os.fstat(self.fd))
+        except OSError:
+            return True
+
+    def close_unless(self, shared: bool) -> None:
+        """Done with this body without sending from its fd: close the fd, unless `shared`
+        (the cache owns it)."""
+        if not shared and self.fd is not None:
+            os.close(self.fd)
+
+
+def close_result(future: Future[FileBody]) -> None:
+    """Close the fd a `load` result carries that nobody will send from."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    body = future.result()
+    if body.fd is not None:
+        os.close(body.fd)
 
 
 # Precompressed siblings, as nginx's gzip_static and brotli_static find them.

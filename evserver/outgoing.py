@@ -1,8 +1,8 @@
 """The response in flight: what is left of it, and how it reaches the socket.
 
-Owns: `Outgoing` and the results of its `write()`: `DONE`, `BLOCKED`, `NEEDS_CHUNK`,
-`ENDED_SHORT`. Imports `config`, `files` (`read_ahead`) and `loop` (the pool that reads
-ahead). Loop thread only.
+Owns: `Outgoing`, the results of its `write()` (`DONE`, `BLOCKED`, `NEEDS_CHUNK`,
+`ENDED_SHORT`), and `pieces_of()`. Imports `config`, `files` (`read_ahead`) and `loop` (the
+pool that reads ahead). Loop thread only.
 
 A response that goes out in one `send` never builds one of these (the connection's fast
 path): an `Outgoing` exists only when a send was partial or a body streams from a file.
@@ -173,6 +173,22 @@ class Outgoing:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
+
+
+def pieces_of(head: bytes, body: Iterable[bytes | tuple[int, int]],
+              data: bytes | None = None) -> list[Piece]:
+    """A response as pieces: the head, then the body's bytes and (offset, length) segments
+    of a file; with `data` (the file's bytes in memory) the segments become slices of it."""
+    pieces: list[Piece] = [memoryview(head)]
+    whole = memoryview(data) if data is not None else None
+    for part in body:
+        if isinstance(part, bytes):
+            pieces.append(memoryview(part))
+        elif whole is not None:  # slices of the cached bytes: no copy, no file
+            pieces.append(whole[part[0]:part[0] + part[1]])
+        else:
+            pieces.append(part)
+    return pieces
 
 
 def _leading_views(pieces: deque[Piece]) -> Iterator[memoryview]:

@@ -18,10 +18,11 @@ from concurrent.futures import Future
 from .auth import Credentials, FailureLimiter
 from .cache import FileCache
 from .config import Config
-from .connection import Connection, Phase
+from .connection import Connection
 from .files import load_error_pages
 from .log import AccessLog
 from .loop import READ, Loop, TimerHandle
+from .phases import IDLE
 from .site import Site
 from .status import Counters, Snapshot
 
@@ -235,7 +236,7 @@ class Server:
         for conn in list(self.connections):
             # Idle between requests: close. Not yet asked anything: its first request may be
             # on its way (it gets its answer, with Connection: close, within the grace).
-            if conn.phase is Phase.IDLE and conn.served:
+            if conn.phase is IDLE and conn.served:
                 conn.close("shutting down")
         if not self.connections:
             self.loop.stop()

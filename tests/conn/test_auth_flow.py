@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from evserver.connection import Phase
+from evserver.phases import Phase
 
 from .test_connection import HELLO, Rig, req
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from evserver.connection import Connection, Phase
+from evserver.connection import Connection
 from evserver.files import FileBody, Resolved, load
 from evserver.loop import READ, WRITE
+from evserver.phases import Phase
 
 from .fakes import (
     SHUT_WR,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from evserver.connection import Phase
 from evserver.files import read_ahead
+from evserver.phases import Phase
 
 from .fakes import is_closed_fd
 from .test_connection import BIG_SIZE, Rig, req

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from evserver.connection import Phase
+from evserver.phases import Phase
 
 from .test_connection import PEER, Rig, req
 

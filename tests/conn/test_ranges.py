@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from evserver.connection import Phase
 from evserver.files import FileBody
 from evserver.loop import READ, WRITE
+from evserver.phases import Phase
 
 from .fakes import (
     SHUT_WR,

@@ -27,14 +27,15 @@ ALLOWED: dict[str, set[str]] = {
     "responses": {"http11", "semantics", "files", "site", "addresses", "status"},
     "outgoing": {"config", "files", "loop"},
     "opening": {"proxyproto"},
+    "phases": {"loop"},
     "connection": {"config", "http11", "files", "cache", "log", "loop", "status", "auth",
-                   "addresses", "responses", "outgoing", "opening", "site"},
+                   "addresses", "responses", "outgoing", "opening", "site", "phases"},
     "proxyproto": {"addresses"},  # PROXY protocol preambles
     "auth": set(),  # Basic authentication, password hashes, the failure limiter
     "status": set(),  # the status page: counters and their rendering
     # server: anything but __main__
     "server": {"config", "files", "cache", "log", "loop", "connection", "site", "status",
-               "auth"},
+               "auth", "phases"},
     "workers": {"config"},  # the --workers supervisor: fork, forward signals, restart
     "tools": set(),  # commands that never run while serving
     "tools.stats": set(),  # `evserver stats LOGFILE`: reads the formats log.py writes
