@@ -4,14 +4,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from .fakes import is_closed_fd
-
-if TYPE_CHECKING:
-    from .test_connection import Rig
+from .rig import BIG_SIZE, HELLO, INDEX, MID_SIZE, Rig
 
 
 def _open_fds() -> set[int]:
@@ -31,7 +29,6 @@ def no_fd_leak() -> Iterator[None]:
 @pytest.fixture
 def docroot(tmp_path: Path) -> Path:
     """The connection tests' root: a small text, an index, a streamed and a mid-size file."""
-    from .test_connection import BIG_SIZE, HELLO, INDEX, MID_SIZE
     root = tmp_path / "www"
     root.mkdir()
     (root / "hello.txt").write_bytes(HELLO)
@@ -45,7 +42,6 @@ def docroot(tmp_path: Path) -> Path:
 def make_rig(docroot: Path) -> Iterator[Callable[..., Rig]]:
     """Rigs with config overrides; their caches (which own open fds) are closed at the end,
     as the server does at exit, before the fd-leak check runs."""
-    from .test_connection import Rig
     rigs: list[Rig] = []
 
     def make(**overrides: Any) -> Rig:

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -386,48 +386,7 @@ class FakeOwner:
         self.idle_changes.append(idle)
 
 
-# -- reading what was sent ----------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int
-    head: bytes
-    headers: dict[bytes, bytes] = field(default_factory=dict)  # lower-cased names
-    body: bytes = b""
-
-    def header(self, name: str) -> bytes | None:
-        return self.headers.get(name.lower().encode())
-
-
-def parse_replies(data: bytes, head_only: Iterable[bool] = ()) -> list[Reply]:
-    """Split sent bytes into responses (strictly: leftover bytes are an error).
-
-    `head_only[i]` says the i-th response answers HEAD (Content-Length but no body).
-    """
-    flags = list(head_only)
-    replies: list[Reply] = []
-    while data:
-        end = data.find(b"\r\n\r\n")
-        assert end >= 0, f"incomplete head: {data[:200]!r}"
-        head, data = data[:end + 4], data[end + 4:]
-        lines = head[:-4].split(b"\r\n")
-        version, code, _ = (lines[0].split(b" ", 2) + [b""])[:3]
-        assert version == b"HTTP/1.1", lines[0]
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            assert colon, line
-            headers[name.strip().lower()] = value.strip()
-        status = int(code)
-        is_head = flags[len(replies)] if len(replies) < len(flags) else False
-        length = 0
-        if not is_head and status not in (204, 304):
-            length = int(headers.get(b"content-length", b"0"))
-        assert len(data) >= length, f"short body: {len(data)} of {length}"
-        replies.append(Reply(status, head, headers, data[:length]))
-        data = data[length:]
-    return replies
+# -- helpers --------------------------------------------------------------------------------
 
 
 def is_closed_fd(fd: int) -> bool:

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from evserver.phases import Phase
+from tests.wire import request
 
-from .test_connection import HELLO, Rig, req
+from .rig import HELLO, Rig
 
 USERS = ("alice:wonderland",)
 
@@ -21,16 +22,16 @@ def basic(user: str, password: str) -> str:
 
 def test_no_credentials_gets_a_401_challenge(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(auth=USERS, auth_insecure=True, auth_realm="team files")
-    rig.serve(req())
+    rig.serve(request("/hello.txt"))
     (reply,) = rig.replies()
     assert reply.status == 401
-    assert reply.header("www-authenticate") == b'Basic realm="team files", charset="UTF-8"'
+    assert reply.header("www-authenticate") == 'Basic realm="team files", charset="UTF-8"'
     assert rig.phase is Phase.IDLE and not rig.loop.jobs  # no password to check
 
 
 def test_right_password_is_checked_in_the_pool_then_served(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(auth=USERS, auth_insecure=True)
-    rig.receive(req(headers=basic("alice", "wonderland")))
+    rig.receive(request("/hello.txt", headers=basic("alice", "wonderland")))
     assert rig.phase is Phase.WAIT_LOGIN  # the check is a pool job, never on the loop
     rig.settle()
     assert [(r.status, r.body) for r in rig.replies()] == [(200, HELLO)]
@@ -40,7 +41,7 @@ def test_right_password_is_checked_in_the_pool_then_served(make_rig: Callable[..
 def test_wrong_credentials_get_401_and_are_counted(make_rig: Callable[..., Rig],
                                                    who: tuple[str, str]) -> None:
     rig = make_rig(auth=USERS, auth_insecure=True)
-    rig.serve(req(headers=basic(*who)))
+    rig.serve(request("/hello.txt", headers=basic(*who)))
     assert [r.status for r in rig.replies()] == [401]
     assert len(rig.owner.login_failures) == 1
 
@@ -49,18 +50,18 @@ def test_repeated_failures_are_limited(make_rig: Callable[..., Rig]) -> None:
     """After the limiter's allowance of failures, the client gets 429 without a check."""
     rig = make_rig(auth=USERS, auth_insecure=True)
     for _ in range(10):
-        rig.serve(req(headers=basic("alice", "guess")))
+        rig.serve(request("/hello.txt", headers=basic("alice", "guess")))
     jobs_before = len(rig.loop.jobs)
-    rig.serve(req(headers=basic("alice", "wonderland")))
+    rig.serve(request("/hello.txt", headers=basic("alice", "wonderland")))
     statuses = [r.status for r in rig.replies()]
     assert statuses == [401] * 10 + [429] and len(rig.loop.jobs) == jobs_before
-    assert rig.replies()[-1].header("retry-after") == b"60"
+    assert rig.replies()[-1].header("retry-after") == "60"
 
 
 def test_only_the_auth_paths_need_a_login(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(auth=USERS, auth_insecure=True, auth_paths=("/private/",),
                    health_path="/healthz")
-    rig.serve(req("/hello.txt") + req("/private/x") + req("/healthz"))
+    rig.serve(request("/hello.txt") + request("/private/x") + request("/healthz"))
     assert [r.status for r in rig.replies()] == [200, 401, 200]
 
 
@@ -69,6 +70,6 @@ def test_login_over_plain_http_from_another_machine_is_refused(
     """The rig's peer is 203.0.113.9: without --auth-insecure its password would cross the
     network unencrypted, so the login is refused with a page that says why."""
     rig = make_rig(auth=USERS)
-    rig.serve(req(headers=basic("alice", "wonderland")))
+    rig.serve(request("/hello.txt", headers=basic("alice", "wonderland")))
     (reply,) = rig.replies()
     assert reply.status == 403 and b"unencrypted" in reply.body and not rig.loop.jobs

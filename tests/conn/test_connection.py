@@ -8,12 +8,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 import socket
 from collections.abc import Callable
 from concurrent.futures import Future
 from email.utils import formatdate
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,102 +20,10 @@ from evserver.connection import Connection
 from evserver.files import FileBody, Resolved, load
 from evserver.loop import READ, WRITE
 from evserver.phases import Phase
+from tests.wire import parse_responses, request
 
-from .fakes import (
-    SHUT_WR,
-    FakeLoop,
-    FakeOwner,
-    FakeSocket,
-    Journal,
-    Reply,
-    is_closed_fd,
-    parse_replies,
-)
-
-PEER = "203.0.113.9"
-HELLO = b"hello, world\n"
-INDEX = b"<!doctype html><title>home</title><p>home</p>\n"
-BIG_SIZE = 35_000  # > cache_max_entry (4096): streamed from an fd with the fake sendfile
-MID_SIZE = 100_000  # > the 64 KiB concat limit: head and body go out with sendmsg
-_LOG = re.compile(rb'^(\S+) - - \[[^\]]+\] "([^"]*)" (\d+) (\d+) "[^"]*" "[^"]*" [\d.]+\n$')
-
-
-def req(target: str = "/hello.txt", method: str = "GET", version: str = "HTTP/1.1",
-        headers: str = "") -> bytes:
-    host = "Host: test\r\n" if version == "HTTP/1.1" else ""
-    return f"{method} {target} {version}\r\n{host}{headers}\r\n".encode()
-
-
-class Rig:
-    """One Connection wired to a FakeSocket, a FakeLoop and a FakeOwner, already started."""
-
-    def __init__(self, docroot: Path, **overrides: Any) -> None:
-        self.docroot = docroot
-        self.journal: Journal = []
-        self.loop = FakeLoop(self.journal)
-        self.sock = FakeSocket(self.journal)
-        self.owner = FakeOwner(docroot, self.loop, **overrides)
-        self.conn = Connection(self.sock, PEER, self.owner,  # type: ignore[arg-type]
-                               sendfile=self.sock.sendfile)
-        self.conn.start()
-
-    @property
-    def phase(self) -> Phase:
-        return self.conn.phase
-
-    @property
-    def mask(self) -> int:
-        return self.loop.mask(self.sock)
-
-    def receive(self, *chunks: bytes | BaseException) -> None:
-        """Each chunk arrives on its own and gets its own READ event."""
-        for chunk in chunks:
-            self.sock.feed(chunk)
-            self.conn.on_event(READ)
-
-    def writable(self) -> None:
-        self.conn.on_event(WRITE)
-
-    def run_jobs(self) -> list[Any]:
-        """Complete every pending pool job for real; returns their futures."""
-        return [job.run() for job in self.loop.undelivered()]
-
-    def replies(self, head_only: tuple[bool, ...] = ()) -> list[Reply]:
-        return parse_replies(bytes(self.sock.sent), head_only)
-
-    def log(self) -> list[tuple[bytes, int, int]]:
-        """(request line, status, body bytes) of each access-log line."""
-        out = []
-        for line in self.owner.access_log.lines:
-            m = _LOG.match(line)
-            assert m is not None, line
-            assert m.group(1) == PEER.encode()
-            out.append((m.group(2), int(m.group(3)), int(m.group(4))))
-        return out
-
-    def serve(self, request: bytes) -> None:
-        """Deliver a request, then run pool jobs, call_soon turns and WRITE events (with
-        the socket's current window) until the connection has nothing more to do."""
-        self.receive(request)
-        self.settle()
-
-    def settle(self) -> None:
-        for _ in range(10_000):  # enough WRITE events for a big response through tiny windows
-            if self.loop.undelivered():
-                self.run_jobs()
-            elif self.loop.soon:
-                self.loop.run_soon()
-            elif self.phase is Phase.SEND and self.sock.window != 0:
-                self.writable()
-            else:
-                return
-        raise AssertionError("the connection never settled")
-
-    def file(self, name: str) -> bytes:
-        return (self.docroot / name).read_bytes()
-
-    def index_of(self, *entry: Any) -> int:
-        return next(i for i, e in enumerate(self.journal) if e[:len(entry)] == entry)
+from .fakes import SHUT_WR, FakeSocket, is_closed_fd
+from .rig import BIG_SIZE, HELLO, INDEX, MID_SIZE, PEER, Rig
 
 
 def assert_kept_alive(rig: Rig) -> None:
@@ -157,8 +63,8 @@ def test_fresh_get_goes_through_the_pool_then_keeps_alive(rig: Rig) -> None:
     assert rig.sock.writes == [("send", len(rig.sock.sent))]  # head and body in one send
     (reply,) = rig.replies()
     assert reply.status == 200 and reply.body == HELLO
-    assert reply.header("content-length") == b"%d" % len(HELLO)
-    assert reply.header("content-type") == b"text/plain; charset=utf-8"
+    assert reply.header("content-length") == str(len(HELLO))
+    assert reply.header("content-type") == "text/plain; charset=utf-8"
     assert reply.header("connection") is None  # HTTP/1.1 keeps alive by default
     assert_kept_alive(rig)
     assert rig.conn._deadline == t0 + 0.25 + 7.0  # keepalive_timeout
@@ -168,9 +74,9 @@ def test_fresh_get_goes_through_the_pool_then_keeps_alive(rig: Rig) -> None:
 
 def test_second_identical_request_is_a_cache_hit_without_submit(rig: Rig) -> None:
     """A fresh FileCache entry is served on the loop thread: no pool job at all."""
-    rig.serve(req())
+    rig.serve(request("/hello.txt"))
     assert len(rig.loop.jobs) == 1
-    rig.receive(req())
+    rig.receive(request("/hello.txt"))
     assert len(rig.loop.jobs) == 1 and rig.loop.pending_jobs == 0
     assert [r.body for r in rig.replies()] == [HELLO, HELLO]
     assert rig.owner.cache.hits == 1
@@ -180,12 +86,12 @@ def test_second_identical_request_is_a_cache_hit_without_submit(rig: Rig) -> Non
 
 def test_request_arriving_one_byte_per_recv(rig: Rig) -> None:
     """The header deadline starts at the first byte and is not extended by later bytes."""
-    request = req()
+    data = request("/hello.txt")
     start = rig.loop.now
-    for i, byte in enumerate(request):
+    for i, byte in enumerate(data):
         rig.loop.advance(0.001)
         rig.receive(bytes([byte]))
-        if i < len(request) - 1:
+        if i < len(data) - 1:
             assert rig.phase is Phase.HEAD and rig.sock.sent == b""
             assert rig.conn._deadline == pytest.approx(start + 0.001 + 5.0)
     assert rig.phase is Phase.WAIT_FILE and len(rig.loop.jobs) == 1
@@ -196,19 +102,19 @@ def test_request_arriving_one_byte_per_recv(rig: Rig) -> None:
 
 def test_pipelined_requests_in_one_recv_answered_in_order_one_per_turn(rig: Rig) -> None:
     """Buffered requests raise no READ event: each is re-driven by one call_soon turn."""
-    rig.serve(req("/hello.txt"))
-    rig.serve(req("/index.html"))
+    rig.serve(request("/hello.txt"))
+    rig.serve(request("/index.html"))
     before = len(rig.sock.sent)
-    rig.receive(req("/index.html") + req("/hello.txt") + req("/index.html"))
-    assert len(parse_replies(bytes(rig.sock.sent[before:]))) == 1  # only the first, so far
+    rig.receive(request("/index.html") + request("/hello.txt") + request("/index.html"))
+    assert len(parse_responses(bytes(rig.sock.sent[before:]))) == 1  # only the first, so far
     assert rig.phase is Phase.HEAD and rig.mask == READ
     assert list(rig.loop.soon) == [(rig.conn.process, ())]
     assert rig.loop.run_soon() == 1
-    assert len(parse_replies(bytes(rig.sock.sent[before:]))) == 2
+    assert len(parse_responses(bytes(rig.sock.sent[before:]))) == 2
     assert list(rig.loop.soon) == [(rig.conn.process, ())]
     assert rig.loop.run_soon() == 1
     assert not rig.loop.soon
-    bodies = [r.body for r in parse_replies(bytes(rig.sock.sent[before:]))]
+    bodies = [r.body for r in parse_responses(bytes(rig.sock.sent[before:]))]
     assert bodies == [INDEX, HELLO, INDEX]
     assert len(rig.loop.jobs) == 2  # all three were cache hits
     assert_kept_alive(rig)
@@ -219,8 +125,8 @@ def test_a_pipelined_flood_is_read_no_faster_than_it_is_answered(
     """With a head's worth of requests buffered, READ interest is dropped until they are
     answered: a client cannot grow our buffer beyond max_head plus one recv."""
     rig = make_rig(max_keepalive_requests=10_000)
-    rig.serve(req("/hello.txt"))
-    flood = req("/hello.txt") * (3 * rig.owner.cfg.max_head // len(req("/hello.txt")))
+    rig.serve(request("/hello.txt"))
+    flood = request("/hello.txt") * (3 * rig.owner.cfg.max_head // len(request("/hello.txt")))
     rig.receive(flood)
     assert rig.phase is Phase.HEAD and rig.mask == 0  # not reading: the kernel holds the rest
     peak = 0
@@ -228,13 +134,13 @@ def test_a_pipelined_flood_is_read_no_faster_than_it_is_answered(
         peak = max(peak, rig.conn._parser.buffered)
         rig.loop.run_soon()
     assert peak <= len(flood)
-    assert len(rig.replies()) == 1 + len(flood) // len(req("/hello.txt"))
+    assert len(rig.replies()) == 1 + len(flood) // len(request("/hello.txt"))
     assert_kept_alive(rig)  # READ interest is back once the backlog is answered
 
 
 def test_pipelined_requests_wait_for_the_pool_in_order(rig: Rig) -> None:
     """With cold files the second request is parsed only after the first is answered."""
-    rig.receive(req("/hello.txt") + req("/index.html"))
+    rig.receive(request("/hello.txt") + request("/index.html"))
     assert rig.phase is Phase.WAIT_FILE and len(rig.loop.jobs) == 1
     rig.run_jobs()
     assert [r.body for r in rig.replies()] == [HELLO]
@@ -254,7 +160,7 @@ def test_partial_sends_resume_via_memoryview_without_loss_or_copy(rig: Rig) -> N
     """Each WRITE event resumes where the last send stopped, slicing the same buffer."""
     rig.sock.send_limit = 4
     rig.sock.window = 9
-    rig.serve(req())
+    rig.serve(request("/hello.txt"))
     assert rig.phase is Phase.SEND and rig.mask == WRITE
     assert len(rig.sock.sent) == 9
     events = 0
@@ -277,7 +183,7 @@ def test_partial_sendmsg_of_head_and_cached_body(make_rig: Callable[..., Rig]) -
     rig = make_rig(cache_max_entry=256 * 1024)
     rig.sock.send_limit = 7000
     rig.sock.window = 0
-    rig.serve(req("/mid.bin"))
+    rig.serve(request("/mid.bin"))
     assert rig.phase is Phase.SEND and rig.sock.sent == b""
     while rig.phase is Phase.SEND:
         rig.sock.unblock(30_001)
@@ -298,7 +204,7 @@ def test_partial_sendmsg_of_head_and_cached_body(make_rig: Callable[..., Rig]) -
 def test_write_interest_is_dropped_as_soon_as_the_buffer_drains(rig: Rig) -> None:
     """Level triggering: a stale WRITE interest would spin the loop."""
     rig.sock.window = 10
-    rig.serve(req())
+    rig.serve(request("/hello.txt"))
     assert rig.mask == WRITE
     rig.writable()  # still blocked: no progress, interest stays
     assert rig.mask == WRITE
@@ -311,7 +217,7 @@ def test_write_interest_is_dropped_as_soon_as_the_buffer_drains(rig: Rig) -> Non
 
 def test_large_file_sendfile_in_capped_chunks_one_per_write_event(rig: Rig) -> None:
     """At most sendfile_chunk bytes per call and one call per WRITE event."""
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     (future,) = rig.run_jobs()
     body: FileBody = future.result()
     assert body.fd is not None and body.data is None
@@ -341,7 +247,7 @@ def test_a_reader_that_keeps_up_earns_the_bigger_send_buffer(
     """Three sendfile calls in a row that each fill at least send_buffer bytes (half the
     kernel's doubled buffer): SO_SNDBUF grows to send_buffer_max, once."""
     rig = make_rig(send_buffer=5_000, send_buffer_max=50_000)
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     while rig.phase is Phase.SEND:
         rig.writable()
     assert [n for _, _, n in rig.sock.sendfile_calls] == [10_000, 10_000, 10_000, 5_000]
@@ -354,7 +260,7 @@ def test_a_slow_reader_keeps_the_capped_send_buffer(make_rig: Callable[..., Rig]
     slow readers cannot make the server pin more kernel memory."""
     rig = make_rig(send_buffer=5_000, send_buffer_max=50_000)
     rig.sock.send_limit = 4_000
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     while rig.phase is Phase.SEND:
         rig.writable()
     assert len(rig.sock.sendfile_calls) == 9 and rig.sock.sockopts == []
@@ -364,7 +270,7 @@ def test_a_slow_reader_keeps_the_capped_send_buffer(make_rig: Callable[..., Rig]
 def test_short_sendfile_resumes_at_the_right_offset(rig: Rig) -> None:
     """A per-call limit below the chunk: offsets stay contiguous, the body stays intact."""
     rig.sock.send_limit = 3000
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     while rig.phase is Phase.SEND:
         rig.writable()
     offsets = [off for off, _, _ in rig.sock.sendfile_calls]
@@ -376,14 +282,14 @@ def test_short_sendfile_resumes_at_the_right_offset(rig: Rig) -> None:
 
 def test_head_sends_the_head_only_and_closes_the_fd(rig: Rig) -> None:
     """HEAD of a streamed file: Content-Length of the file, no body, fd released."""
-    rig.receive(req("/big.bin", method="HEAD"))
+    rig.receive(request("/big.bin", method="HEAD"))
     (future,) = rig.run_jobs()
     fd = future.result().fd
     assert fd is not None and is_closed_fd(fd)
     assert rig.sock.sendfile_calls == []
     (reply,) = rig.replies(head_only=(True,))
     assert reply.status == 200 and reply.body == b""
-    assert reply.header("content-length") == b"%d" % BIG_SIZE
+    assert reply.header("content-length") == str(BIG_SIZE)
     assert bytes(rig.sock.sent) == reply.head
     assert_kept_alive(rig)
     assert rig.log() == [(b"HEAD /big.bin HTTP/1.1", 200, 0)]
@@ -392,8 +298,8 @@ def test_head_sends_the_head_only_and_closes_the_fd(rig: Rig) -> None:
 # -- conditional requests --------------------------------------------------------------------
 
 
-def _validators(rig: Rig, target: str) -> tuple[bytes, bytes]:
-    rig.serve(req(target))
+def _validators(rig: Rig, target: str) -> tuple[str, str]:
+    rig.serve(request(target))
     reply = rig.replies()[-1]
     etag, last_modified = reply.header("etag"), reply.header("last-modified")
     assert etag is not None and last_modified is not None
@@ -403,30 +309,31 @@ def _validators(rig: Rig, target: str) -> tuple[bytes, bytes]:
 def test_304_via_if_modified_since(rig: Rig) -> None:
     """A date not older than the file's mtime gives 304 (no body, no length); an old one 200."""
     _, last_modified = _validators(rig, "/hello.txt")
-    rig.serve(req(headers=f"If-Modified-Since: {last_modified.decode()}\r\n"))
+    rig.serve(request("/hello.txt", headers=f"If-Modified-Since: {last_modified}\r\n"))
     reply = rig.replies()[-1]
     assert reply.status == 304 and reply.body == b""
     assert reply.header("content-length") is None
     assert reply.head.endswith(b"\r\n\r\n") and rig.sock.sent.endswith(reply.head)
     assert_kept_alive(rig)
     old = formatdate(0, usegmt=True)
-    rig.serve(req(headers=f"If-Modified-Since: {old}\r\n"))
+    rig.serve(request("/hello.txt", headers=f"If-Modified-Since: {old}\r\n"))
     assert rig.replies()[-1].status == 200
 
 
 def test_304_via_if_none_match_and_it_wins_over_if_modified_since(rig: Rig) -> None:
     """RFC 9110 §13.2.2: with If-None-Match present, If-Modified-Since is ignored."""
     etag, last_modified = _validators(rig, "/hello.txt")
-    rig.serve(req(headers=f"If-None-Match: \"x\", W/{etag.decode()}\r\n"))
+    rig.serve(request("/hello.txt", headers=f"If-None-Match: \"x\", W/{etag}\r\n"))
     assert rig.replies()[-1].status == 304
     assert rig.replies()[-1].header("etag") == etag
     # A non-matching tag beats a satisfied date: full response.
-    rig.serve(req(headers=f"If-None-Match: \"other\"\r\n"
-                          f"If-Modified-Since: {last_modified.decode()}\r\n"))
+    rig.serve(request("/hello.txt", headers=f"If-None-Match: \"other\"\r\n"
+                          f"If-Modified-Since: {last_modified}\r\n"))
     assert rig.replies()[-1].status == 200 and rig.replies()[-1].body == HELLO
     # A matching tag beats a failed date: 304.
     old = formatdate(0, usegmt=True)
-    rig.serve(req(headers=f"If-None-Match: {etag.decode()}\r\nIf-Modified-Since: {old}\r\n"))
+    rig.serve(request("/hello.txt",
+                      headers=f"If-None-Match: {etag}\r\nIf-Modified-Since: {old}\r\n"))
     assert rig.replies()[-1].status == 304
     assert_kept_alive(rig)
 
@@ -434,7 +341,7 @@ def test_304_via_if_none_match_and_it_wins_over_if_modified_since(rig: Rig) -> N
 def test_304_for_a_streamed_file_closes_its_fd(rig: Rig) -> None:
     """304 for a file held as an fd sends the head only and releases the fd."""
     etag, _ = _validators(rig, "/big.bin")
-    rig.receive(req("/big.bin", headers=f"If-None-Match: {etag.decode()}\r\n"))
+    rig.receive(request("/big.bin", headers=f"If-None-Match: {etag}\r\n"))
     future = rig.run_jobs()[0]
     assert rig.replies()[-1].status == 304
     assert is_closed_fd(future.result().fd)
@@ -444,11 +351,11 @@ def test_304_for_a_streamed_file_closes_its_fd(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("request_bytes, status, keep", [
-    (req("/missing.txt"), 404, True),
-    (req("/../hello.txt"), 400, True),  # the target is refused, framing is intact
-    (req("/hello.txt", method="POST", headers="Content-Length: 3\r\n") + b"abc", 405, True),
-    (req("/hello.txt", method="BREW"), 501, True),
-    (req("*", method="OPTIONS"), 204, True),
+    (request("/missing.txt"), 404, True),
+    (request("/../hello.txt"), 400, True),  # the target is refused, framing is intact
+    (request("/hello.txt", method="POST", headers="Content-Length: 3\r\n") + b"abc", 405, True),
+    (request("/hello.txt", method="BREW"), 501, True),
+    (request("*", method="OPTIONS"), 204, True),
     (b"GET /hello.txt HTTP/1.1\r\n\r\n", 400, False),  # no Host: a parser error
     (b"GET /hello.txt HTTP/2.0\r\nHost: test\r\n\r\n", 505, False),
     (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400, False),  # a TLS ClientHello
@@ -459,25 +366,25 @@ def test_status_and_keep_alive(rig: Rig, request_bytes: bytes, status: int, keep
     (reply,) = rig.replies()
     assert reply.status == status
     if status == 405 or status == 204:
-        assert reply.header("allow") == b"GET, HEAD, OPTIONS"
+        assert reply.header("allow") == "GET, HEAD, OPTIONS"
     if status == 204:
         assert reply.header("content-length") is None and reply.body == b""
     else:
-        assert reply.header("content-type") == b"text/html; charset=utf-8"
-        assert len(reply.body) == int(reply.header("content-length") or b"-1") > 0
+        assert reply.header("content-type") == "text/html; charset=utf-8"
+        assert len(reply.body) == int(reply.header("content-length") or "-1") > 0
     if keep:
         assert reply.header("connection") is None
         assert_kept_alive(rig)
     else:
-        assert reply.header("connection") == b"close"
+        assert reply.header("connection") == "close"
         assert_lingering(rig)
     assert [entry[1] for entry in rig.log()] == [status]
 
 
 def test_keep_alive_after_404_serves_the_next_request(rig: Rig) -> None:
     """404 is not a framing error: the same connection serves the next request."""
-    rig.serve(req("/nope"))
-    rig.serve(req())
+    rig.serve(request("/nope"))
+    rig.serve(request("/hello.txt"))
     assert [r.status for r in rig.replies()] == [404, 200]
     assert_kept_alive(rig)
 
@@ -487,7 +394,7 @@ def test_parser_error_closes_via_shutdown_linger_and_eof(rig: Rig) -> None:
     t0 = rig.loop.now
     rig.receive(b"GET /a b c HTTP/1.1\r\nHost: test\r\n\r\n")
     (reply,) = rig.replies()
-    assert reply.status == 400 and reply.header("connection") == b"close"
+    assert reply.status == 400 and reply.header("connection") == "close"
     assert_lingering(rig)
     assert [t.when for t in rig.loop.live_timers()] == [t0 + 2.0]  # linger_timeout
     assert rig.index_of("shutdown") > max(i for i, e in enumerate(rig.journal)
@@ -524,7 +431,7 @@ def test_header_timeout_with_a_partial_request_sends_408_and_closes(rig: Rig) ->
     assert rig.phase is Phase.HEAD and rig.sock.sent == b""
     rig.loop.advance(0.01)
     (reply,) = rig.replies()
-    assert reply.status == 408 and reply.header("connection") == b"close"
+    assert reply.status == 408 and reply.header("connection") == "close"
     assert_lingering(rig)
     rig.receive(b"")
     assert rig.phase is Phase.CLOSED and rig.owner.forgotten == [rig.conn]
@@ -542,7 +449,7 @@ def test_408_log_line_shows_the_partial_request_and_its_whole_duration(rig: Rig)
 
 def test_idle_keepalive_timeout_closes_quietly(rig: Rig) -> None:
     """An idle keep-alive connection closes at keepalive_timeout without a byte."""
-    rig.serve(req())
+    rig.serve(request("/hello.txt"))
     sent = bytes(rig.sock.sent)
     rig.loop.advance(6.99)
     assert rig.phase is Phase.IDLE
@@ -582,7 +489,7 @@ def test_one_live_timer_through_many_requests(rig: Rig) -> None:
     """Keep-alive, send and header deadlines share one live timer handle."""
     for i in range(6):
         rig.loop.advance(0.5)
-        rig.serve(req("/hello.txt" if i % 2 else "/big.bin"))
+        rig.serve(request("/hello.txt" if i % 2 else "/big.bin"))
         while rig.phase is Phase.SEND:
             rig.writable()
             assert len(rig.loop.live_timers()) == 1
@@ -593,7 +500,7 @@ def test_one_live_timer_through_many_requests(rig: Rig) -> None:
 def test_send_timeout_closes_a_client_that_stops_reading(rig: Rig) -> None:
     """The access line records the body bytes that really went out."""
     rig.sock.window = 5000
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     (future,) = rig.run_jobs()
     head_len = rig.sock.sent.index(b"\r\n\r\n") + 4
     assert rig.phase is Phase.SEND and len(rig.sock.sent) == 5000
@@ -608,7 +515,7 @@ def test_send_timeout_closes_a_client_that_stops_reading(rig: Rig) -> None:
 def test_send_timeout_counts_from_progress_not_from_write_events(rig: Rig) -> None:
     """A WRITE event that moves no byte must not extend the send deadline."""
     rig.sock.window = 5000
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     assert rig.phase is Phase.SEND
     for _ in range(10):
         rig.loop.advance(1.0)
@@ -620,7 +527,7 @@ def test_send_timeout_counts_from_progress_not_from_write_events(rig: Rig) -> No
 def test_send_progress_extends_the_send_deadline(rig: Rig) -> None:
     """A slow reader that keeps making progress is never timed out."""
     rig.sock.window = 5000
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     for _ in range(3):
         rig.loop.advance(10.0)
         rig.sock.unblock(1000)
@@ -649,7 +556,7 @@ def test_epipe_on_send_closes_quietly_and_releases_the_streamed_fd(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     """EPIPE mid-body: quiet close, fd released, bytes sent logged, forget once."""
     caplog.set_level(logging.DEBUG, logger="evserver")
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     (future,) = rig.run_jobs()
     fd = future.result().fd
     assert rig.phase is Phase.SEND and not is_closed_fd(fd)
@@ -669,7 +576,7 @@ def test_epipe_on_send_closes_quietly_and_releases_the_streamed_fd(
 
 def test_file_result_arriving_after_close_is_dropped_and_its_fd_closed(rig: Rig) -> None:
     """A pool result for a closed connection is dropped and its fd closed (EBADF)."""
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     assert rig.phase is Phase.WAIT_FILE
     rig.conn.close("client went away")
     assert rig.owner.forgotten == [rig.conn]
@@ -682,11 +589,11 @@ def test_file_result_arriving_after_close_is_dropped_and_its_fd_closed(rig: Rig)
 
 def test_result_for_an_old_seq_after_wait_file_timeout_is_dropped(rig: Rig) -> None:
     """WAIT_FILE times out at send_timeout with 503; the late result is dropped, fd closed."""
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     (job,) = rig.loop.jobs
     rig.loop.advance(11.0)
     (reply,) = rig.replies()
-    assert reply.status == 503 and reply.header("connection") == b"close"
+    assert reply.status == 503 and reply.header("connection") == "close"
     assert_lingering(rig)
     sent = bytes(rig.sock.sent)
     job.run()
@@ -698,9 +605,9 @@ def test_result_for_an_old_seq_after_wait_file_timeout_is_dropped(rig: Rig) -> N
 
 def test_result_for_an_old_seq_during_a_newer_job_is_dropped(rig: Rig) -> None:
     """A duplicate or late completion of an earlier job never answers the current request."""
-    rig.serve(req("/hello.txt"))
+    rig.serve(request("/hello.txt"))
     (old_job,) = rig.loop.jobs
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     assert rig.phase is Phase.WAIT_FILE and len(rig.loop.undelivered()) == 1
     stale: Future[FileBody] = Future()
     body = load(Resolved(str(rig.docroot / "big.bin"), b"/big.bin/"), rig.owner.site.docroot,
@@ -717,7 +624,7 @@ def test_result_for_an_old_seq_during_a_newer_job_is_dropped(rig: Rig) -> None:
 
 def test_eof_after_pipelined_requests_still_answers_them(rig: Rig) -> None:
     """A half-close after complete pipelined requests: both answered, then close."""
-    rig.receive(req("/hello.txt") + req("/index.html"))
+    rig.receive(request("/hello.txt") + request("/index.html"))
     rig.run_jobs()
     assert rig.phase is Phase.HEAD
     rig.receive(b"")  # the client half-closed after sending both
@@ -740,7 +647,7 @@ def test_events_after_close_do_nothing(rig: Rig) -> None:
     """Stale events, callbacks and timers after close touch nothing."""
     rig.conn.close("test")
     recv_calls = rig.sock.recv_calls
-    rig.sock.feed(req())
+    rig.sock.feed(request("/hello.txt"))
     for mask in (READ, WRITE, READ | WRITE):
         rig.conn.on_event(mask)
     rig.conn.process()
@@ -761,7 +668,7 @@ def test_close_unregisters_before_closing_and_twice_is_harmless(rig: Rig) -> Non
 
 def test_close_while_waiting_for_the_pool_does_not_unregister_twice(rig: Rig) -> None:
     """Closing in WAIT_FILE (already unregistered) raises no KeyError."""
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     rig.conn.close("stop")  # the socket is already unregistered in WAIT_FILE
     assert [e[0] for e in rig.journal].count("unregister") == 1
     assert rig.sock.closed
@@ -773,16 +680,16 @@ def test_close_while_waiting_for_the_pool_does_not_unregister_twice(rig: Rig) ->
 
 def test_http10_keep_alive_is_confirmed(rig: Rig) -> None:
     """HTTP/1.0 with Connection: keep-alive gets Connection: keep-alive back."""
-    rig.serve(req(version="HTTP/1.0", headers="Connection: keep-alive\r\n"))
+    rig.serve(request("/hello.txt", version="HTTP/1.0", headers="Connection: keep-alive\r\n"))
     (reply,) = rig.replies()
-    assert reply.header("connection") == b"keep-alive"
+    assert reply.header("connection") == "keep-alive"
     assert_kept_alive(rig)
 
 
 def test_http10_without_keep_alive_closes(rig: Rig) -> None:
     """HTTP/1.0 defaults to close (at once: the client asked for it)."""
-    rig.serve(req(version="HTTP/1.0"))
-    assert rig.replies()[0].header("connection") == b"close"
+    rig.serve(request("/hello.txt", version="HTTP/1.0"))
+    assert rig.replies()[0].header("connection") == "close"
     assert rig.phase is Phase.CLOSED and rig.sock.closed
 
 
@@ -790,17 +697,17 @@ def test_max_keepalive_requests_closes_after_n(make_rig: Callable[..., Rig]) -> 
     """The Nth response says Connection: close and the connection half-closes."""
     rig = make_rig(max_keepalive_requests=3)
     for _ in range(3):
-        rig.serve(req())
-    assert [r.header("connection") for r in rig.replies()] == [None, None, b"close"]
+        rig.serve(request("/hello.txt"))
+    assert [r.header("connection") for r in rig.replies()] == [None, None, "close"]
     assert_lingering(rig)
 
 
 def test_draining_owner_answers_with_connection_close(rig: Rig) -> None:
     """A draining server closes each connection after its current response."""
-    rig.serve(req())
+    rig.serve(request("/hello.txt"))
     rig.owner.draining = True
-    rig.serve(req())
-    assert [r.header("connection") for r in rig.replies()] == [None, b"close"]
+    rig.serve(request("/hello.txt"))
+    assert [r.header("connection") for r in rig.replies()] == [None, "close"]
     assert_lingering(rig)
 
 
@@ -808,24 +715,24 @@ def test_full_pool_queue_answers_503_with_retry_after(make_rig: Callable[..., Ri
     """pending_jobs >= max_pending_jobs: 503 + Retry-After, no submit, kept alive."""
     rig = make_rig(max_pending_jobs=2)
     rig.loop.pending_jobs = 2  # other connections' jobs
-    rig.receive(req())
+    rig.receive(request("/hello.txt"))
     assert rig.loop.jobs == []
     (reply,) = rig.replies()
-    assert reply.status == 503 and reply.header("retry-after") == b"1"
+    assert reply.status == 503 and reply.header("retry-after") == "1"
     assert_kept_alive(rig)
     rig.loop.pending_jobs = 1
-    rig.serve(req())
+    rig.serve(request("/hello.txt"))
     assert rig.replies()[-1].status == 200
 
 
 def test_unexpected_job_exception_answers_500_and_closes(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     """A non-HTTPError from load: 500, logged with its traceback, then close."""
-    rig.receive(req())
+    rig.receive(request("/hello.txt"))
     (job,) = rig.loop.jobs
     job.fail(RuntimeError("disk on fire"))
     (reply,) = rig.replies()
-    assert reply.status == 500 and reply.header("connection") == b"close"
+    assert reply.status == 500 and reply.header("connection") == "close"
     assert_lingering(rig)
     assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
 
@@ -850,23 +757,23 @@ def test_unexpected_recv_error_is_logged_and_closes(
 
 def test_head_of_an_error_has_no_body(rig: Rig) -> None:
     """HEAD of a 404: the error page's Content-Length, but no body."""
-    rig.serve(req("/missing", method="HEAD"))
+    rig.serve(request("/missing", method="HEAD"))
     (reply,) = rig.replies(head_only=(True,))
-    assert reply.status == 404 and int(reply.header("content-length") or b"0") > 0
+    assert reply.status == 404 and int(reply.header("content-length") or "0") > 0
     assert bytes(rig.sock.sent) == reply.head
     assert_kept_alive(rig)
 
 
 def test_client_connection_close_is_honoured(rig: Rig) -> None:
     """Connection: close from the client: answer, then half-close; pipelined rest unread."""
-    rig.serve(req(headers="Connection: close\r\n") + req("/index.html"))
+    rig.serve(request("/hello.txt", close=True) + request("/index.html"))
     (reply,) = rig.replies()  # the pipelined second request is not answered
-    assert reply.header("connection") == b"close"
+    assert reply.header("connection") == "close"
     assert_lingering(rig)
 
 
 @pytest.mark.parametrize("request_bytes", [
-    req(headers="Connection: close\r\n"),
+    request("/hello.txt", close=True),
     b"GET /hello.txt HTTP/1.0\r\n\r\n",  # HTTP/1.0 closes unless asked to keep
 ])
 def test_client_that_asked_to_close_is_closed_at_once(rig: Rig, request_bytes: bytes) -> None:
@@ -874,7 +781,7 @@ def test_client_that_asked_to_close_is_closed_at_once(rig: Rig, request_bytes: b
     without a half-close and a wait for its EOF (saves a round trip per connection)."""
     rig.serve(request_bytes)
     (reply,) = rig.replies()
-    assert reply.status == 200 and reply.header("connection") == b"close"
+    assert reply.status == 200 and reply.header("connection") == "close"
     assert rig.phase is Phase.CLOSED and rig.sock.closed and rig.sock.shut == []
     assert rig.owner.forgotten == [rig.conn]
 
@@ -882,10 +789,10 @@ def test_client_that_asked_to_close_is_closed_at_once(rig: Rig, request_bytes: b
 def test_client_that_asked_to_close_but_sent_more_gets_a_lingering_close(rig: Rig) -> None:
     """More input in the kernel after a `Connection: close` request: half-close and drain,
     so closing cannot reset the connection under the response."""
-    rig.sock.feed(req(headers="Connection: close\r\n"), b"unexpected")
+    rig.sock.feed(request("/hello.txt", close=True), b"unexpected")
     rig.conn.on_event(READ)  # one read: the second chunk stays in the "kernel"
     rig.settle()
-    assert rig.replies()[0].header("connection") == b"close"
+    assert rig.replies()[0].header("connection") == "close"
     assert_lingering(rig)
 
 
@@ -893,8 +800,8 @@ def test_a_client_close_while_draining_still_lingers(rig: Rig) -> None:
     """While the server drains, even a client-requested close lingers: the process then
     waits for the client's EOF instead of exiting with response bytes still queued."""
     rig.owner.draining = True
-    rig.serve(req(headers="Connection: close\r\n"))
-    assert rig.replies()[0].header("connection") == b"close"
+    rig.serve(request("/hello.txt", close=True))
+    assert rig.replies()[0].header("connection") == "close"
     assert_lingering(rig)
 
 
@@ -903,16 +810,16 @@ def test_server_decided_close_lingers_for_a_keep_alive_client(make_rig: Callable
     """A close the client did not ask for (here the keep-alive request limit) lingers: the
     client may be sending its next request right now."""
     rig = make_rig(max_keepalive_requests=1)
-    rig.serve(req())
-    assert rig.replies()[0].header("connection") == b"close"
+    rig.serve(request("/hello.txt"))
+    assert rig.replies()[0].header("connection") == "close"
     assert_lingering(rig)
 
 
 def test_body_arriving_after_the_response_is_discarded(rig: Rig) -> None:
     """A body still in flight after a 405 is skipped, so the next request parses."""
-    rig.serve(req(method="POST", headers="Content-Length: 10\r\n") + b"12345")
+    rig.serve(request("/hello.txt", method="POST", headers="Content-Length: 10\r\n") + b"12345")
     assert rig.replies()[0].status == 405
-    rig.receive(b"67890" + req())
+    rig.receive(b"67890" + request("/hello.txt"))
     rig.settle()
     assert [r.status for r in rig.replies()] == [405, 200]
     assert_kept_alive(rig)
@@ -921,7 +828,7 @@ def test_body_arriving_after_the_response_is_discarded(rig: Rig) -> None:
 def test_file_shrinking_while_streamed_ends_the_connection(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     """Content-Length can no longer be honoured: the only honest end is closing."""
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     rig.run_jobs()
     assert rig.phase is Phase.SEND
     os.truncate(rig.docroot / "big.bin", 15_000)
@@ -934,9 +841,9 @@ def test_file_shrinking_while_streamed_ends_the_connection(
 def test_pool_shut_down_answers_503_and_closes(rig: Rig) -> None:
     """submit() refusing (pool shut down) gives 503 and close."""
     rig.loop.pool_closed = True
-    rig.serve(req())
+    rig.serve(request("/hello.txt"))
     (reply,) = rig.replies()
-    assert reply.status == 503 and reply.header("connection") == b"close"
+    assert reply.status == 503 and reply.header("connection") == "close"
     assert_lingering(rig)
 
 
@@ -985,16 +892,16 @@ def test_a_bug_in_a_handler_answers_500_and_closes(rig: Rig) -> None:
         raise RuntimeError("boom")
 
     rig.owner.cache.lookup = broken  # type: ignore[method-assign]
-    rig.receive(req("/hello.txt"))
+    rig.receive(request("/hello.txt"))
     (reply,) = rig.replies()
-    assert reply.status == 500 and reply.header("connection") == b"close"
+    assert reply.status == 500 and reply.header("connection") == "close"
     assert_lingering(rig)
     assert [entry[1] for entry in rig.log()] == [500]
 
 
 def test_draining_closes_a_keepalive_response_when_it_ends(rig: Rig) -> None:
     """A response begun before the stop ends the connection: shutdown waits for nobody."""
-    rig.receive(req("/hello.txt"))
+    rig.receive(request("/hello.txt"))
     assert rig.phase is Phase.WAIT_FILE
     rig.owner.draining = True
     rig.settle()
@@ -1013,7 +920,7 @@ def test_health_path_is_200_while_serving_and_503_while_draining(
     rig.serve(b"GET /healthz HTTP/1.0\r\n\r\n")
     (reply,) = rig.replies()
     assert (reply.status, reply.body) == (status, body)
-    assert reply.header("cache-control") == b"no-store"
+    assert reply.header("cache-control") == "no-store"
     assert rig.log() == [(b"GET /healthz HTTP/1.0", status, len(body))]
 
 
@@ -1028,9 +935,9 @@ def test_requests_for_a_file_being_loaded_share_one_pool_job(rig: Rig) -> None:
                           sendfile=sock.sendfile)
         conn.start()
         others.append((sock, conn))
-    rig.receive(req())
+    rig.receive(request("/hello.txt"))
     for sock, conn in others:
-        sock.feed(req())
+        sock.feed(request("/hello.txt"))
         conn.on_event(READ)
     assert len(rig.loop.undelivered()) == 1
     assert all(conn.phase is Phase.WAIT_FILE for _, conn in others)
@@ -1038,7 +945,7 @@ def test_requests_for_a_file_being_loaded_share_one_pool_job(rig: Rig) -> None:
     rig.settle()
     assert [r.body for r in rig.replies()] == [HELLO]
     for sock, conn in others:
-        assert [r.body for r in parse_replies(bytes(sock.sent))] == [HELLO]
+        assert [r.body for r in parse_responses(bytes(sock.sent))] == [HELLO]
         assert conn.phase is Phase.IDLE
     assert len(rig.loop.jobs) == 1 and rig.owner.cache._loading == {}
 
@@ -1049,12 +956,12 @@ def test_a_waiting_request_still_gets_its_answer_when_the_loader_went_away(rig: 
     sock = FakeSocket(rig.journal)
     other = Connection(sock, PEER, rig.owner, sendfile=sock.sendfile)  # type: ignore[arg-type]
     other.start()
-    rig.receive(req())
-    sock.feed(req())
+    rig.receive(request("/hello.txt"))
+    sock.feed(request("/hello.txt"))
     other.on_event(READ)
     rig.conn.close("client went away")
     for job in rig.loop.undelivered():
         job.run()
     for job in rig.loop.undelivered():  # the waiter's own load
         job.run()
-    assert [r.body for r in parse_replies(bytes(sock.sent))] == [HELLO]
+    assert [r.body for r in parse_responses(bytes(sock.sent))] == [HELLO]

@@ -14,9 +14,10 @@ import pytest
 
 from evserver.files import read_ahead
 from evserver.phases import Phase
+from tests.wire import request
 
 from .fakes import is_closed_fd
-from .test_connection import BIG_SIZE, Rig, req
+from .rig import BIG_SIZE, Rig
 
 SMALL_LARGE = [f"big{i}.bin" for i in range(3)]  # over cache_max_entry, each
 
@@ -64,12 +65,12 @@ def cached_fd(rig: Rig, name: str = "big.bin") -> int:
 def test_a_large_file_is_opened_once_then_sent_from_dups(rig: Rig) -> None:
     """The first GET opens the file in the pool; the next ones need no pool job at all,
     and every response is byte-exact."""
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     assert len(rig.run_jobs()) == 1
     rig.settle()
     fds_between = open_fds()
     for _ in range(3):
-        rig.receive(req("/big.bin"))
+        rig.receive(request("/big.bin"))
         assert not rig.loop.undelivered()  # served from the cache, on the loop
         rig.settle()
         assert open_fds() == fds_between  # each response's dup is closed when it ends
@@ -79,19 +80,19 @@ def test_a_large_file_is_opened_once_then_sent_from_dups(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("request_bytes, status", [
-    (req("/big.bin", method="HEAD"), 200),
-    (req("/big.bin", headers="Range: bytes=99999999-\r\n"), 416),
-    (req("/big.bin", headers="If-Match: \"other\"\r\n"), 412),
-    (req("/big.bin", headers="Range: bytes=10-19\r\n"), 206),
+    (request("/big.bin", method="HEAD"), 200),
+    (request("/big.bin", headers="Range: bytes=99999999-\r\n"), 416),
+    (request("/big.bin", headers="If-Match: \"other\"\r\n"), 412),
+    (request("/big.bin", headers="Range: bytes=10-19\r\n"), 206),
 ])
 def test_answers_without_the_whole_body_leave_the_cached_fd_usable(
         rig: Rig, request_bytes: bytes, status: int) -> None:
     """HEAD, 416, 412 and 206 on a cached large file never close the cache's fd: the
     next full GET is still byte-exact."""
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     fd = cached_fd(rig)
     rig.serve(request_bytes)
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     replies = rig.replies(head_only=(False, request_bytes.startswith(b"HEAD"), False))
     assert [r.status for r in replies] == [200, status, 200]
     assert replies[2].body == rig.file("big.bin") and cached_fd(rig) == fd
@@ -102,11 +103,11 @@ def test_answers_without_the_whole_body_leave_the_cached_fd_usable(
 def test_a_changed_large_file_is_reopened_after_the_validity(rig: Rig) -> None:
     """Within cache_ttl the cached fd serves; after it the pool revalidates, the new
     content is served and the old fd is closed."""
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     old_fd = cached_fd(rig)
     (rig.docroot / "big.bin").write_bytes(b"new" * 5000)
     rig.loop.advance(rig.owner.cfg.cache_ttl + 0.1)
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     assert len(rig.run_jobs()) == 1  # stale: revalidated in the pool
     rig.settle()
     assert rig.replies()[-1].body == b"new" * 5000
@@ -119,7 +120,7 @@ def test_a_download_survives_its_cached_fd_being_closed(make_rig: Callable[..., 
     owns a dup, so it goes on byte-exact."""
     rig = make_rig(cache_max_open=1)
     rig.sock.window = 10_000
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     assert rig.phase is Phase.SEND
     rig.owner.cache.close()  # what an eviction or shutdown of the cache does
     rig.sock.unblock()
@@ -132,7 +133,7 @@ def test_with_cache_max_open_zero_every_request_opens_the_file(
     """--cache-max-open 0: a pool job per request, the fd closed after each."""
     rig = make_rig(cache_max_open=0)
     for _ in range(2):
-        rig.receive(req("/big.bin"))
+        rig.receive(request("/big.bin"))
         assert len(rig.run_jobs()) == 1
         rig.settle()
     assert rig.owner.cache.open_files == 0
@@ -145,7 +146,7 @@ def test_open_files_are_bounded_and_the_oldest_is_closed(
     rig = make_rig(cache_max_open=2)
     fds = []
     for name in SMALL_LARGE:
-        rig.serve(req("/" + name))
+        rig.serve(request("/" + name))
         fds.append(cached_fd(rig, name))
     assert rig.owner.cache.open_files == 2
     assert is_closed_fd(fds[0]) or fds[0] in fds[1:]  # closed (its number maybe reused)
@@ -156,13 +157,13 @@ def test_a_large_file_changed_in_place_is_revalidated_at_once(rig: Rig) -> None:
     """Truncated in place within the validity period: the cached fd's fstat no longer
     matches the announced size, so the pool revalidates before anything is sent (a stale
     Content-Length would end in a short body)."""
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     os.truncate(rig.docroot / "big.bin", 20_000)
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     assert len(rig.run_jobs()) == 1  # no cache hit, although the entry is still fresh
     rig.settle()
     reply = rig.replies()[-1]
-    assert reply.header("content-length") == b"20000"
+    assert reply.header("content-length") == "20000"
     assert reply.body == rig.file("big.bin") and rig.phase is Phase.IDLE
 
 
@@ -174,12 +175,12 @@ def test_the_pool_reads_a_download_ahead_of_sendfile(
     (cached fd or not); the jobs are hints: run late, on a closed fd, they do no harm."""
     rig = make_rig(readahead=12_000, cache_max_open=4 if cached else 0)
     if cached:
-        rig.serve(req("/big.bin"))
+        rig.serve(request("/big.bin"))
         for job in rig.loop.undelivered():
             job.run()
         rig.settle()
         rig.loop.jobs.clear()
-    rig.receive(req("/big.bin"))
+    rig.receive(request("/big.bin"))
     if not cached:
         (load_job,) = rig.loop.undelivered()
         load_job.run()
@@ -196,6 +197,6 @@ def test_the_pool_reads_a_download_ahead_of_sendfile(
 def test_no_read_ahead_for_files_within_one_window(make_rig: Callable[..., Rig]) -> None:
     """A file no larger than the window was read ahead whole when the pool opened it."""
     rig = make_rig(readahead=BIG_SIZE)
-    rig.serve(req("/big.bin"))
+    rig.serve(request("/big.bin"))
     assert not [job for job in rig.loop.jobs if job.fn is read_ahead]
     assert rig.replies()[0].body == rig.file("big.bin")

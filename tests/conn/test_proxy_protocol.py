@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from evserver.phases import Phase
+from tests.wire import request
 
-from .test_connection import PEER, Rig, req
+from .rig import PEER, Rig
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 TRUSTED = (PEER + "/32",)
@@ -44,21 +45,22 @@ def test_preamble_then_request_logs_the_real_client(
     the balancer named."""
     rig = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED)
     assert rig.phase is Phase.OPENING
-    rig.serve(preamble + req())
+    rig.serve(preamble + request("/hello.txt"))
     assert [r.status for r in rig.replies()] == [200]
     assert logged_client(rig) == client and rig.phase is Phase.IDLE
 
 
 def test_preamble_split_anywhere_still_works(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED)
-    data = v2_tcp4("198.51.100.9", "192.0.2.1", 1, 2) + req()
+    data = v2_tcp4("198.51.100.9", "192.0.2.1", 1, 2) + request("/hello.txt")
     rig.receive(*[data[i:i + 5] for i in range(0, len(data), 5)])
     rig.settle()
     assert [r.status for r in rig.replies()] == [200]
     assert logged_client(rig) == b"198.51.100.9"
 
 
-@pytest.mark.parametrize("junk", [req(), b"PROXY TCP4 not-an-ip 1.2.3.4 1 2\r\n" + req(),
+@pytest.mark.parametrize("junk", [request("/hello.txt"),
+                                  b"PROXY TCP4 not-an-ip 1.2.3.4 1 2\r\n" + request("/hello.txt"),
                                   b"PROXY " + b"x" * 200])
 def test_a_bad_preamble_is_closed_silently(make_rig: Callable[..., Rig], junk: bytes) -> None:
     """Plain HTTP, a malformed line, an overlong one: closed, not a byte answered."""
@@ -108,7 +110,7 @@ def test_x_forwarded_for_only_from_trusted_proxies(
         make_rig: Callable[..., Rig], trusted: tuple[str, ...], header: str,
         client: bytes) -> None:
     rig = make_rig(trusted_proxies=trusted)
-    rig.serve(req(headers=header))
+    rig.serve(request("/hello.txt", headers=header))
     assert logged_client(rig) == client
 
 
@@ -121,12 +123,13 @@ def test_allow_and_deny_by_client_address(make_rig: Callable[..., Rig],
                                           rules: dict[str, tuple[str, ...]],
                                           status: int) -> None:
     rig = make_rig(**rules)
-    rig.serve(req())
+    rig.serve(request("/hello.txt"))
     assert [r.status for r in rig.replies()] == [status]
 
 
 def test_deny_applies_to_the_forwarded_client(make_rig: Callable[..., Rig]) -> None:
     """Behind a trusted proxy the rules judge the real client, not the proxy."""
     rig = make_rig(trusted_proxies=TRUSTED, deny=("198.51.100.0/24",))
-    rig.serve(req(headers="X-Forwarded-For: 198.51.100.30\r\n") + req())
+    rig.serve(request("/hello.txt", headers="X-Forwarded-For: 198.51.100.30\r\n")
+              + request("/hello.txt"))
     assert [r.status for r in rig.replies()] == [403, 200]

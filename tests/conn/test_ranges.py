@@ -18,15 +18,10 @@ import pytest
 from evserver.files import FileBody
 from evserver.loop import READ, WRITE
 from evserver.phases import Phase
+from tests.wire import Response, parse_responses, request
 
-from .fakes import (
-    SHUT_WR,
-    FakeSocket,
-    Reply,
-    is_closed_fd,
-    parse_replies,
-)
-from .test_connection import Rig as ConnectionRig
+from .fakes import SHUT_WR, FakeSocket, is_closed_fd
+from .rig import Rig as ConnectionRig
 
 PEER = "198.51.100.7"
 BIG_SIZE = 35_000  # > cache_max_entry (4096 in TEST_CONFIG): an fd and sendfile
@@ -35,11 +30,6 @@ CHUNK = 1_000  # sendfile_chunk for these tests
 BIG = random.Random(7).randbytes(BIG_SIZE)
 SMALL = random.Random(8).randbytes(SMALL_SIZE)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-def req(target: str, headers: str = "", method: str = "GET", version: str = "HTTP/1.1") -> bytes:
-    host = "Host: test\r\n" if version == "HTTP/1.1" else ""
-    return f"{method} {target} {version}\r\n{host}{headers}\r\n".encode()
 
 
 @pytest.fixture
@@ -76,12 +66,12 @@ def rig(docroot: Path) -> Rig:
     return Rig(docroot)
 
 
-def parse_multipart(reply: Reply) -> list[tuple[bytes, bytes]]:
+def parse_multipart(reply: Response) -> list[tuple[bytes, bytes]]:
     """(Content-Range, data) per part; strict about the delimiters and part headers."""
-    ctype = reply.header("content-type") or b""
-    m = re.fullmatch(rb"multipart/byteranges; boundary=([0-9A-Za-z]+)", ctype)
+    ctype = reply.header("content-type") or ""
+    m = re.fullmatch(r"multipart/byteranges; boundary=([0-9A-Za-z]+)", ctype)
     assert m, ctype
-    delimiter = b"\r\n--" + m.group(1)
+    delimiter = b"\r\n--" + m.group(1).encode()
     body = reply.body
     assert body.endswith(delimiter + b"--\r\n")
     chunks = body[:-len(delimiter) - 4].split(delimiter + b"\r\n")
@@ -131,7 +121,7 @@ def test_multipart_over_sendfile_with_tiny_windows_is_byte_exact(rig: Rig) -> No
     1000-byte sendfile chunks: exact bytes, at most one sendfile chunk per WRITE event,
     every file byte sent by sendfile, and the fd closed at the end."""
     rig.sock.block()
-    rig.receive(req("/big.bin", f"Range: {SPEC}\r\n"))
+    rig.receive(request("/big.bin", headers=f"Range: {SPEC}\r\n"))
     (body,) = rig.run_jobs()
     assert body.fd is not None and body.data is None
     assert rig.phase is Phase.SEND and rig.sock.sent == b""
@@ -154,7 +144,7 @@ def test_multipart_over_sendfile_with_tiny_windows_is_byte_exact(rig: Rig) -> No
 def test_sendfile_offsets_follow_the_ranges_in_order(rig: Rig) -> None:
     """sendfile resumes each range where the last call stopped, part after part."""
     rig.sock.send_limit = 333  # every call short
-    rig.receive(req("/big.bin", f"Range: {SPEC}\r\n"))
+    rig.receive(request("/big.bin", headers=f"Range: {SPEC}\r\n"))
     rig.settle()
     calls = rig.sock.sendfile_calls
     expected_offsets: list[int] = []
@@ -171,7 +161,7 @@ def test_queued_bytes_are_sliced_never_copied(rig: Rig) -> None:
     """Partial sends of the head and part heads re-slice the same memoryviews: every
     buffer handed to the socket is a view of one of the few response bytes objects."""
     rig.sock.block()
-    rig.receive(req("/big.bin", f"Range: {SPEC}\r\n"))
+    rig.receive(request("/big.bin", headers=f"Range: {SPEC}\r\n"))
     rig.run_jobs()
     drive_one_event_at_a_time(rig, 37)  # splits every head many times
     views = _views(rig.sock)
@@ -185,7 +175,7 @@ def test_queued_bytes_are_sliced_never_copied(rig: Rig) -> None:
 
 def test_multipart_of_a_cached_file_slices_the_cached_bytes(rig: Rig) -> None:
     """In memory, parts are views of the cached body itself, and no sendfile is used."""
-    rig.receive(req("/small.bin", "Range: bytes=0-9,100-199,-50\r\n"))
+    rig.receive(request("/small.bin", headers="Range: bytes=0-9,100-199,-50\r\n"))
     (body,) = rig.run_jobs()
     rig.settle()
     assert body.data is not None and body.fd is None
@@ -197,7 +187,7 @@ def test_multipart_of_a_cached_file_slices_the_cached_bytes(rig: Rig) -> None:
     assert parts == [(b"bytes 0-9/3000", SMALL[:10]), (b"bytes 100-199/3000", SMALL[100:200]),
                      (b"bytes 2950-2999/3000", SMALL[-50:])]
     # A second request is a cache hit: no pool job, the same bytes object sliced.
-    rig.receive(req("/small.bin", "Range: bytes=5-6,8-9\r\n"))
+    rig.receive(request("/small.bin", headers="Range: bytes=5-6,8-9\r\n"))
     assert rig.loop.undelivered() == []
     rig.settle()
     assert [p[1] for p in parse_multipart(rig.replies()[1])] == [SMALL[5:7], SMALL[8:10]]
@@ -205,13 +195,13 @@ def test_multipart_of_a_cached_file_slices_the_cached_bytes(rig: Rig) -> None:
 
 def test_single_range_of_a_streamed_file_starts_at_its_offset(rig: Rig) -> None:
     """One range: sendfile from `first`, in chunks, and nothing before or after it."""
-    rig.receive(req("/big.bin", "Range: bytes=12345-15000\r\n"))
+    rig.receive(request("/big.bin", headers="Range: bytes=12345-15000\r\n"))
     rig.settle()
     assert [(off, count) for off, count, _ in rig.sock.sendfile_calls] == [
         (12_345, 1_000), (13_345, 1_000), (14_345, 656)]
     (reply,) = rig.replies()
     assert reply.status == 206 and reply.body == BIG[12_345:15_001]
-    assert reply.header("content-range") == b"bytes 12345-15000/35000"
+    assert reply.header("content-range") == "bytes 12345-15000/35000"
 
 
 @pytest.mark.parametrize("headers, status", [
@@ -222,7 +212,7 @@ def test_single_range_of_a_streamed_file_starts_at_its_offset(rig: Rig) -> None:
 def test_streamed_file_answers_release_the_fd(rig: Rig, headers: str, status: int) -> None:
     """416 and 412 send no file byte and close the fd at once; a declined range streams
     the whole file; each keeps the connection."""
-    rig.receive(req("/big.bin", headers))
+    rig.receive(request("/big.bin", headers=headers))
     (body,) = rig.run_jobs()
     rig.settle()
     (reply,) = rig.replies()
@@ -233,17 +223,17 @@ def test_streamed_file_answers_release_the_fd(rig: Rig, headers: str, status: in
     else:
         assert rig.sock.sendfile_calls == []
     if status == 416:
-        assert reply.header("content-range") == b"bytes */35000"
+        assert reply.header("content-range") == "bytes */35000"
     assert rig.phase is Phase.IDLE and rig.sock.shut == []
 
 
 def test_head_with_range_on_a_streamed_file_sends_no_body(rig: Rig) -> None:
     """HEAD ignores Range: a 200 head only, the fd closed without any sendfile."""
-    rig.receive(req("/big.bin", "Range: bytes=0-9\r\n", method="HEAD"))
+    rig.receive(request("/big.bin", method="HEAD", headers="Range: bytes=0-9\r\n"))
     (body,) = rig.run_jobs()
     assert rig.sock.sendfile_calls == [] and is_closed_fd(body.fd or -1)
-    reply = parse_replies(bytes(rig.sock.sent), [True])[0]
-    assert reply.status == 200 and reply.header("content-length") == b"35000"
+    reply = parse_responses(bytes(rig.sock.sent), [True])[0]
+    assert reply.status == 200 and reply.header("content-length") == "35000"
     assert reply.header("content-range") is None
 
 
@@ -255,7 +245,7 @@ def test_file_shrinking_during_a_ranged_send_closes_the_connection(
     """Once sendfile finds the promised bytes gone, Content-Length cannot be honoured:
     the connection half-closes (LINGER), the fd is closed, the log shows the short 206."""
     rig.sock.block()
-    rig.receive(req("/big.bin", f"Range: {spec}\r\n" + "X-Pad: 1\r\n"))
+    rig.receive(request("/big.bin", headers=f"Range: {spec}\r\n" + "X-Pad: 1\r\n"))
     (body,) = rig.run_jobs()
     rig.sock.unblock(3_000)  # the head and a little of the first part
     rig.conn.on_event(WRITE)
@@ -286,16 +276,16 @@ def test_100_continue_goes_out_before_the_head(rig: Rig, target: str, status: in
     """`Expect: 100-continue` on a GET with a body: the 100 precedes the final head, even
     through a 5-byte window, and the body that follows is discarded."""
     rig.sock.send_limit = 5
-    rig.receive(req(target, "Content-Length: 5\r\nExpect: 100-continue\r\n"))
+    rig.receive(request(target, headers="Content-Length: 5\r\nExpect: 100-continue\r\n"))
     rig.settle()
     sent = bytes(rig.sock.sent)
     assert sent.startswith(CONTINUE + b"HTTP/1.1 %d " % status)
     assert sent.count(b"100 Continue") == 1
-    reply = parse_replies(sent[len(CONTINUE):])[0]
+    reply = parse_responses(sent[len(CONTINUE):])[0]
     assert reply.status == status
-    rig.receive(b"hello" + req("/small.bin"))
+    rig.receive(b"hello" + request("/small.bin"))
     rig.settle()
-    second = parse_replies(bytes(rig.sock.sent)[len(CONTINUE):])[1]
+    second = parse_responses(bytes(rig.sock.sent)[len(CONTINUE):])[1]
     assert second.status == 200 and second.body == SMALL
     assert sent.count(b"100 Continue") == 1  # the next response has no interim
     assert rig.phase is Phase.IDLE
@@ -304,18 +294,19 @@ def test_100_continue_goes_out_before_the_head(rig: Rig, target: str, status: in
 
 def test_100_continue_on_a_cache_hit(rig: Rig) -> None:
     """The fast path (no pool job) sends the 100 first too."""
-    rig.receive(req("/small.bin"))
+    rig.receive(request("/small.bin"))
     rig.settle()
     before = len(rig.sock.sent)
-    rig.receive(req("/small.bin", "Content-Length: 2\r\nExpect: 100-Continue\r\n"))
+    rig.receive(request("/small.bin", headers="Content-Length: 2\r\nExpect: 100-Continue\r\n"))
     assert rig.loop.undelivered() == []
     rig.settle()
     assert bytes(rig.sock.sent[before:]).startswith(CONTINUE + b"HTTP/1.1 200 OK\r\n")
 
 
 @pytest.mark.parametrize("raw", [
-    req("/small.bin", "Expect: 100-continue\r\n"),  # no body to wait for
-    req("/small.bin", "Content-Length: 2\r\nExpect: 100-continue\r\n", version="HTTP/1.0") + b"ab",
+    request("/small.bin", headers="Expect: 100-continue\r\n"),  # no body to wait for
+    request("/small.bin", version="HTTP/1.0",
+            headers="Content-Length: 2\r\nExpect: 100-continue\r\n", body=b"ab"),
 ])
 def test_no_100_when_there_is_nothing_to_continue(rig: Rig, raw: bytes) -> None:
     """No body, or an HTTP/1.0 client (§10.1.1): no interim response."""
@@ -327,11 +318,11 @@ def test_no_100_when_there_is_nothing_to_continue(rig: Rig, raw: bytes) -> None:
 
 def test_expect_on_a_post_is_405_close_without_100(rig: Rig) -> None:
     """A POST's answer does not depend on its body: 405 with Allow, no 100, then close."""
-    rig.receive(req("/small.bin", "Content-Length: 100\r\nExpect: 100-continue\r\n",
-                    method="POST"))
+    rig.receive(request("/small.bin", method="POST",
+                        headers="Content-Length: 100\r\nExpect: 100-continue\r\n"))
     rig.settle()
     (reply,) = rig.replies()
-    assert reply.status == 405 and reply.header("connection") == b"close"
+    assert reply.status == 405 and reply.header("connection") == "close"
     assert reply.header("allow") is not None
     assert not bytes(rig.sock.sent).startswith(CONTINUE)
     assert rig.phase is Phase.LINGER and rig.sock.shut == [SHUT_WR]
@@ -346,14 +337,14 @@ def test_read_interest_returns_once_a_large_discarded_body_drains(rig: Rig,
     backpressure mark; once the answer is out and those bytes are discarded, READ interest
     must come back, or the rest of the body (and the next request) is never read."""
     if cached:
-        rig.receive(req("/small.bin"))
+        rig.receive(request("/small.bin"))
         rig.settle()
     n = 50_000
-    rig.receive(req("/small.bin", f"Content-Length: {n}\r\n") + b"x" * 30_000)
+    rig.receive(request("/small.bin", headers=f"Content-Length: {n}\r\n") + b"x" * 30_000)
     rig.settle()
     assert rig.phase is Phase.HEAD
     assert rig.loop.mask(rig.sock) == READ, "waiting for the body's rest without READ interest"
-    rig.receive(b"y" * (n - 30_000) + req("/small.bin", "X-Next: 1\r\n"))
+    rig.receive(b"y" * (n - 30_000) + request("/small.bin", headers="X-Next: 1\r\n"))
     rig.settle()
     replies = rig.replies()
     assert [r.status for r in replies] == [200] * (3 if cached else 2)

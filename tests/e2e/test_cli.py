@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, spawn
-from tests.rawhttp import get
+from tests.wire import get
 
 _ACCESS_RE = re.compile(r'^\S+ - - \[[^]]+\] "GET (\S+) HTTP/1\.1" (\d{3}) (\d+) "[^"]*" "[^"]*" '
                         r"\d+\.\d{3}$")

@@ -27,7 +27,7 @@ import pytest
 import evserver.connection
 import evserver.files
 from tests.conftest import RunningServer, ServerProcess, wait_for
-from tests.rawhttp import Reader, connect, get
+from tests.wire import Reader, connect, get, request
 
 MIB = 1024 * 1024
 _RST = struct.pack("ii", 1, 0)  # SO_LINGER on with 0 s: close() sends RST
@@ -112,11 +112,6 @@ def read_to_eof(sock: socket.socket, body: bytearray, limit: int) -> None:
 def rst_close(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST)
     sock.close()
-
-
-def request(target: str, *, close: bool = False) -> bytes:
-    extra = "Connection: close\r\n" if close else ""
-    return f"GET {target} HTTP/1.1\r\nHost: test\r\n{extra}\r\n".encode()
 
 
 # -- a client resets mid-download ------------------------------------------------------------
@@ -340,7 +335,7 @@ def test_worker_exception_is_500_and_the_loop_goes_on(
         resp = reader.read_response()
         assert resp.status == 500
         assert resp.header("connection") == "close"
-        assert b"injected" not in resp.raw_head + resp.body
+        assert b"injected" not in resp.head + resp.body
         assert reader.at_eof()
     for i in range(3):
         assert get(rs.port, f"/index.html?n={i}").status == 200
@@ -585,7 +580,7 @@ def test_pipelined_flood_is_backpressured_and_answered_in_order(
     sp = start_process("--max-keepalive-requests", "1000000", root=root)
     assert get(sp.port, "/a.txt").body == bodies[0]
     pad = "X-Pad: " + "p" * 200 + "\r\n"  # fewer, larger requests: a faster test
-    triple = b"".join(f"GET /{n} HTTP/1.1\r\nHost: x\r\n{pad}\r\n".encode() for n in names)
+    triple = b"".join(request(f"/{n}", host="x", headers=pad) for n in names)
     rounds = -(-5 * MIB // len(triple))
     flood = memoryview(triple * rounds)
     rss_before = rss_kib(sp.proc.pid)

@@ -12,16 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunningServer
-from tests.rawhttp import Response, exchange, get
+from tests.wire import get
 
 Start = Callable[..., RunningServer]
-
-
-def request(port: int, method: str, target: str, *headers: str) -> Response:
-    extra = "".join(h + "\r\n" for h in headers)
-    (resp,) = exchange(port, f"{method} {target} HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode(),
-                       head_only=method == "HEAD")
-    return resp
 
 
 # -- SPA fallback ----------------------------------------------------------------------------
@@ -68,9 +61,9 @@ def test_custom_headers_are_on_every_response(start_server: Start) -> None:
     ok = get(running.port, "/hello.txt")
     etag = ok.header("etag")
     assert etag is not None
-    not_modified = request(running.port, "GET", "/hello.txt", f"If-None-Match: {etag}")
+    not_modified = get(running.port, "/hello.txt", f"If-None-Match: {etag}\r\n")
     missing = get(running.port, "/nope")
-    post = request(running.port, "POST", "/hello.txt", "Content-Length: 0")
+    post = get(running.port, "/hello.txt", "Content-Length: 0\r\n", method="POST")
     assert [r.status for r in (ok, not_modified, missing, post)] == [200, 304, 404, 405]
     for resp in (ok, not_modified, missing, post):
         assert resp.header("x-frame-options") == "DENY" and resp.header("x-team") == "lan"
@@ -81,9 +74,10 @@ def test_cors_any_origin(start_server: Start) -> None:
     the allowed methods, the requested headers (tokens only) and a max age."""
     running = start_server(cors="*")
     assert get(running.port, "/hello.txt").header("access-control-allow-origin") == "*"
-    pre = request(running.port, "OPTIONS", "/hello.txt", "Origin: http://other:3000",
-                  "Access-Control-Request-Method: GET",
-                  "Access-Control-Request-Headers: x-requested-with, range, bad header")
+    pre = get(running.port, "/hello.txt", "Origin: http://other:3000\r\n"
+              "Access-Control-Request-Method: GET\r\n"
+              "Access-Control-Request-Headers: x-requested-with, range, bad header\r\n",
+              method="OPTIONS")
     assert pre.status == 204 and pre.body == b""
     assert pre.header("access-control-allow-origin") == "*"
     assert pre.header("access-control-allow-methods") == "GET, HEAD, OPTIONS"
@@ -103,8 +97,8 @@ def test_no_cors_no_cors_headers(start_server: Start) -> None:
     """Off by default: no CORS header, and OPTIONS is a plain 204 with Allow."""
     running = start_server()
     assert get(running.port, "/hello.txt").header("access-control-allow-origin") is None
-    pre = request(running.port, "OPTIONS", "/hello.txt", "Origin: http://x",
-                  "Access-Control-Request-Method: GET")
+    pre = get(running.port, "/hello.txt",
+              "Origin: http://x\r\nAccess-Control-Request-Method: GET\r\n", method="OPTIONS")
     assert pre.status == 204 and pre.header("access-control-allow-methods") is None
 
 
@@ -158,11 +152,11 @@ def test_error_pages_by_status_from_the_root(start_server: Start, tmp_path: Path
     (root / "404.html").write_text("<h1>lost</h1>")
     (root / "a.txt").write_text("a")
     running = start_server(docroot=str(root))
-    post = request(running.port, "POST", "/a.txt", "Content-Length: 0")
+    post = get(running.port, "/a.txt", "Content-Length: 0\r\n", method="POST")
     assert post.status == 405 and post.body == b"<h1>no posting here</h1>"
     assert int(post.header("content-length") or 0) == len(post.body)
     assert get(running.port, "/nope").body == b"<h1>lost</h1>"
-    brew = request(running.port, "BREW", "/a.txt")
+    brew = get(running.port, "/a.txt", method="BREW")
     assert brew.status == 501 and b"501 Not Implemented" in brew.body
 
 
@@ -209,5 +203,5 @@ def test_health_path(start_server: Start) -> None:
     """--health-path answers 200 `ok` (GET and HEAD), off by default."""
     running = start_server(health_path="/healthz")
     assert get(running.port, "/healthz").body == b"ok\n"
-    assert request(running.port, "HEAD", "/healthz").status == 200
+    assert get(running.port, "/healthz", method="HEAD").status == 200
     assert get(start_server().port, "/healthz").status == 404

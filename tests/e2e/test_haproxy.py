@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerProcess, wait_for
-from tests.rawhttp import Reader, Response
+from tests.wire import Reader, Response, request
 
 CLIENT_ADDR = "127.0.0.2"  # a loopback address that is not HAProxy's own source address
 BIG = 512 * 1024  # a response long enough to be cut if a stop did not let it finish
@@ -177,8 +177,7 @@ def fetch(port: int, path: str = "/who.txt", source: str = "127.0.0.1",
         sock.settimeout(timeout)
         sock.bind((source, 0))
         sock.connect(("127.0.0.1", port))
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-                     .encode())
+        sock.sendall(request(path, close=True))
         return Reader(sock).read_response()
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import spawn
-from tests.rawhttp import connect
+from tests.wire import connect, request
 
 MARKER = f"OUTSIDE-MARKER-{uuid.uuid4().hex}".encode()
 PASSWD = b"root:x:"
@@ -116,15 +116,11 @@ def srv(request: pytest.FixtureRequest, tree: Path) -> Iterator[Proc]:
         yield proc
 
 
-def raw_request(port: int, target: bytes, headers: bytes = b"") -> bytes:
+def raw_request(port: int, target: bytes, headers: str = "") -> bytes:
     """Send one GET with `target` verbatim and return every byte until the server closes."""
-    data = b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"Connection: close\r\n\r\n"
     with connect(port, timeout=5) as sock:
-        sock.sendall(data)
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
-    return out
+        sock.sendall(request(target, host="x", headers=headers, close=True))
+        return _read_until_close(sock)
 
 
 def status_of(raw: bytes) -> int:
@@ -332,9 +328,9 @@ def test_crlf_and_control_characters_inject_no_header_and_no_log_line(tree: Path
             assert status_of(raw) == 400
             _assert_no_injection(raw)
         # Quotes, backslashes and non-ASCII in logged fields must not break the quoting.
-        ua = b'evil" 200 0 "-" "x\\" \xff\xfe end'
+        ua = 'evil" 200 0 "-" "x\\" \xff\xfe end'  # sent as latin-1: bytes ff fe
         raw = raw_request(proc.port, b"/hello.txt?q=%22%0d%0a",
-                          b"User-Agent: " + ua + b"\r\nReferer: \"\\\r\n")
+                          "User-Agent: " + ua + "\r\nReferer: \"\\\r\n")
         sent += 1
         assert status_of(raw) == 200
         _assert_no_injection(raw)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIG_SIZE, REPO, RunningServer, ServerProcess, spawn, wait_for
-from tests.rawhttp import Reader, connect, get
+from tests.wire import Reader, connect, get, request
 
 # "GET /path HTTP/1.1" 200 1234  -> method, path, status, bytes
 _LOG_RE = re.compile(r'"(\S+) (\S+) HTTP/1\.[01]" (\d{3}) (\d+) ')
@@ -53,11 +53,6 @@ def settle_fds(pid: int, baseline: int, timeout: float = 5.0) -> int:
 def rst_close(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST)
     sock.close()
-
-
-def request(method: str, path: str, *, close: bool = False) -> bytes:
-    extra = "Connection: close\r\n" if close else ""
-    return f"{method} {path} HTTP/1.1\r\nHost: test\r\n{extra}\r\n".encode()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -100,7 +95,7 @@ def test_hundred_pipelining_clients_get_exact_bytes_and_one_log_line_each(
         try:
             with connect(rs.port, timeout=20) as sock:
                 barrier.wait(10)
-                sock.sendall(b"".join(request(m, p) for m, p in plan))
+                sock.sendall(b"".join(request(p, method=m) for m, p in plan))
                 reader = Reader(sock)
                 for method, path in plan:
                     resp = reader.read_response(head_only=method == "HEAD")
@@ -149,7 +144,7 @@ def test_client_reset_mid_download_is_logged_short_and_leaks_nothing(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(5)
     sock.connect(("127.0.0.1", sp.port))
-    sock.sendall(request("GET", "/big.bin"))
+    sock.sendall(request("/big.bin"))
     got = 0
     while got < 8192:
         chunk = sock.recv(4096)
@@ -180,9 +175,9 @@ def _vanish(port: int, stage: int, rst: bool, streamed: bool) -> None:
         if stage == 1:
             sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHo")
         elif stage == 2:
-            sock.sendall(request("GET", path) + request("GET", "/hello.txt"))
+            sock.sendall(request(path) + request("/hello.txt"))
         elif stage == 3:
-            sock.sendall(request("GET", path))
+            sock.sendall(request(path))
             got = 0
             while got < 4096:
                 chunk = sock.recv(4096)
@@ -230,7 +225,7 @@ def test_thousand_idle_connections_do_not_delay_a_new_client(
         assert resp.status == 200 and resp.body == b"hello, world\n"
         assert elapsed < 0.5, f"took {elapsed:.3f} s"
         # The idle ones are still served too.
-        idle[0].sendall(request("GET", "/data.json"))
+        idle[0].sendall(request("/data.json"))
         assert Reader(idle[0]).read_response().body == b'{"ok": true}\n'
     finally:
         for s in idle:
@@ -284,7 +279,7 @@ def test_connection_cap_defers_the_sixth_client_until_one_closes(
             s.sendall(b"GET /hello.txt HTTP/1.1\r\nHo")  # busy: a head in progress
         assert wait_for(lambda: len(rs.server.connections) == 5 and not rs.server.idle, 5)
         with connect(rs.port) as sixth:
-            sixth.sendall(request("GET", "/hello.txt"))
+            sixth.sendall(request("/hello.txt"))
             sixth.settimeout(0.5)
             with pytest.raises(socket.timeout):
                 sixth.recv(1)
@@ -309,13 +304,13 @@ def test_connection_cap_closes_the_longest_idle_connection_first(
             held.append(connect(rs.port))
             assert wait_for(lambda: len(rs.server.connections) == len(held), 5)
         with connect(rs.port) as sixth:
-            sixth.sendall(request("GET", "/hello.txt"))
+            sixth.sendall(request("/hello.txt"))
             sixth.settimeout(3)
             resp = Reader(sixth).read_response()
             assert resp.status == 200 and resp.body == b"hello, world\n"
         assert Reader(held[0]).at_eof(2.0)  # the oldest idle one was closed
         for s in held[1:]:
-            s.sendall(request("GET", "/hello.txt"))
+            s.sendall(request("/hello.txt"))
             assert Reader(s).read_response().status == 200
     finally:
         for s in held:
@@ -371,7 +366,7 @@ def test_emfile_backs_off_logs_once_and_recovers(site: Path, tmp_path: Path) -> 
             s.close()
         held.clear()
         with connect(port, timeout=5) as sock:
-            sock.sendall(request("GET", "/hello.txt", close=True))
+            sock.sendall(request("/hello.txt", close=True))
             assert Reader(sock).read_response().body == b"hello, world\n"
         assert proc.poll() is None
     finally:
@@ -401,7 +396,7 @@ def test_max_connections_fits_the_fd_limit(site: Path, tmp_path: Path) -> None:
         for _ in range(100):
             held.append(connect(port))
         with connect(port, timeout=5) as sock:
-            sock.sendall(request("GET", "/hello.txt", close=True))
+            sock.sendall(request("/hello.txt", close=True))
             assert Reader(sock).read_response().body == b"hello, world\n"
         assert "accept failed" not in stderr_path.read_text()
     finally:
@@ -443,7 +438,7 @@ def test_sigterm_under_load_drains_and_exits_cleanly(
                     i += 1
                     with lock:
                         sent[path] += 1
-                    sock.sendall(request("GET", path))
+                    sock.sendall(request(path))
                     resp = reader.read_response()
                     if resp.body != bodies[path]:
                         errors.append(f"{path}: wrong body")
@@ -469,7 +464,7 @@ def test_sigterm_under_load_drains_and_exits_cleanly(
         sock.connect(("127.0.0.1", sp.port))
         with lock:
             sent["/big.bin"] += 1
-        sock.sendall(request("GET", "/big.bin", close=True))
+        sock.sendall(request("/big.bin", close=True))
         head = b""
         while b"\r\n\r\n" not in head:
             head += sock.recv(4096)
@@ -556,7 +551,7 @@ def test_stop_with_pool_jobs_in_flight_leaks_no_fd(
     loop.submit = slow_submit  # type: ignore[method-assign]
     socks = [connect(rs.port) for _ in range(120)]
     for i, s in enumerate(socks):
-        s.sendall(request("GET", f"/f{i}.bin"))
+        s.sendall(request(f"/f{i}.bin"))
     assert wait_for(lambda: loop.pending_jobs >= 60, 5, step=0.001)
     started = time.monotonic()
     rs.stop()
@@ -580,7 +575,7 @@ def test_connection_cap_in_a_server_process(start_process: Callable[..., ServerP
         for _ in range(3):  # newcomers stay connected: the server stays at its cap
             sock = connect(proc.port, timeout=3)
             idle.append(sock)
-            sock.sendall(request("GET", "/hello.txt"))
+            sock.sendall(request("/hello.txt"))
             assert Reader(sock).read_response().status == 200
         closed = [s for s in idle[:10] if Reader(s).at_eof(0.5)]
         assert len(closed) == 3 and closed == idle[:3]  # oldest first

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.rawhttp import get
+from tests.wire import get
 
 
 def test_json_log_has_one_object_per_request(

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from tests.conftest import ServerProcess
-from tests.rawhttp import get
+from tests.wire import get
 
 
 def test_sighup_after_rename_keeps_every_line(start_process: Callable[..., ServerProcess]

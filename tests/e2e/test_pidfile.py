@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerProcess, spawn, wait_for
-from tests.rawhttp import get
+from tests.wire import get
 
 
 def test_pidfile_holds_the_pid_while_serving_and_goes_at_exit(

@@ -2,7 +2,7 @@
 directory listings, framing edge cases and self-describing errors (RFC 9110/9111/9112).
 
 A real `Server` in a thread serves a document root built in `tmp_path`; raw sockets
-(`tests/rawhttp.py`) send exact bytes and every body is checked byte for byte.
+(`tests/wire.py`) send exact bytes and every body is checked byte for byte.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 
 from tests.conftest import RunningServer, ServerProcess
-from tests.rawhttp import Reader, Response, connect, exchange, get, read_all
+from tests.wire import Reader, Response, connect, exchange, get, read_all, request
 
 StartServer = Callable[..., RunningServer]
 Serve = Callable[..., RunningServer]
@@ -74,14 +74,12 @@ def srv(serve: Serve) -> RunningServer:
     return serve()
 
 
-def req(path: str, headers: str = "", method: str = "GET", version: str = "HTTP/1.1") -> bytes:
-    """One keep-alive request head."""
-    return f"{method} {path} {version}\r\nHost: test\r\n{headers}\r\n".encode("latin-1")
+CHUNKED = "Transfer-Encoding: chunked\r\n"
 
 
 def names(resp: Response) -> list[str]:
     """The header names of a response, in order, lower-cased."""
-    lines = resp.raw_head.decode("latin-1").split("\r\n")[1:]
+    lines = resp.head[:-4].decode("latin-1").split("\r\n")[1:]
     return [line.partition(":")[0].lower() for line in lines]
 
 
@@ -144,7 +142,7 @@ def test_304_has_validators_cache_control_date_and_no_body(srv: RunningServer, p
     full = get(srv.port, path)
     etag = full.header("etag")
     with connect(srv.port) as sock:
-        sock.sendall(req(path, f"If-None-Match: {etag}\r\n") + req("/small.bin"))
+        sock.sendall(request(path, headers=f"If-None-Match: {etag}\r\n") + request("/small.bin"))
         reader = Reader(sock)
         resp = reader.read_response()
         after = reader.read_response()
@@ -366,9 +364,9 @@ def test_unsatisfiable_range_is_416_with_the_size(srv: RunningServer, name: str)
     connection stays usable."""
     size = len(FILES[name])
     with connect(srv.port) as sock:
-        sock.sendall(req("/" + name, f"Range: bytes={size}-\r\n")
-                     + req("/" + name, f"Range: bytes={size + 5}-{size + 9}\r\n")
-                     + req("/small.bin"))
+        sock.sendall(request("/" + name, headers=f"Range: bytes={size}-\r\n")
+                     + request("/" + name, headers=f"Range: bytes={size + 5}-{size + 9}\r\n")
+                     + request("/small.bin"))
         reader = Reader(sock)
         for _ in range(2):
             resp = reader.read_response()
@@ -436,11 +434,11 @@ def test_pipelined_ranged_requests(srv: RunningServer, name: str) -> None:
     data = FILES[name]
     size = len(data)
     with connect(srv.port) as sock:
-        sock.sendall(req("/" + name, "Range: bytes=0-4,-5\r\n")
-                     + req("/" + name, "Range: bytes=7-8\r\n")
-                     + req("/" + name)
-                     + req("/" + name, "Range: bytes=0-1\r\n", method="HEAD")
-                     + req("/small.bin", "Range: bytes=1-2\r\n"))
+        sock.sendall(request("/" + name, headers="Range: bytes=0-4,-5\r\n")
+                     + request("/" + name, headers="Range: bytes=7-8\r\n")
+                     + request("/" + name)
+                     + request("/" + name, method="HEAD", headers="Range: bytes=0-1\r\n")
+                     + request("/small.bin", headers="Range: bytes=1-2\r\n"))
         reader = Reader(sock)
         multi = reader.read_response()
         single = reader.read_response()
@@ -549,7 +547,8 @@ def test_cached_variants_do_not_leak_across_clients(srv: RunningServer) -> None:
     with connect(srv.port) as sock:
         reader = Reader(sock)
         for accept, body in plan:
-            sock.sendall(req("/app.js", f"Accept-Encoding: {accept}\r\n" if accept else ""))
+            accept_line = f"Accept-Encoding: {accept}\r\n" if accept else ""
+            sock.sendall(request("/app.js", headers=accept_line))
             resp = reader.read_response()
             assert resp.body == body, accept
     # And a fresh connection sees the same.
@@ -812,7 +811,7 @@ def test_chunked_get_body_with_extensions_and_trailers_is_discarded(srv: Running
     body = (b"5;name=value;quoted=\"a b\"\r\nhello\r\n"
             b"3\r\nabc\r\n"
             b"0;last=1\r\nX-Trailer: one\r\nY-Trailer: two\r\n\r\n")
-    data = (req("/small.bin", "Transfer-Encoding: chunked\r\n") + body + req("/text.txt"))
+    data = request("/small.bin", headers=CHUNKED) + body + request("/text.txt")
     replies = exchange(srv.port, data, count=2)
     assert [(r.status, r.body) for r in replies] == [(200, SMALL), (200, TEXT)]
 
@@ -821,9 +820,9 @@ def test_chunked_body_in_pieces_then_pipelined(srv: RunningServer) -> None:
     """The same, trickled: the second request waits for the end of the first one's body."""
     with connect(srv.port) as sock:
         reader = Reader(sock)
-        sock.sendall(req("/small.bin", "Transfer-Encoding: chunked\r\n") + b"4;ext\r\nda")
+        sock.sendall(request("/small.bin", headers=CHUNKED) + b"4;ext\r\nda")
         assert reader.read_response().body == SMALL
-        for piece in (b"ta\r\n", b"0\r\nTrail", b"er: x\r\n", b"\r\n" + req("/text.txt")):
+        for piece in (b"ta\r\n", b"0\r\nTrail", b"er: x\r\n", b"\r\n" + request("/text.txt")):
             time.sleep(0.02)
             sock.sendall(piece)
         assert reader.read_response().body == TEXT
@@ -833,9 +832,9 @@ def test_chunked_body_over_max_body_is_413_and_close(serve: Serve) -> None:
     """A chunked body beyond max_body → 413, Connection: close, then the server closes."""
     srv = serve(max_body=100)
     with connect(srv.port) as sock:
-        sock.sendall(req("/small.bin", "Transfer-Encoding: chunked\r\n")
+        sock.sendall(request("/small.bin", headers=CHUNKED)
                      + b"40\r\n" + b"a" * 64 + b"\r\n40\r\n" + b"b" * 64 + b"\r\n0\r\n\r\n"
-                     + req("/text.txt"))
+                     + request("/text.txt"))
         reader = Reader(sock)
         first = reader.read_response()
         assert first.status == 200 and first.body == SMALL  # answered before the body
@@ -858,10 +857,10 @@ def test_expect_100_continue_on_a_get_with_a_body(srv: RunningServer, path: str,
     while the client still holds the body back; after the body the connection is usable."""
     with connect(srv.port) as sock:
         reader = Reader(sock)
-        sock.sendall(req(path, "Content-Length: 11\r\nExpect: 100-continue\r\n"))
+        sock.sendall(request(path, headers="Content-Length: 11\r\nExpect: 100-continue\r\n"))
         interim = _read_one_head(sock, reader, timeout=1.0)
         assert interim.status == 100 and interim.body == b""
-        assert interim.raw_head == b"HTTP/1.1 100 Continue"
+        assert interim.head == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.settimeout(5.0)
         sock.sendall(b"hello world")
         final = reader.read_response()
@@ -870,20 +869,21 @@ def test_expect_100_continue_on_a_get_with_a_body(srv: RunningServer, path: str,
         else:
             assert final.status == 200 and final.body == body
         assert final.header("connection") is None
-        sock.sendall(req("/text.txt"))
+        sock.sendall(request("/text.txt"))
         assert reader.read_response().body == TEXT
 
 
 def test_expect_100_continue_without_a_body_sends_no_100(srv: RunningServer) -> None:
     """No body follows (no Content-Length): nothing to continue, just the response."""
-    raw = read_all(srv.port, req("/small.bin", "Expect: 100-continue\r\nConnection: close\r\n"))
+    raw = read_all(srv.port, request("/small.bin", headers="Expect: 100-continue\r\n", close=True))
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(SMALL)
 
 
 def test_expect_100_continue_is_ignored_from_http10(srv: RunningServer) -> None:
     """§10.1.1: an HTTP/1.0 request's Expect is ignored; no 100 goes to a 1.0 client."""
-    raw = read_all(srv.port, req("/small.bin", "Content-Length: 3\r\nExpect: 100-continue\r\n",
-                                 version="HTTP/1.0") + b"abc")
+    raw = read_all(srv.port, request("/small.bin", version="HTTP/1.0", host="test",
+                                     headers="Content-Length: 3\r\nExpect: 100-continue\r\n",
+                                     body=b"abc"))
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(SMALL)
     assert b" 100 " not in raw.split(b"\r\n", 1)[0]
 
@@ -892,8 +892,8 @@ def test_expect_100_continue_is_ignored_from_http10(srv: RunningServer) -> None:
 def test_unknown_expectation_is_417(srv: RunningServer, with_body: bool) -> None:
     """An expectation other than 100-continue → 417. With an unread body the connection
     closes (the body would desynchronize it); without one it stays."""
-    head = req("/small.bin", "Expect: something-else\r\n"
-               + ("Content-Length: 5\r\n" if with_body else ""))
+    head = request("/small.bin", headers="Expect: something-else\r\n"
+                   + ("Content-Length: 5\r\n" if with_body else ""))
     with connect(srv.port) as sock:
         sock.sendall(head)
         reader = Reader(sock)
@@ -906,7 +906,7 @@ def test_unknown_expectation_is_417(srv: RunningServer, with_body: bool) -> None
             assert reader.at_eof()
         else:
             assert resp.header("connection") is None
-            sock.sendall(req("/text.txt"))
+            sock.sendall(request("/text.txt"))
             assert reader.read_response().body == TEXT
 
 
@@ -914,14 +914,14 @@ def test_expect_100_continue_on_a_post_is_405_and_close_without_100(srv: Running
     """The answer does not depend on the body: 405 at once, no 100, and close instead of
     reading a body nobody wants."""
     with connect(srv.port) as sock:
-        sock.sendall(req("/small.bin", "Content-Length: 100000\r\nExpect: 100-continue\r\n",
-                         method="POST"))
+        sock.sendall(request("/small.bin", method="POST",
+                             headers="Content-Length: 100000\r\nExpect: 100-continue\r\n"))
         reader = Reader(sock)
         resp = _read_one_head(sock, reader, timeout=2.0)
         assert resp.status == 405
         assert resp.header("allow") is not None and "GET" in (resp.header("allow") or "")
         assert resp.header("connection") == "close"
-        assert b"100 Continue" not in resp.raw_head
+        assert b"100 Continue" not in resp.head
         assert reader.at_eof()
 
 
@@ -936,7 +936,8 @@ def test_absolute_form_target_for_another_host_serves_the_path(srv: RunningServe
 def test_trace_is_405_with_allow(srv: RunningServer) -> None:
     """TRACE is never echoed: 405 with Allow, and the connection is kept."""
     with connect(srv.port) as sock:
-        sock.sendall(req("/small.bin", "X-Secret: cookie\r\n", method="TRACE") + req("/text.txt"))
+        sock.sendall(request("/small.bin", method="TRACE", headers="X-Secret: cookie\r\n")
+                     + request("/text.txt"))
         reader = Reader(sock)
         resp = reader.read_response()
         assert resp.status == 405 and b"cookie" not in resp.body
@@ -964,24 +965,25 @@ MANY_HEADERS = "".join(f"X-H{i}: v\r\n" for i in range(101))
 
 ERRORS = {
     "400-no-host": (b"GET /small.bin HTTP/1.1\r\n\r\n", 400, True),
-    "400-bad-chunk": (req("/small.bin", "Transfer-Encoding: chunked\r\n") + b"zz\r\n", 400, True),
-    "404": (req("/missing.txt"), 404, False),
-    "404-dir": (req("/no-such-dir/"), 404, False),
-    "405-delete": (req("/small.bin", method="DELETE"), 405, False),
-    "405-put": (req("/small.bin", method="PUT"), 405, False),
-    "412-if-match": (req("/small.bin", 'If-Match: "nope"\r\n'), 412, False),
-    "412-ius": (req("/large.bin", f"If-Unmodified-Since: {http_date(MTIME - 5)}\r\n"), 412,
-                False),
-    "413": (req("/small.bin", "Content-Length: 2000000\r\n"), 413, True),
-    "414": (req(LONG_TARGET), 414, True),
-    "416": (req("/small.bin", "Range: bytes=1000-\r\n"), 416, False),
-    "416-suffix-0": (req("/large.bin", "Range: bytes=-0\r\n"), 416, False),
-    "417": (req("/small.bin", "Expect: nothing\r\n"), 417, False),
-    "431-count": (req("/small.bin", MANY_HEADERS), 431, True),
-    "431-size": (req("/small.bin", "X-Big: " + "b" * 17000 + "\r\n"), 431, True),
-    "501-method": (req("/small.bin", method="BREW"), 501, False),
-    "501-coding": (req("/small.bin", "Transfer-Encoding: gzip, chunked\r\n"), 501, True),
-    "505": (req("/small.bin", version="HTTP/2.0"), 505, True),
+    "400-bad-chunk": (request("/small.bin", headers=CHUNKED, body=b"zz\r\n"), 400, True),
+    "404": (request("/missing.txt"), 404, False),
+    "404-dir": (request("/no-such-dir/"), 404, False),
+    "405-delete": (request("/small.bin", method="DELETE"), 405, False),
+    "405-put": (request("/small.bin", method="PUT"), 405, False),
+    "412-if-match": (request("/small.bin", headers='If-Match: "nope"\r\n'), 412, False),
+    "412-ius": (request("/large.bin",
+                        headers=f"If-Unmodified-Since: {http_date(MTIME - 5)}\r\n"), 412, False),
+    "413": (request("/small.bin", headers="Content-Length: 2000000\r\n"), 413, True),
+    "414": (request(LONG_TARGET), 414, True),
+    "416": (request("/small.bin", headers="Range: bytes=1000-\r\n"), 416, False),
+    "416-suffix-0": (request("/large.bin", headers="Range: bytes=-0\r\n"), 416, False),
+    "417": (request("/small.bin", headers="Expect: nothing\r\n"), 417, False),
+    "431-count": (request("/small.bin", headers=MANY_HEADERS), 431, True),
+    "431-size": (request("/small.bin", headers="X-Big: " + "b" * 17000 + "\r\n"), 431, True),
+    "501-method": (request("/small.bin", method="BREW"), 501, False),
+    "501-coding": (request("/small.bin", headers="Transfer-Encoding: gzip, chunked\r\n"), 501,
+                   True),
+    "505": (request("/small.bin", version="HTTP/2.0", host="test"), 505, True),
 }
 
 
@@ -1014,14 +1016,14 @@ def test_error_responses_describe_themselves(srv: RunningServer, raw: bytes, sta
             assert resp.header("connection") is None
             assert not reader.at_eof(timeout=0.1)
             sock.settimeout(5.0)
-            sock.sendall(req("/text.txt"))
+            sock.sendall(request("/text.txt"))
             assert reader.read_response().body == TEXT
 
 
 def test_head_of_an_error_has_its_length_but_no_body(srv: RunningServer) -> None:
     """HEAD of a 404: the GET's Content-Length, no body, the connection still in step."""
     with connect(srv.port) as sock:
-        sock.sendall(req("/missing.txt", method="HEAD") + req("/missing.txt"))
+        sock.sendall(request("/missing.txt", method="HEAD") + request("/missing.txt"))
         reader = Reader(sock)
         head = reader.read_response(head_only=True)
         full = reader.read_response()
@@ -1032,7 +1034,7 @@ def test_head_of_an_error_has_its_length_but_no_body(srv: RunningServer) -> None
 def test_errors_keep_connection_close_when_the_client_asked_for_it(srv: RunningServer) -> None:
     """A keep-alive error (404) to a `Connection: close` request still says close and closes."""
     with connect(srv.port) as sock:
-        sock.sendall(req("/missing.txt", "Connection: close\r\n"))
+        sock.sendall(request("/missing.txt", close=True))
         reader = Reader(sock)
         resp = reader.read_response()
         assert resp.status == 404 and resp.header("connection") == "close"
@@ -1060,7 +1062,8 @@ def test_large_multipart_to_a_slow_reader_is_byte_exact(serve: Serve) -> None:
     sock.settimeout(5.0)
     with sock:
         sock.connect(("127.0.0.1", srv.port))
-        sock.sendall(req("/large.bin", f"Range: bytes={spec}\r\n") + req("/small.bin"))
+        sock.sendall(request("/large.bin", headers=f"Range: bytes={spec}\r\n")
+                     + request("/small.bin"))
         time.sleep(0.05)  # let the server fill the small window and block
         reader = Reader(sock)
         while len(reader.buf) < 20_000:
@@ -1081,7 +1084,7 @@ def test_no_header_is_sent_twice(srv: RunningServer) -> None:
     for headers in ("", "Range: bytes=0-1\r\n", "Range: bytes=0-1,3-4\r\n",
                     f"If-None-Match: {etag}\r\n", "Range: bytes=99999-\r\n"):
         resp = get(srv.port, "/app.js", "Accept-Encoding: gzip\r\n" + headers)
-        assert len(names(resp)) == len(set(names(resp))), resp.raw_head
+        assert len(names(resp)) == len(set(names(resp))), resp.head
 
 
 def test_if_none_match_beats_range(srv: RunningServer) -> None:
@@ -1106,7 +1109,7 @@ def test_large_get_body_arriving_with_its_head_is_discarded_promptly(serve: Serv
         framing, body = f"Content-Length: {n}\r\n", b"x" * n
     started = time.monotonic()
     with connect(srv.port) as sock:
-        sock.sendall(req("/small.bin", framing) + body + req("/text.txt"))
+        sock.sendall(request("/small.bin", headers=framing) + body + request("/text.txt"))
         reader = Reader(sock)
         first, second = reader.read_response(), reader.read_response()
     assert (first.status, first.body) == (200, SMALL)

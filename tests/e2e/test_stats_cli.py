@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, ServerProcess
-from tests.rawhttp import get
+from tests.wire import get
 
 
 @dataclass

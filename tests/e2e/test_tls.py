@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIG_SIZE, ServerProcess, spawn, wait_for
-from tests.rawhttp import Reader, get
+from tests.wire import Reader, get, request
 
 Start = Callable[..., ServerProcess]
 
@@ -55,11 +55,6 @@ def tls_connect(port: int, certificate: tuple[Path, Path]) -> ssl.SSLSocket:
     return client_context(certificate).wrap_socket(raw, server_hostname="localhost")
 
 
-def request(path: str, *headers: str) -> bytes:
-    extra = "".join(h + "\r\n" for h in headers)
-    return f"GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n".encode()
-
-
 def test_curl_over_https(start_process: Start, certificate: tuple[Path, Path],
                          site: Path) -> None:
     sp, port = start_tls(start_process, certificate)
@@ -84,12 +79,13 @@ def test_keep_alive_alpn_large_file_and_range_over_tls(
         assert tls.selected_alpn_protocol() == "http/1.1"
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
         reader = Reader(tls)
-        tls.sendall(request("/hello.txt"))
+        tls.sendall(request("/hello.txt", host="localhost"))
         assert reader.read_response().body == b"hello, world\n"
-        tls.sendall(request("/big.bin"))
+        tls.sendall(request("/big.bin", host="localhost"))
         whole = reader.read_response()
         assert whole.status == 200 and len(whole.body) == BIG_SIZE and whole.body == big
-        tls.sendall(request("/big.bin", "Range: bytes=1000000-1000099"))
+        tls.sendall(request("/big.bin", host="localhost",
+                            headers="Range: bytes=1000000-1000099\r\n"))
         part = reader.read_response()
         assert part.status == 206 and part.body == big[1000000:1000100]
     assert sp.terminate() == 0
@@ -99,7 +95,7 @@ def test_plain_http_to_the_https_port_gets_a_clean_400(
         start_process: Start, certificate: tuple[Path, Path]) -> None:
     sp, port = start_tls(start_process, certificate)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request("/hello.txt"))
+        sock.sendall(request("/hello.txt", host="localhost"))
         resp = Reader(sock).read_response()
         assert resp.status == 400 and b"https://" in resp.body
         assert resp.header("connection") == "close"
@@ -118,7 +114,7 @@ def test_a_stalled_handshake_is_dropped_and_others_are_served(
     reset.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     reset.close()
     with tls_connect(port, certificate) as tls:
-        tls.sendall(request("/hello.txt"))
+        tls.sendall(request("/hello.txt", host="localhost"))
         assert Reader(tls).read_response().status == 200
     stalled.settimeout(5)
     assert stalled.recv(100) == b""  # closed by the server after ~1 s
@@ -146,7 +142,7 @@ def test_plain_http_is_redirected_to_https(start_process: Start,
     sp, port = start_tls(start_process, certificate, "--tls-redirect")
     resp = get(sp.port, "/sub/page.html?x=1")
     assert resp.status == 301
-    # The host the client asked for (rawhttp's `get` sends `Host: test`), on the TLS port.
+    # The host the client asked for (wire's `get` sends `Host: test`), on the TLS port.
     assert resp.header("location") == f"https://test:{port}/sub/page.html?x=1"
     assert sp.terminate() == 0
 
@@ -166,14 +162,14 @@ def test_hsts_only_over_https_and_only_when_asked(
         start_process: Start, certificate: tuple[Path, Path]) -> None:
     sp, port = start_tls(start_process, certificate, "--hsts", "31536000")
     with tls_connect(port, certificate) as tls:
-        tls.sendall(request("/hello.txt"))
+        tls.sendall(request("/hello.txt", host="localhost"))
         assert Reader(tls).read_response().header("strict-transport-security") == \
             "max-age=31536000"
     assert get(sp.port, "/hello.txt").header("strict-transport-security") is None
     assert sp.terminate() == 0
     plain_sp, plain_port = start_tls(start_process, certificate)
     with tls_connect(plain_port, certificate) as tls:
-        tls.sendall(request("/hello.txt"))
+        tls.sendall(request("/hello.txt", host="localhost"))
         assert Reader(tls).read_response().header("strict-transport-security") is None
     assert plain_sp.terminate() == 0
 
@@ -190,7 +186,7 @@ def test_proxy_protocol_preamble_comes_before_the_tls_handshake(
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
         raw.sendall(b"PROXY TCP4 198.51.100.40 127.0.0.1 40000 443\r\n")
         with client_context(certificate).wrap_socket(raw, server_hostname="localhost") as tls:
-            tls.sendall(request("/hello.txt"))
+            tls.sendall(request("/hello.txt", host="localhost"))
             assert Reader(tls).read_response().status == 200
     assert sp.terminate() == 0
     lines = sp.log_path.read_text().splitlines()
@@ -204,7 +200,7 @@ def test_connection_close_over_tls_closes_cleanly(
     sp, port = start_tls(start_process, certificate)
     for _ in range(3):
         with tls_connect(port, certificate) as tls:
-            tls.sendall(request("/hello.txt", "Connection: close"))
+            tls.sendall(request("/hello.txt", host="localhost", close=True))
             reader = Reader(tls)
             assert reader.read_response().body == b"hello, world\n"
             assert reader.at_eof(timeout=5)

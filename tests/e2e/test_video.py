@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, REPO, RunningServer, ServerProcess
-from tests.rawhttp import get
+from tests.wire import get
 
 CLIP = REPO / "www" / "media" / "clip.mp4"
 CLIP_URL = "/media/clip.mp4"

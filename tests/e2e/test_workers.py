@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import REPO, ServerProcess, wait_for
-from tests.rawhttp import get
+from tests.wire import get
 
 LINE = re.compile(rb'^\S+ - - \[[^\]]+\] "GET /hello\.txt\?n=\d+ HTTP/1\.1" 200 13 "-" "-" '
                   rb'\d+\.\d{3}$')

@@ -23,7 +23,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import pytest
 
 from tests.conftest import REPO, RunningServer, ServerProcess, wait_for
-from tests.rawhttp import Response, get
+from tests.wire import Response, get
 
 WWW = REPO / "www"
 CONTRIB = REPO / "contrib"
