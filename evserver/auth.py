@@ -4,7 +4,8 @@ Stored hashes describe themselves: `scrypt$n=16384,r=8,p=1$<salt>$<hash>` or
 `pbkdf2_sha256$600000$<salt>$<hash>` (standard base64). Verifying one costs ~50-250 ms, so
 `Credentials.check` belongs in the thread pool; a small cache of successes (keyed by a digest of
 the header, expiry from the caller's `now`) spares a browser a full hash on every request.
-A changed auth file is read again only on `Credentials.reload()` (SIGHUP) or a restart.
+A changed auth file is read again when SIGHUP rebuilds the `Site` (a new `Credentials`), or
+at a restart.
 """
 from __future__ import annotations
 
@@ -217,14 +218,6 @@ class Credentials:
             dummy = _format(first.scheme, first.cost, secrets.token_bytes(len(first.salt)),
                             secrets.token_bytes(len(first.digest)))
         return _Users(hashed, dict(self._plain), dummy)
-
-    def reload(self) -> None:
-        """Read the auth file again (on SIGHUP) and forget cached successes; on error the old
-        users stay and the ValueError/OSError propagates."""
-        users = self._load()
-        with self._lock:
-            self._users = users
-            self._cache.clear()
 
     def __len__(self) -> int:
         return len(self._users.hashed) + len(self._users.plain)

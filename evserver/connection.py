@@ -269,7 +269,8 @@ class Connection:
             step = opening.step(self._sock)
             if step == WRAP:
                 # The SSL socket takes over the fd: let the selector forget the plain one.
-                self._apply_interest(0)
+                if self._mask:
+                    self._apply_interest(0)
                 self._sock = opening.wrap(self._sock)
                 step = opening.step(self._sock)
         except OpeningFailed as err:

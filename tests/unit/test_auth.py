@@ -362,29 +362,6 @@ def test_cache_is_bounded_least_recent_first(cheap: None, tmp_path: Path,
     assert creds.check(headers[1], 2.0) == "u1" and len(verify_calls) == 4
 
 
-def test_reload_applies_a_changed_file_and_forgets_the_cache(cheap: None, tmp_path: Path) -> None:
-    """Until reload() the old users (and cached successes) stand; after it, the new file does."""
-    path = write_file(tmp_path, f"alice:{auth.hash_password('a')}\n")
-    creds = auth.Credentials(auth_file=path)
-    assert creds.check(basic(b"alice:a"), 0.0) == "alice"
-    path.write_text(f"bob:{auth.hash_password('b')}\n")
-    assert creds.check(basic(b"alice:a"), 0.0) == "alice"
-    assert creds.check(basic(b"bob:b"), 0.0) is None
-    creds.reload()
-    assert creds.check(basic(b"alice:a"), 0.0) is None
-    assert creds.check(basic(b"bob:b"), 0.0) == "bob"
-
-
-def test_failed_reload_keeps_the_old_users(cheap: None, tmp_path: Path) -> None:
-    """A broken file on reload raises and leaves the working users in place."""
-    path = write_file(tmp_path, f"alice:{auth.hash_password('a')}\n")
-    creds = auth.Credentials(auth_file=path)
-    path.write_text("alice\n")
-    with pytest.raises(ValueError, match="line 1"):
-        creds.reload()
-    assert creds.check(basic(b"alice:a"), 0.0) == "alice"
-
-
 # --- FailureLimiter
 
 
