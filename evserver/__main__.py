@@ -1,7 +1,7 @@
 """The command line: `python3 -m evserver` (and the `evserver` console script).
 
-Owns: `main()`, the start-up banner and signal handling. Imports `config`, `server`, `log`.
-Every failure a user can cause ends in one line on stderr and exit status 2.
+Owns: `main()`, the start-up banner and signal handling. Imports `cmdline`, `config`,
+`server`, `log`. Every failure a user can cause ends in one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from . import cmdline
 from .config import Config
 from .log import AccessLog, setup_direct_logging, setup_logging
 from .selfsigned import SelfSignedError, ensure_certificate, state_folder
@@ -38,9 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["hash-password"]:  # a line for --auth-file
         from .tools.passwords import main as hash_main
         return hash_main(args[1:])
-    cfg = Config.from_argv(args)
-    if not os.path.isdir(cfg.docroot):
-        return _fail(f"document root {cfg.docroot!r} is not a directory")
+    # The same checks as --check-config, the disk's included (the root, the log's and the
+    # pid file's folders, the TLS files, the auth file): refused here, before any bind.
+    cfg = cmdline.parse(args, check_environment=True)
     cfg = _fit_fd_limit(cfg, _raise_fd_limit())
     if cfg.tls_self_signed:
         try:

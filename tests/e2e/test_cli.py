@@ -63,13 +63,50 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
 
 
 def test_help_exits_zero_and_lists_options() -> None:
-    """--help exits 0 and names the main options."""
-    result = run_cli("--help")
+    """--help-all exits 0 and names every option."""
+    result = run_cli("--help-all")
     assert result.returncode == 0
     for option in ("--host", "--port", "--root", "--log", "--no-log", "--threads",
                    "--max-connections", "--header-timeout", "--shutdown-grace"):
         assert option in result.stdout, option
     assert result.stderr == ""
+
+
+def test_short_help_fits_one_screen() -> None:
+    """--help at 80 columns: at most 40 lines; the usage, the everyday options, the two
+    commands, and a last line pointing to --help-all and docs/options.md."""
+    result = subprocess.run([sys.executable, "-m", "evserver", "--help"], cwd=REPO,
+                            capture_output=True, text=True, timeout=15,
+                            env={**os.environ, "COLUMNS": "80"})
+    assert result.returncode == 0 and result.stderr == ""
+    lines = result.stdout.rstrip("\n").splitlines()
+    assert len(lines) <= 40, result.stdout
+    assert max(len(line) for line in lines) <= 80
+    assert lines[0].startswith("usage: evserver")
+    for word in ("-p PORT, --port PORT", "-b ADDR, --host ADDR", "-d DIR, --root DIR",
+                 "--log FILE", "--tls-self-signed", "--config FILE", "--version",
+                 "stats LOGFILE", "hash-password"):
+        assert word in result.stdout, word
+    assert "--threads" not in result.stdout and "--header-timeout" not in result.stdout
+    assert "--help-all" in lines[-1] and "docs/options.md" in lines[-1]
+
+
+def test_version() -> None:
+    from evserver import __version__
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == f"evserver {__version__}\n"
+
+
+def test_short_flags_serve(site: Path, tmp_path: Path) -> None:
+    """-b, -p and -d, as `python -m http.server` spells them."""
+    proc, stderr_path = spawn(["-b", "127.0.0.1", "-p", "0", "-d", str(site), "--no-log"],
+                              tmp_path)
+    try:
+        port = int(wait_banner(proc, stderr_path, r"http://127\.0\.0\.1:(\d+)/").group(1))
+        assert get(port, "/hello.txt").body == b"hello, world\n"
+    finally:
+        assert stop(proc) == 0
 
 
 def test_port_in_use_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -203,3 +240,92 @@ def test_console_script_entry_point_behaves_like_python_m(tmp_path: Path) -> Non
     helped = run("--help")
     assert helped.returncode == 0 and "--root" in helped.stdout
     assert_one_line_error(run("--root", str(tmp_path / "missing"), "--no-log"), "missing")
+
+
+# --- what --check-config refuses, a real start refuses with the same line ----------------------
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A certificate and its key, made with openssl, and paths that go wrong."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed")
+    folder = tmp_path_factory.mktemp("checks")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    (folder / "bad-users").write_text("carol:not-a-hash\n")
+    return {"CERT": str(cert), "KEY": str(key), "MISSING": str(folder / "missing.pem"),
+            "BAD_USERS": str(folder / "bad-users"), "NO_USERS": str(folder / "no-users"),
+            "FOLDER": str(folder)}
+
+
+# Each: the flags, then how the one error line must start ({NAME} from tls_files).
+START_CHECKS = [
+    (["--auth", "bob"], "--auth #1: expected USER:PASSWORD (non-empty)"),
+    (["--auth", "bob:s3cr3t\x07x"], "--auth #1: expected USER:PASSWORD (non-empty)"),
+    (["--auth-file", "{NO_USERS}"],
+     "--auth-file '{NO_USERS}' cannot be read: No such file or directory"),
+    (["--auth-file", "{BAD_USERS}"], "--auth-file '{BAD_USERS}', line 1: not a supported hash"),
+    (["--tls-cert", "{MISSING}", "--tls-key", "{KEY}"],
+     "--tls-cert '{MISSING}' cannot be read: No such file or directory"),
+    (["--tls-cert", "{CERT}", "--tls-key", "{MISSING}"],
+     "--tls-key '{MISSING}' cannot be read: No such file or directory"),
+    (["--tls-cert", "{CERT}", "--tls-key", "{CERT}"],
+     "--tls-cert '{CERT}' and --tls-key '{CERT}' cannot be loaded: "),
+    (["--pidfile", "{FOLDER}"], "--pidfile '{FOLDER}' is a directory"),
+]
+# As `python3 -m evserver` with the optional package hidden (find_spec then finds nothing).
+WITHOUT_CRYPTOGRAPHY = ("import sys; sys.modules['cryptography'] = None; "
+                        "from evserver.__main__ import main; sys.exit(main())")
+
+
+def start_and_check(tmp_path: Path, site: Path, args: list[str], python: list[str]
+                    ) -> tuple[str, str]:
+    """The one error line of --check-config, and of a real start, with the same options."""
+    base = [*python, "--host", "127.0.0.1", "--port", "0", "--root", str(site), "--no-log",
+            *args]
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    lines = []
+    for extra in (["--check-config"], []):
+        result = subprocess.run([sys.executable, *base, *extra], cwd=REPO, capture_output=True,
+                                text=True, timeout=15, env=env)
+        lines.append(assert_one_line_error(result))
+        assert result.stdout == ""
+    return lines[0], lines[1]
+
+
+@pytest.mark.parametrize(("args", "expected"), START_CHECKS)
+def test_check_config_refuses_what_a_start_refuses(tmp_path: Path, site: Path,
+                                                   tls_files: dict[str, str], args: list[str],
+                                                   expected: str) -> None:
+    args = [arg.format_map(tls_files) for arg in args]
+    checked, started = start_and_check(tmp_path, site, args, ["-m", "evserver"])
+    assert checked == started
+    assert checked.startswith("evserver: error: " + expected.format_map(tls_files)), checked
+    assert "s3cr3t" not in checked and "not-a-hash" not in checked  # no password echoed
+
+
+def test_self_signed_without_cryptography(tmp_path: Path, site: Path) -> None:
+    checked, started = start_and_check(tmp_path, site, ["--tls-self-signed"],
+                                       ["-c", WITHOUT_CRYPTOGRAPHY])
+    assert checked == started == ("evserver: error: --tls-self-signed needs the optional "
+                                  "'cryptography' package (python3 -m pip install cryptography)")
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_missing_certificate_is_named_at_start(site: Path, tls_files: dict[str, str]) -> None:
+    """Not `cannot listen on HOST:PORT: No such file or directory`: the option and the file."""
+    result = run_cli("--host", "127.0.0.1", "--port", "0", "--root", str(site), "--no-log",
+                     "--tls-cert", tls_files["MISSING"], "--tls-key", tls_files["KEY"])
+    line = assert_one_line_error(result, "--tls-cert", tls_files["MISSING"])
+    assert "cannot listen" not in line
+
+
+def test_a_good_certificate_passes_the_check(site: Path, tls_files: dict[str, str]) -> None:
+    result = run_cli("--check-config", "--root", str(site), "--no-log",
+                     "--tls-cert", tls_files["CERT"], "--tls-key", tls_files["KEY"])
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads(result.stdout)["tls-key"] == tls_files["KEY"]

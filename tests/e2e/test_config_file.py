@@ -161,3 +161,28 @@ def test_bad_file_is_one_line_exit_2(tmp_path: Path, text: str, needles: list[st
     assert lines[0].startswith(f"evserver: error: {path}: ")
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("text", [
+    'tls-cert = "missing.pem"\ntls-key = "missing.key"\n',
+    'auth-file = "users"\n',
+    "prot = 8080\n",
+])
+def test_file_values_refused_at_check_and_at_start_alike(conf_dir: Path, text: str) -> None:
+    """A value from the file is named by the file and its key, the same way by --check-config
+    and by a real start (which checks the disk before binding)."""
+    path = conf_dir / "evserver.toml"
+    path.write_text('host = "127.0.0.1"\nport = 0\nroot = "site"\nno-log = true\n' + text)
+    lines = []
+    for extra in (["--check-config"], []):
+        result = run_cli("--config", str(path), *extra)
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+        lines.append(result.stderr.strip())
+    assert lines[0] == lines[1]
+    key = text.split(" ", 1)[0]
+    assert lines[0].startswith(f"evserver: error: {path}: "), lines[0]
+    if key == "prot":
+        assert lines[0].endswith("unknown key 'prot' (did you mean 'port'?)")
+    else:
+        assert f": {key} '{conf_dir}/" in lines[0] and "cannot be read" in lines[0]

@@ -43,7 +43,8 @@ def test_unwritable_pidfile_is_a_one_line_error(tmp_path: Path) -> None:
                                str(tmp_path / "missing-dir" / "x.pid")], tmp_path)
     assert proc.wait(15) == 2
     lines = stderr_path.read_text().strip().splitlines()
-    assert len(lines) == 1 and "pid file" in lines[0] and "Traceback" not in lines[0]
+    assert len(lines) == 1 and "--pidfile" in lines[0] and "missing-dir" in lines[0]
+    assert "Traceback" not in lines[0]
 
 
 @pytest.mark.parametrize("workers", ["2"])

@@ -15,7 +15,9 @@ MODULES = sorted(".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesu
 # module -> the evserver modules it may import (DESIGN.md §2)
 ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
-    "config": set(),
+    "options": {"auth"},  # how an option is declared and its values checked
+    "config": {"options", "auth"},  # the option table and its checks (the disk's too)
+    "cmdline": {"config", "options", "__init__"},  # flags and TOML, derived from the table
     "http11": set(),
     "loop": set(),
     "log": set(),
@@ -41,9 +43,10 @@ ALLOWED: dict[str, set[str]] = {
     "tools.stats": set(),  # `evserver stats LOGFILE`: reads the formats log.py writes
     "tools.qr": set(),  # the banner's QR code
     "tools.passwords": {"auth"},  # `evserver hash-password`
+    "tools.optionsdoc": {"config", "options", "cmdline"},  # docs/options.md
     "addresses": set(),  # networks, trusted proxies, X-Forwarded-For
     "selfsigned": set(),  # --tls-self-signed, with the optional cryptography package
-    "__main__": {"config", "server", "log", "workers", "tools.stats", "tools.qr",
+    "__main__": {"cmdline", "config", "server", "log", "workers", "tools.stats", "tools.qr",
                  "tools.passwords", "selfsigned"},
 }
 FORBIDDEN_STDLIB = {"asyncio", "http.server", "socketserver", "wsgiref", "http.client"}
