@@ -17,7 +17,7 @@ KIB, MIB = 1024, 1024 * 1024
 
 
 def test_defaults() -> None:
-    """The documented defaults (DESIGN.md §3)."""
+    """The documented defaults (docs/options.md)."""
     cfg = Config()
     assert cfg.port == 8080
     assert cfg.backlog == 1024

@@ -1,54 +1,42 @@
-"""DESIGN.md's import table, enforced by reading evserver/*.py with `ast`."""
+"""The module table of docs/architecture.md, enforced by reading evserver/ with `ast`.
+
+The document is the one place the layering is written down: this test parses its table
+(between the `layering table` markers) and checks every import in evserver/ against it."""
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "evserver"
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "evserver"
+ARCHITECTURE = REPO / "docs" / "architecture.md"
 # "tools.stats" for evserver/tools/stats.py; "tools" for its __init__.py.
 MODULES = sorted(".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
                  for p in PACKAGE.rglob("*.py"))
 
-# module -> the evserver modules it may import (DESIGN.md §2)
-ALLOWED: dict[str, set[str]] = {
-    "__init__": set(),
-    "options": {"auth"},  # how an option is declared and its values checked
-    "config": {"options", "auth"},  # the option table and its checks (the disk's too)
-    "cmdline": {"config", "options", "__init__"},  # flags and TOML, derived from the table
-    "http11": set(),
-    "loop": set(),
-    "log": set(),
-    "semantics": {"http11"},  # pure RFC 9110 decisions: preconditions, ranges, encodings
-    "listing": set(),  # directory pages, rendered in the pool
-    "files": {"http11", "config", "listing", "semantics"},
-    "cache": {"files"},
-    "site": {"config", "auth", "files"},
-    "responses": {"http11", "semantics", "files", "site", "addresses", "status"},
-    "outgoing": {"config", "files", "loop"},
-    "opening": {"proxyproto"},
-    "phases": {"loop"},
-    "connection": {"config", "http11", "files", "cache", "log", "loop", "status", "auth",
-                   "addresses", "responses", "outgoing", "opening", "site", "phases"},
-    "proxyproto": {"addresses"},  # PROXY protocol preambles
-    "auth": set(),  # Basic authentication, password hashes, the failure limiter
-    "status": set(),  # the status page: counters and their rendering
-    # server: anything but __main__
-    "server": {"config", "files", "cache", "log", "loop", "connection", "site", "status",
-               "auth", "phases"},
-    "workers": {"config"},  # the --workers supervisor: fork, forward signals, restart
-    "tools": set(),  # commands that never run while serving
-    "tools.stats": set(),  # `evserver stats LOGFILE`: reads the formats log.py writes
-    "tools.qr": set(),  # the banner's QR code
-    "tools.passwords": {"auth"},  # `evserver hash-password`
-    "tools.optionsdoc": {"config", "options", "cmdline"},  # docs/options.md
-    "addresses": set(),  # networks, trusted proxies, X-Forwarded-For
-    "selfsigned": set(),  # --tls-self-signed, with the optional cryptography package
-    "__main__": {"cmdline", "config", "server", "log", "workers", "tools.stats", "tools.qr",
-                 "tools.passwords", "selfsigned"},
-}
+
+def layering_table(text: str) -> dict[str, set[str]]:
+    """module -> the evserver modules it may import, from the Markdown table between the
+    markers; a row is: module in backticks | its job | the modules it may import, each in
+    backticks (a dash: none)."""
+    start = text.index("<!-- layering table")
+    end = text.index("<!-- end of layering table -->")
+    table: dict[str, set[str]] = {}
+    for line in text[start:end].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not re.fullmatch(r"`[\w.]+`", cells[0]):
+            continue  # the markers, the header and its rule
+        module = cells[0].strip("`")
+        assert module not in table, f"{module} is in the table twice"
+        table[module] = set(re.findall(r"`([\w.]+)`", cells[2]))
+    return table
+
+
+ALLOWED = layering_table(ARCHITECTURE.read_text(encoding="utf-8"))
 FORBIDDEN_STDLIB = {"asyncio", "http.server", "socketserver", "wsgiref", "http.client"}
 
 
@@ -94,15 +82,38 @@ def imports_of(module: str) -> tuple[set[str], set[str]]:
     return internal, external
 
 
-def test_every_module_is_in_the_table() -> None:
-    """A new module must be placed in the layering table (and DESIGN.md) on purpose."""
-    assert set(MODULES) <= set(ALLOWED), set(MODULES) - set(ALLOWED)
+def test_the_table_names_exactly_the_modules() -> None:
+    """A new module must be placed in the table on purpose; a gone one leaves it."""
+    assert set(MODULES) - set(ALLOWED) == set(), "modules missing from docs/architecture.md"
+    assert set(ALLOWED) - set(MODULES) == set(), "rows of docs/architecture.md with no module"
     assert {"config", "http11", "loop", "log", "files", "connection", "server"} <= set(MODULES)
+
+
+def test_the_table_has_no_cycle() -> None:
+    """The layering is a partial order: following "may import" never comes back."""
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path, module))
+        if module not in done:
+            for imported in ALLOWED.get(module, set()):
+                visit(imported, (*path, module))
+            done.add(module)
+
+    for module in ALLOWED:
+        visit(module, ())
+
+
+def test_the_table_reader_reads_rows_and_dashes() -> None:
+    text = ("<!-- layering table -->\n| module | job | may import |\n|---|---|---|\n"
+            "| `a` | the job, with `code` | `b`, `c.d` |\n| `b` | leaf | — |\n"
+            "<!-- end of layering table -->\n| `z` | outside | `a` |\n")
+    assert layering_table(text) == {"a": {"b", "c.d"}, "b": set()}
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_imports_follow_the_table(module: str) -> None:
-    """Each module imports only the evserver modules DESIGN.md allows it."""
+    """Each module imports only the evserver modules docs/architecture.md allows it."""
     internal, _ = imports_of(module)
     internal.discard(module)
     assert internal <= ALLOWED[module], f"{module} imports {sorted(internal - ALLOWED[module])}"
