@@ -144,11 +144,16 @@ class AccessLog:
 
     A write error is reported once on stderr and serving goes on; lines are kept for
     the next attempt until the queue grows past `max_backlog`.
+
+    The writer thread runs `flush_cycle()` every `flush_interval` seconds. With
+    `flush_interval=None` there is no thread: the owner (a test) runs the cycles itself,
+    and `close()` still writes whatever is left.
     """
 
     def __init__(self, out: BinaryIO | None, max_backlog: int = 100_000,
                  path: str | None = None, line_format: LineFormat = access_line,
-                 console: TextIO | None = None) -> None:
+                 console: TextIO | None = None,
+                 flush_interval: float | None = _FLUSH_INTERVAL) -> None:
         self._out = out
         self.format = line_format
         # --verbose: a short line per request on the console, written by the same thread.
@@ -160,26 +165,31 @@ class AccessLog:
         self._reopen_failed = False
         self._lines: deque[bytes] = deque()
         self._max_backlog = max_backlog
+        self._interval = flush_interval
         self._stop = threading.Event()
+        self._closed = False
         self._failed = False
         self._thread = threading.Thread(target=self._run, name="evserver-log", daemon=True)
-        if out is not None or console is not None:
+        if (out is not None or console is not None) and flush_interval is not None:
             self._thread.start()
 
     @classmethod
     def open(cls, path: str | None, log_format: str = "combined",
-             console: TextIO | None = None) -> AccessLog:
+             console: TextIO | None = None,
+             flush_interval: float | None = _FLUSH_INTERVAL) -> AccessLog:
         """`-` is standard output, None no log at all; raises OSError if unwritable.
         `console` (--verbose) also gets a short line per request."""
         line_format = FORMATS[log_format]
         if path is None:
-            return cls(None, line_format=line_format, console=console)
+            return cls(None, line_format=line_format, console=console,
+                       flush_interval=flush_interval)
         if path == "-":
-            return cls(sys.stdout.buffer, line_format=line_format, console=console)
+            return cls(sys.stdout.buffer, line_format=line_format, console=console,
+                       flush_interval=flush_interval)
         # Unbuffered: each batch is one write() already, and a failed write leaves no
         # bytes behind in a buffer to fail again (and be reported again) at close().
         return cls(open(path, "ab", buffering=0), path=path, line_format=line_format,
-                   console=console)
+                   console=console, flush_interval=flush_interval)
 
     def write(self, line: bytes) -> None:
         if self._out is not None:
@@ -200,16 +210,22 @@ class AccessLog:
         self._reopen_requested = True
 
     def _run(self) -> None:
-        while not self._stop.wait(_FLUSH_INTERVAL):
-            # Reopen before flushing: lines written to a deleted file would be lost.
-            if self._path is not None:
-                if self._reopen_requested:
-                    self._reopen_file(self._path)
-                elif self._moved():
-                    log.warning("access log %s was moved or removed: reopening it", self._path)
-                    self._reopen_file(self._path)
-            self._flush()
-            self._show()
+        assert self._interval is not None
+        while not self._stop.wait(self._interval):
+            self.flush_cycle()
+        self._flush()
+        self._show()
+
+    def flush_cycle(self) -> None:
+        """One round of the writer: reopen the file if asked to (SIGHUP) or if it was
+        moved or removed, write the lines queued so far, show the console lines."""
+        # Reopen before flushing: lines written to a deleted file would be lost.
+        if self._path is not None:
+            if self._reopen_requested:
+                self._reopen_file(self._path)
+            elif self._moved():
+                log.warning("access log %s was moved or removed: reopening it", self._path)
+                self._reopen_file(self._path)
         self._flush()
         self._show()
 
@@ -286,10 +302,15 @@ class AccessLog:
 
     def close(self) -> None:
         """Stop the writer and flush every line written so far."""
-        if not self._thread.is_alive():
+        if self._closed:
             return
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._closed = True
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join(timeout=10)
+        else:  # no writer thread (nothing to write, or the owner runs the cycles)
+            self._flush()
+            self._show()
         if self._out is not None and self._out is not sys.stdout.buffer:
             try:
                 self._out.close()

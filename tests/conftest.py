@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,12 +19,6 @@ from evserver.log import AccessLog
 from evserver.server import Server
 
 REPO = Path(__file__).resolve().parent.parent
-# Headless Debian Chromium for the browser tests; without the background-networking flags it
-# keeps trying this machine's closed network (RECIPES.md).
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.02) -> bool:

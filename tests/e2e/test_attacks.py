@@ -7,14 +7,12 @@ queues from /proc. Each test prints its figures (see them with `-s` or `-rA`). A
 runs all three attacks at once beside normal clients and sends SIGTERM in the middle.
 
 The measuring code is shared with `loadtests/attack.py`, the longer rerunnable version.
-Skipped without slowhttptest (Debian package), except in CI (CI=true), where it fails.
+Skipped without slowhttptest (Debian package), failed instead when CI is set (tests/tools.py).
 Traffic stays on 127.0.0.1; only processes started here are signalled.
 """
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from types import ModuleType
 import pytest
 
 from tests.conftest import REPO
+from tests.tools import need_tool
 
 
 def _load_attack_module() -> ModuleType:
@@ -50,10 +49,7 @@ SENDQ_LIMIT = 512 * 1024  # kernel send queue one slow reader may pin (--send-bu
 
 @pytest.fixture(scope="module")
 def attack_tool() -> None:
-    if shutil.which("slowhttptest") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("slowhttptest is required in CI (apt-get install slowhttptest)")
-        pytest.skip("slowhttptest is not installed (apt-get install slowhttptest)")
+    need_tool("slowhttptest")
     attack.raise_fd_limit(4 * CONNECTIONS + 1024)  # inherited by slowhttptest
 
 

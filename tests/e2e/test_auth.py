@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, RunningServer, ServerProcess, spawn, wait_for
+from tests.tools import need_tool
 
 
 def curl_status(port: int, *args: str) -> str:
-    curl = shutil.which("curl")
-    assert curl is not None, "curl is needed (CI installs it)"
+    curl = need_tool("curl")
     out = subprocess.run([curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", *args,
                           f"http://127.0.0.1:{port}/hello.txt"],
                          capture_output=True, text=True, timeout=10)

@@ -1,24 +1,16 @@
 """A real browser (headless Debian Chromium through Playwright) loads the default site.
 
-Skipped on a developer machine without Chromium or Playwright; required in CI (CI=true).
+Skipped without Chromium or Playwright, failed instead when CI is set (tests/tools.py).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, REPO, ServerProcess
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None  # type: ignore[assignment]
-
-if os.environ.get("CI") != "true" and (sync_playwright is None or not os.path.exists(CHROMIUM)):
-    pytest.skip("needs Playwright and Debian's chromium", allow_module_level=True)
+from tests.conftest import REPO, ServerProcess
+from tests.tools import CHROMIUM_FLAGS, need_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -27,14 +19,15 @@ def test_browser_loads_the_site_with_every_asset(
         start_process: Callable[..., ServerProcess], tmp_path: Path) -> None:
     """Every request the page makes succeeds, the images decode, and a later visit
     revalidates (the browser sends If-Modified-Since / If-None-Match and gets 304s)."""
+    chromium = need_chromium()
+    from playwright.sync_api import sync_playwright
     proc = start_process(root=REPO / "www")
     base = f"http://127.0.0.1:{proc.port}"
     statuses: dict[str, int] = {}
     failures: list[str] = []
     errors: list[str] = []
-    assert sync_playwright is not None
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page()
         page.on("response", lambda r: statuses.__setitem__(r.url, r.status))
         # A media download the browser abandons when we navigate on is not a failure.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -14,18 +13,17 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, REPO, ServerProcess
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None  # type: ignore[assignment]
-
-if os.environ.get("CI") != "true" and (sync_playwright is None or not os.path.exists(CHROMIUM)):
-    pytest.skip("needs Playwright and Debian's chromium", allow_module_level=True)
+from tests.conftest import REPO, ServerProcess
+from tests.tools import CHROMIUM_FLAGS, need_chromium, need_tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 _LOGGED = re.compile(r'"GET (\S+) HTTP/1\.1" (\d{3}) ')
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's chromium, with Playwright to drive it (tests/tools.py: skip, or fail in CI)."""
+    return need_chromium()
 
 
 def artifacts(tmp_path: Path) -> Path:
@@ -39,16 +37,16 @@ def logged(proc: ServerProcess) -> list[tuple[str, int]]:
 
 
 def test_every_browser_request_is_logged_and_a_revisit_gets_304(
-        start_process: Callable[..., ServerProcess], tmp_path: Path) -> None:
+        start_process: Callable[..., ServerProcess], tmp_path: Path, chromium: str) -> None:
     """A first visit with an empty cache: every request the page makes reaches the server,
     succeeds, and has its line in the log with the same status. A second visit
     revalidates the page (HTML is `no-cache`): the browser's If-None-Match gets a 304."""
     proc = start_process(root=REPO / "www")
     base = f"http://127.0.0.1:{proc.port}"
     seen: list[tuple[str, int]] = []
-    assert sync_playwright is not None
+    from playwright.sync_api import sync_playwright  # importable: the fixture checked
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_context().new_page()
         page.on("response", lambda r: seen.append((urlsplit(r.url).path, r.status)))
         page.goto(base + "/", wait_until="networkidle")
@@ -67,15 +65,15 @@ def test_every_browser_request_is_logged_and_a_revisit_gets_304(
 
 
 def test_spa_route_renders_the_index_in_the_browser(
-        start_process: Callable[..., ServerProcess], tmp_path: Path) -> None:
+        start_process: Callable[..., ServerProcess], tmp_path: Path, chromium: str) -> None:
     """--spa: opening a client-side route directly (a reload, a shared link) renders the
     site's index page with its assets, status 200."""
     proc = start_process("--spa", root=REPO / "www")
     base = f"http://127.0.0.1:{proc.port}"
     failures: list[str] = []
-    assert sync_playwright is not None
+    from playwright.sync_api import sync_playwright  # importable: the fixture checked
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page()
         page.on("requestfailed", lambda r: failures.append(r.url))
         page.goto(base + "/", wait_until="networkidle")
@@ -93,11 +91,11 @@ def test_spa_route_renders_the_index_in_the_browser(
     assert ("/app/settings/profile", 200) in logged(proc)
 
 
-def test_the_site_over_https(start_process: Callable[..., ServerProcess], tmp_path: Path) -> None:
+def test_the_site_over_https(start_process: Callable[..., ServerProcess], tmp_path: Path,
+                             chromium: str) -> None:
     """--tls-cert/--tls-key: Chromium loads www/ over HTTPS (a self-signed certificate,
     accepted for the test), every sub-resource included, and it is a secure context."""
-    openssl = shutil.which("openssl")
-    assert openssl is not None
+    openssl = need_tool("openssl")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
@@ -110,9 +108,9 @@ def test_the_site_over_https(start_process: Callable[..., ServerProcess], tmp_pa
     base = f"https://127.0.0.1:{match.group(1)}"
     seen: list[tuple[str, int]] = []
     failures: list[str] = []
-    assert sync_playwright is not None
+    from playwright.sync_api import sync_playwright  # importable: the fixture checked
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_context(ignore_https_errors=True).new_page()
         page.on("response", lambda r: seen.append((urlsplit(r.url).path, r.status)))
         page.on("requestfailed", lambda r: failures.append(r.url))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, spawn
+from tests.tools import need_tool
 from tests.wire import get
 
 _ACCESS_RE = re.compile(r'^\S+ - - \[[^]]+\] "GET (\S+) HTTP/1\.1" (\d{3}) (\d+) "[^"]*" "[^"]*" '
@@ -247,9 +248,7 @@ def test_console_script_entry_point_behaves_like_python_m(tmp_path: Path) -> Non
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A certificate and its key, made with openssl, and paths that go wrong."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is needed")
+    openssl = need_tool("openssl")
     folder = tmp_path_factory.mktemp("checks")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",

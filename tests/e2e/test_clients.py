@@ -7,18 +7,12 @@ from __future__ import annotations
 
 import http.client
 import re
-import shutil
 import subprocess
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import RunningServer
-
-CURL = shutil.which("curl")
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
-
+from tests.tools import need_tool
 
 # -- http.client ------------------------------------------------------------------------------
 
@@ -85,8 +79,7 @@ def test_http_client_conditional_get(server: RunningServer) -> None:
 # -- curl -------------------------------------------------------------------------------------
 
 def curl(*args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
-    assert CURL is not None
-    return subprocess.run([CURL, "--noproxy", "*", "--max-time", "8", *args],
+    return subprocess.run([need_tool("curl"), "--noproxy", "*", "--max-time", "8", *args],
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -98,7 +91,6 @@ def curl_fetch(url: str, out: Path, *extra: str) -> tuple[int, int]:
     return int(code), int(size)
 
 
-@needs_curl
 def test_curl_root(server: RunningServer, site: Path, tmp_path: Path) -> None:
     """curl gets `/` as index.html, byte-exact."""
     out = tmp_path / "index"
@@ -108,7 +100,6 @@ def test_curl_root(server: RunningServer, site: Path, tmp_path: Path) -> None:
     assert out.read_bytes() == expected
 
 
-@needs_curl
 def test_curl_missing_file(server: RunningServer, site: Path, tmp_path: Path) -> None:
     """curl sees the 404 status and the site's custom 404 page."""
     out = tmp_path / "missing"
@@ -118,7 +109,6 @@ def test_curl_missing_file(server: RunningServer, site: Path, tmp_path: Path) ->
     assert out.read_bytes() == expected
 
 
-@needs_curl
 def test_curl_big_file(server: RunningServer, site: Path, tmp_path: Path) -> None:
     """curl downloads the large (sendfile) file byte-exact."""
     out = tmp_path / "big"
@@ -128,7 +118,6 @@ def test_curl_big_file(server: RunningServer, site: Path, tmp_path: Path) -> Non
     assert out.read_bytes() == expected
 
 
-@needs_curl
 def test_curl_head(server: RunningServer, site: Path) -> None:
     """`curl -I` (HEAD) gets the status and headers, with GET's Content-Length, and no body."""
     result = curl("-sS", "-I", f"http://127.0.0.1:{server.port}/hello.txt")
@@ -142,7 +131,6 @@ def test_curl_head(server: RunningServer, site: Path) -> None:
     assert "hello, world" not in head
 
 
-@needs_curl
 def test_curl_http10(server: RunningServer, tmp_path: Path) -> None:
     """`curl --http1.0` sends HTTP/1.0, gets the file and a `Connection: close`."""
     out = tmp_path / "hello"
@@ -155,7 +143,6 @@ def test_curl_http10(server: RunningServer, tmp_path: Path) -> None:
     assert out.read_bytes() == b"hello, world\n"
 
 
-@needs_curl
 def test_curl_time_condition(server: RunningServer, tmp_path: Path) -> None:
     """`curl -z DATE` (If-Modified-Since) gets 304 at Last-Modified and 200 well before it."""
     url = f"http://127.0.0.1:{server.port}/data.json"
@@ -169,7 +156,6 @@ def test_curl_time_condition(server: RunningServer, tmp_path: Path) -> None:
     assert out.read_bytes() == b'{"ok": true}\n'
 
 
-@needs_curl
 def test_curl_reuses_the_connection(server: RunningServer, tmp_path: Path) -> None:
     """curl fetching several URLs in one run reuses the kept-alive connection."""
     base = f"http://127.0.0.1:{server.port}"

@@ -7,7 +7,7 @@ when a server stops, and a rolling restart that loses no request.
 Each test runs its own foreground haproxy (`-db`) with its config and admin socket in a
 private directory, and stops it by its pid; the system service is never used. The test
 client binds 127.0.0.2 so the address the balancer saw differs from the balancer's own
-(127.0.0.1). Skipped without haproxy, except in CI (CI=true), where it fails.
+(127.0.0.1). Skipped without haproxy, failed instead when CI is set (tests/tools.py).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerProcess, wait_for
+from tests.tools import need_tool
 from tests.wire import Reader, Response, request
 
 CLIENT_ADDR = "127.0.0.2"  # a loopback address that is not HAProxy's own source address
@@ -65,12 +66,7 @@ backend static
 
 @pytest.fixture(scope="module")
 def haproxy_bin() -> str:
-    path = shutil.which("haproxy")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("haproxy is required in CI (apt-get install haproxy)")
-        pytest.skip("haproxy is not installed (apt-get install haproxy)")
-    return path
+    return need_tool("haproxy")
 
 
 def free_port() -> int:

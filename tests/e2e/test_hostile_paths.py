@@ -283,9 +283,10 @@ _ENCODED_CRLF = [
     (b"/sub?x%0d%0aSet-Cookie:%20x=1", 301),
     (b"/sub?x%0aSet-Cookie:%20x=1", 301),
 ]
-# Raw control bytes in the target (RFC 9112 §3.2 allows none): 400.
-_RAW_CONTROL = [b"/a\x01b", b"/a\x1b[31mred", b"/a\x7fb", b"/a\tb", b"/a\x00b",
-                b"/a\x0bb", b"/a\x0cb", b"/a\rSet-Cookie:%20x=1", b"/a\r\x00"]
+# Raw control bytes in the target (RFC 9112 §3.2 allows none): 400. The parser's verdict on
+# each control byte is in tests/unit/test_http11.py; these few show that the 400 and its
+# log line carry nothing raw: a terminal escape, a CR before a header, a NUL.
+_RAW_CONTROL = [b"/a\x1b[31mred", b"/a\rSet-Cookie:%20x=1", b"/a\x00b"]
 
 
 def _assert_no_injection(raw: bytes) -> None:

@@ -1,7 +1,6 @@
 """A short headless Locust run of loadtests/locustfile.py against a real server process."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, ServerProcess
+from tests.tools import need_module
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +22,7 @@ def test_locust_run_has_no_failures_and_every_request_is_logged(
     and at least as many access-log lines as Locust counted requests."""
     # Never import locust here: it monkey-patches the stdlib (gevent) for the whole
     # pytest process. Only look it up; it runs in its own process below.
-    if importlib.util.find_spec("locust") is None:
-        pytest.skip("locust is not installed")
+    need_module("locust", load=False)
     sp = start_process(root=REPO / "www")
     out = tmp_path / "locust"
     with open(tmp_path / "locust-output.txt", "wb") as output:

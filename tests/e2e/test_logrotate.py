@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, wait_for
 from tests.wire import get
 
 
@@ -16,14 +15,12 @@ def test_sighup_after_rename_keeps_every_line(start_process: Callable[..., Serve
     proc = start_process()
     for i in range(5):
         assert get(proc.port, f"/hello.txt?before={i}").status == 200
-    time.sleep(0.3)  # the writer flushes every 0.1 s
+    # The writer flushes every 0.1 s: rotate once all five lines are in the file.
+    assert wait_for(lambda: proc.log_path.read_text().count("?before=") == 5)
     rotated = proc.log_path.with_name(proc.log_path.name + ".1")
     os.rename(proc.log_path, rotated)
     proc.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    while not proc.log_path.exists():
-        assert time.monotonic() < deadline, "log not reopened after SIGHUP"
-        time.sleep(0.05)
+    assert wait_for(proc.log_path.exists), "log not reopened after SIGHUP"
     for i in range(5):
         assert get(proc.port, f"/hello.txt?after={i}").status == 200
     assert proc.terminate() == 0

@@ -6,7 +6,7 @@ For each URL REDbot fetches the resource, lints the response, and on its own pro
 on any note of level `bad` or on a failed fetch, and prints the `warn` and `info` notes
 (`pytest -rA` shows them). All traffic stays on 127.0.0.1.
 
-Skipped when redbot is not installed, except in CI (CI=true), which installs it.
+Skipped when redbot is not installed, failed instead when CI is set (tests/tools.py).
 """
 from __future__ import annotations
 
@@ -22,13 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, ServerProcess
-
-try:
-    import redbot  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the machine
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("needs redbot (pip install redbot)", allow_module_level=True)
+from tests.tools import need_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -81,6 +75,7 @@ def docroot(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def server(start_process: Callable[..., ServerProcess], docroot: Path) -> Iterator[str]:
+    need_module("redbot")
     proc = start_process(root=docroot)
     yield f"http://127.0.0.1:{proc.port}"
     assert proc.terminate() == 0

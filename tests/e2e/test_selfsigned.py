@@ -12,8 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerProcess, spawn, wait_for
+from tests.tools import need_module
 
-pytest.importorskip("cryptography")
+
+@pytest.fixture(autouse=True)
+def _cryptography() -> None:
+    """--tls-self-signed needs the optional cryptography package (a test extra)."""
+    need_module("cryptography")
 
 
 def fingerprint_of(port: int) -> str:

@@ -4,7 +4,6 @@ plain HTTP on the HTTPS port, stalled and reset handshakes, the redirect, bad ce
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import ssl
 import struct
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIG_SIZE, ServerProcess, spawn, wait_for
+from tests.tools import need_tool
 from tests.wire import Reader, get, request
 
 Start = Callable[..., ServerProcess]
@@ -25,8 +25,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for localhost and 127.0.0.1, made with openssl."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    openssl = shutil.which("openssl")
-    assert openssl is not None, "openssl is needed"
+    openssl = need_tool("openssl")
     subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
                     "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
@@ -58,8 +57,7 @@ def tls_connect(port: int, certificate: tuple[Path, Path]) -> ssl.SSLSocket:
 def test_curl_over_https(start_process: Start, certificate: tuple[Path, Path],
                          site: Path) -> None:
     sp, port = start_tls(start_process, certificate)
-    curl = shutil.which("curl")
-    assert curl is not None
+    curl = need_tool("curl")
     out = subprocess.run([curl, "-s", "--cacert", str(certificate[0]),
                           f"https://localhost:{port}/hello.txt", "--resolve",
                           f"localhost:{port}:127.0.0.1"], capture_output=True, timeout=20)

@@ -2,35 +2,25 @@
 
 A server without Range support still lets a browser play a video from the start, but
 `video.seekable` stays empty and a seek lands back at 0; with ranges the browser fetches the
-part it needs and the access log shows 206s. The browser test is skipped on a developer
-machine without Chromium or Playwright and required in CI (CI=true).
+part it needs and the access log shows 206s. The browser test is skipped without Chromium
+or Playwright, and failed instead when CI is set (tests/tools.py).
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, REPO, RunningServer, ServerProcess
+from tests.conftest import REPO, RunningServer, ServerProcess
+from tests.tools import CHROMIUM_FLAGS, need_chromium
 from tests.wire import get
 
 CLIP = REPO / "www" / "media" / "clip.mp4"
 CLIP_URL = "/media/clip.mp4"
 SEEK_TO = 6.5  # seconds; the clip is 9 s long with a keyframe every second
 
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None  # type: ignore[assignment]
-
-_HAVE_BROWSER = sync_playwright is not None and os.path.exists(CHROMIUM)
-needs_browser = pytest.mark.skipif(
-    os.environ.get("CI") != "true" and not _HAVE_BROWSER,
-    reason="needs Playwright and Debian's chromium")
 
 # Resolves on `seeked`, or after 10 s with whatever state the element reached, so a server
 # that breaks seeking fails an assertion instead of hanging the page.
@@ -53,19 +43,19 @@ _SEEK_JS = """async (to) => {
 }"""
 
 
-@needs_browser
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_browser_seeks_into_the_clip(
         start_process: Callable[..., ServerProcess], tmp_path: Path) -> None:
     """Chromium loads the about page's video, seeks to 6.5 s and lands there; the whole
     clip is seekable, and the clip was fetched with 206 Partial Content responses."""
-    assert sync_playwright is not None, "CI=true requires Playwright"
+    chromium = need_chromium()
+    from playwright.sync_api import sync_playwright
     proc = start_process(root=REPO / "www")
     base = f"http://127.0.0.1:{proc.port}"
     clip_statuses: list[int] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page()
         page.on("response", lambda r: clip_statuses.append(r.status)
                 if r.url == base + CLIP_URL else None)

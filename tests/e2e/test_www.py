@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import pytest
 
 from tests.conftest import REPO, RunningServer, ServerProcess, wait_for
+from tests.tools import need_tool
 from tests.wire import Response, get
 
 WWW = REPO / "www"
@@ -379,10 +379,9 @@ def unit_entries(text: str) -> dict[str, dict[str, list[str]]]:
     return sections
 
 
-def test_systemd_unit_is_hardened_and_loads(tmp_path: Path) -> None:
+def test_systemd_unit_is_hardened() -> None:
     """The unit runs `python3 -m evserver` in the foreground as a DynamicUser with the
-    file system read-only but for the log, reloads with SIGHUP, restarts on failure; and
-    `systemd-analyze verify` (when installed) loads it without a single complaint."""
+    file system read-only but for the log, reloads with SIGHUP, restarts on failure."""
     unit = unit_entries(UNIT.read_text())
     assert set(unit) == {"Unit", "Service", "Install"}
     service = unit["Service"]
@@ -409,9 +408,10 @@ def test_systemd_unit_is_hardened_and_loads(tmp_path: Path) -> None:
     comments = [line for line in UNIT.read_text().splitlines() if line.startswith("#")]
     assert len(comments) >= 20, "each choice is explained"
 
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        return
+
+def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
+    """`systemd-analyze verify` loads the unit without a single complaint."""
+    analyze = need_tool("systemd-analyze")
     # A copy outside the repository: verify then also checks the file's own name.
     copy = tmp_path / UNIT.name
     copy.write_text(UNIT.read_text())
@@ -435,9 +435,9 @@ def logrotate_directives(text: str) -> tuple[str, list[str], str]:
     return head[:-1].strip(), body[:start] + body[end + 1:], "\n".join(body[start + 1:end])
 
 
-def test_logrotate_rules(tmp_path: Path) -> None:
+def test_logrotate_rules() -> None:
     """Daily, compressed, and the postrotate step sends SIGHUP to the pid in the unit's
-    pidfile; `logrotate -d` (when installed) parses the file without an error."""
+    pidfile."""
     pattern, directives, script = logrotate_directives(LOGROTATE.read_text())
     service = unit_entries(UNIT.read_text())["Service"]
     exec_start = service["ExecStart"][0].split()
@@ -447,9 +447,12 @@ def test_logrotate_rules(tmp_path: Path) -> None:
     assert {"daily", "compress"} <= set(directives), directives
     assert "copytruncate" not in directives  # evserver reopens; a copy would lose lines
     assert "kill -HUP" in script and pidfile in script, script
-    if shutil.which("logrotate") is None:
-        return
-    done = subprocess.run(["logrotate", "-d", "-s", str(tmp_path / "state"), str(LOGROTATE)],
+
+
+def test_logrotate_parses_the_rules(tmp_path: Path) -> None:
+    """`logrotate -d` parses contrib/logrotate without an error."""
+    logrotate = need_tool("logrotate")
+    done = subprocess.run([logrotate, "-d", "-s", str(tmp_path / "state"), str(LOGROTATE)],
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0 and "error" not in done.stderr.lower(), done.stderr
 
@@ -467,15 +470,16 @@ def local_rules(tmp_path: Path, log: Path, pidfile: Path) -> Path:
 
 
 def logrotate_force(tmp_path: Path, rules: Path) -> None:
-    done = subprocess.run(["logrotate", "-f", "-s", str(tmp_path / "state"), str(rules)],
+    logrotate = need_tool("logrotate")
+    done = subprocess.run([logrotate, "-f", "-s", str(tmp_path / "state"), str(rules)],
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.skipif(shutil.which("logrotate") is None, reason="needs logrotate")
 def test_logrotate_sends_sighup_to_the_pidfile_process(tmp_path: Path) -> None:
     """A rotation sends SIGHUP to the process named in the pidfile (evserver would reopen
     its log even without it, on noticing the rename: so a stand-in process checks this)."""
+    need_tool("logrotate")
     log, pidfile, flag = tmp_path / "access.log", tmp_path / "x.pid", tmp_path / "hup"
     log.write_text("a line\n")
     script = ("import signal, sys, time\n"
@@ -494,12 +498,12 @@ def test_logrotate_sends_sighup_to_the_pidfile_process(tmp_path: Path) -> None:
     assert log.with_name("access.log.1").read_text() == "a line\n"
 
 
-@pytest.mark.skipif(shutil.which("logrotate") is None, reason="needs logrotate")
 def test_logrotate_rotates_a_running_server(
         start_process: Callable[..., ServerProcess], tmp_path: Path) -> None:
     """The rules, pointed at a real evserver's log and pidfile (which holds its pid): after
     a rotation the old lines are in access.log.1 and the server writes to a new access.log;
     after a second one the first rotation is compressed (delaycompress) with its lines."""
+    need_tool("logrotate")
     pidfile = tmp_path / "evserver.pid"
     proc = start_process("--pidfile", str(pidfile), root=WWW)
     assert wait_for(pidfile.exists, 5), "no pidfile"

@@ -2,7 +2,6 @@
 invariant checks replayed in-process (these need no atheris)."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import pytest
 
 from evserver.http11 import Request
 from tests.fuzz import fuzz_parser
+from tests.tools import need_module
 
 HERE = Path(__file__).resolve().parent
 TARGET = HERE / "fuzz_parser.py"
@@ -24,12 +24,7 @@ CORPUS = HERE / "corpus"
 def test_bounded_fuzz_run_finds_nothing(tmp_path: Path) -> None:
     """Ten seconds of coverage-guided fuzzing from the seed corpus end without a crash, with
     the parser instrumented; nothing is written into the repository."""
-    try:
-        import atheris  # noqa: F401  (only to know it is there: the run is a subprocess)
-    except ImportError as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"atheris cannot be imported in CI (pip install -e '.[test]'): {err}")
-        pytest.skip(f"atheris cannot be imported: {err}")
+    need_module("atheris")  # only to know it is there: the run is a subprocess
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)  # libFuzzer adds new inputs to its first corpus folder
     artifacts = tmp_path / "artifacts"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from evserver import cmdline
 from evserver.config import OPTIONS, Config, ConfigError, default_docroot
 from evserver.options import GROUPS
+from tests.tools import need_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -768,9 +768,7 @@ def test_bad_auth_is_refused_as_auth_credentials_would(
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """(certificate, its key, another key), made with openssl."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is needed")
+    openssl = need_tool("openssl")
     folder = tmp_path_factory.mktemp("tls")
     made = []
     for name in ("a", "b"):

@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,42 +193,94 @@ def test_verbose_console_lines_are_coloured_only_on_a_terminal(tty: bool) -> Non
 
 
 # -- AccessLog ------------------------------------------------------------------------------
+#
+# These drive the writer's flush cycles by hand (`flush_interval=None`: no thread, the test
+# calls `flush_cycle()`), so each cycle happens exactly where the test says, with no sleep.
+# One test runs the real writer thread, and waits on its writes rather than on the clock.
+
+
+def manual(path: Path) -> AccessLog:
+    """An AccessLog on `path` without a writer thread: the test runs the flush cycles."""
+    return AccessLog.open(str(path), flush_interval=None)
+
 
 def test_access_log_writes_every_line_in_order(tmp_path: Path) -> None:
-    """10,000 lines from the calling thread are all in the file, in order, after close()."""
+    """10,000 lines, flushed in batches while more keep coming, are all in the file, in
+    order: each cycle writes exactly what was queued before it, and close() the rest."""
     path = tmp_path / "access.log"
-    log = AccessLog.open(str(path))
+    log = manual(path)
     expected = [b"line %05d\n" % i for i in range(10_000)]
     for i, line in enumerate(expected):
         log.write(line)
         if i % 2000 == 1999:
-            time.sleep(0.03)  # let the writer thread flush while lines keep coming
+            log.flush_cycle()
+            assert path.read_bytes() == b"".join(expected[:i + 1])
+    log.write(b"last\n")
     log.close()
-    assert path.read_bytes() == b"".join(expected)
+    assert path.read_bytes() == b"".join(expected) + b"last\n"
 
 
 def test_access_log_appends(tmp_path: Path) -> None:
     """An existing log is appended to, not truncated."""
     path = tmp_path / "access.log"
     path.write_bytes(b"old\n")
-    log = AccessLog.open(str(path))
+    log = manual(path)
     log.write(b"new\n")
     log.close()
     assert path.read_bytes() == b"old\nnew\n"
 
 
 def test_access_log_flushes_without_close(tmp_path: Path) -> None:
-    """Lines reach the file within a few flush intervals, while the log stays open."""
+    """A flush cycle puts the queued lines in the file while the log stays open; lines
+    queued after it wait for the next cycle."""
     path = tmp_path / "access.log"
-    log = AccessLog.open(str(path))
+    log = manual(path)
     try:
         log.write(b"early\n")
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and path.read_bytes() != b"early\n":
-            time.sleep(0.02)
+        assert path.read_bytes() == b""
+        log.flush_cycle()
         assert path.read_bytes() == b"early\n"
+        log.write(b"later\n")
+        assert path.read_bytes() == b"early\n"
+        log.flush_cycle()
+        assert path.read_bytes() == b"early\nlater\n"
     finally:
         log.close()
+
+
+class SignallingRaw(io.RawIOBase):
+    """A file that records what is written to it and signals each write."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.wrote = threading.Event()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int:
+        view = memoryview(b)  # type: ignore[arg-type]
+        self.data += view
+        self.wrote.set()
+        return len(view)
+
+
+def test_writer_thread_flushes_while_lines_keep_coming() -> None:
+    """The production path: the writer thread, on its own, writes lines queued from
+    another thread while the log stays open, batch after batch, in order."""
+    raw = SignallingRaw()
+    log = AccessLog(raw)  # type: ignore[arg-type]  # the default interval, a real thread
+    expected = [b"line %05d\n" % i for i in range(10_000)]
+    try:
+        assert log._thread.is_alive()
+        for start in range(0, len(expected), 5000):
+            raw.wrote.clear()
+            for line in expected[start:start + 5000]:
+                log.write(line)
+            assert raw.wrote.wait(10), "the writer thread wrote nothing"
+    finally:
+        log.close()
+    assert bytes(raw.data) == b"".join(expected)
 
 
 def test_access_log_none_writes_nothing() -> None:
@@ -260,11 +311,12 @@ def test_access_log_dash_is_stdout() -> None:
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_access_log_full_disk_reported_once(evlog: ListHandler) -> None:
-    """Writing to a full disk logs one error through `evserver` and never raises."""
-    log = AccessLog.open("/dev/full")
+    """Writing to a full disk logs one error through `evserver` and never raises, however
+    many cycles fail."""
+    log = AccessLog.open("/dev/full", flush_interval=None)
     for i in range(3):
         log.write(b"line %d\n" % i)
-        time.sleep(0.15)  # more than one flush interval: several failed attempts
+        log.flush_cycle()
     log.close()
     errors = [r for r in evlog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]
@@ -301,22 +353,16 @@ class ShortRaw(FlakyRaw):
         return super().write(view)
 
 
-def wait_for(predicate: object, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-
-
 def test_access_log_keeps_lines_through_transient_error(evlog: ListHandler) -> None:
     """After a failed write the lines are retried: each written exactly once, in order."""
     raw = FlakyRaw(failures=2)
-    log = AccessLog(io.BufferedWriter(raw))
+    log = AccessLog(io.BufferedWriter(raw), flush_interval=None)
     log.write(b"one\n")
-    wait_for(lambda: raw.attempts >= 1)
+    log.flush_cycle()
+    assert (raw.attempts, bytes(raw.data)) == (1, b"")
     log.write(b"two\n")
-    wait_for(lambda: raw.attempts >= 2)
+    log.flush_cycle()
+    assert (raw.attempts, bytes(raw.data)) == (2, b"")
     log.write(b"three\n")
     log.close()
     assert bytes(raw.data) == b"one\ntwo\nthree\n"
@@ -326,23 +372,27 @@ def test_access_log_keeps_lines_through_transient_error(evlog: ListHandler) -> N
 def test_access_log_raw_file_short_and_failed_writes() -> None:
     """With an unbuffered file, short writes are completed and nothing is duplicated."""
     raw = FlakyRaw(failures=1)
-    log = AccessLog(raw)  # type: ignore[arg-type]
+    log = AccessLog(raw, flush_interval=None)  # type: ignore[arg-type]
     log.write(b"alpha\n")
-    wait_for(lambda: raw.attempts >= 1)
+    log.flush_cycle()
+    assert (raw.attempts, bytes(raw.data)) == (1, b"")
     log.write(b"beta\n")
     log.close()
     assert bytes(raw.data) == b"alpha\nbeta\n"
     short = ShortRaw(failures=0)
-    log = AccessLog(short)  # type: ignore[arg-type]
+    log = AccessLog(short, flush_interval=None)  # type: ignore[arg-type]
     lines = [b"a fairly long line number %d\n" % i for i in range(50)]
     for line in lines:
         log.write(line)
+    log.flush_cycle()
+    assert bytes(short.data) == b"".join(lines)
     log.close()
     assert bytes(short.data) == b"".join(lines)
 
 
 def test_access_log_write_never_raises(evlog: ListHandler) -> None:
-    """A file object whose every write raises does not disturb the caller."""
+    """A file object whose every write raises does not disturb the caller, and is
+    reported once over many failed cycles."""
     class Broken(io.RawIOBase):
         def writable(self) -> bool:
             return True
@@ -350,10 +400,10 @@ def test_access_log_write_never_raises(evlog: ListHandler) -> None:
         def write(self, b: object) -> int:
             raise OSError(errno.EIO, "I/O error")
 
-    log = AccessLog(Broken())  # type: ignore[arg-type]
+    log = AccessLog(Broken(), flush_interval=None)  # type: ignore[arg-type]
     for _ in range(10):
         log.write(b"x\n")
-    time.sleep(0.25)
+        log.flush_cycle()
     log.close()
     errors = [r for r in evlog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "I/O error" in errors[0].getMessage()
@@ -420,44 +470,56 @@ def test_setup_logging_in_process() -> None:
     assert proc.stdout == b""
 
 
-def _wait_for(predicate: object, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
 def test_access_log_reopen_after_rotation_loses_no_line(tmp_path: Path) -> None:
-    """logrotate renames the file, then SIGHUP: lines before go to the old file, lines
-    after to the new one, and every line lands in exactly one of them."""
+    """logrotate renames the file, then SIGHUP: lines flushed before go to the old file,
+    lines flushed after to the new one, and every line lands in exactly one of them."""
     path = tmp_path / "access.log"
-    access = AccessLog.open(str(path))
+    access = manual(path)
     access.write(b"one\n")
-    _wait_for(lambda: path.exists() and path.read_bytes() == b"one\n")
+    access.flush_cycle()
+    assert path.read_bytes() == b"one\n"
     os.rename(path, tmp_path / "access.log.1")
-    access.write(b"two\n")  # may land in either file, but only in one
+    access.write(b"two\n")  # queued before the reopen, flushed after it
     access.reopen()
-    _wait_for(path.exists)
+    access.flush_cycle()
+    assert path.read_bytes() == b"two\n"
     access.write(b"three\n")
     access.close()
-    old = (tmp_path / "access.log.1").read_bytes()
-    new = path.read_bytes()
-    assert sorted((old + new).splitlines()) == [b"one", b"three", b"two"]
-    assert new.endswith(b"three\n") and old.startswith(b"one\n")
+    assert (tmp_path / "access.log.1").read_bytes() == b"one\n"
+    assert path.read_bytes() == b"two\nthree\n"
+
+
+def test_access_log_reopen_without_a_rename_keeps_the_file(tmp_path: Path) -> None:
+    """A SIGHUP with nothing rotated reopens the same path: lines go on in that file."""
+    path = tmp_path / "access.log"
+    access = manual(path)
+    access.write(b"one\n")
+    access.reopen()
+    access.flush_cycle()
+    access.write(b"two\n")
+    access.close()
+    assert path.read_bytes() == b"one\ntwo\n"
 
 
 def test_access_log_removed_is_reported_once_and_recreated(tmp_path: Path,
                                                            evlog: ListHandler) -> None:
-    """A log file deleted under a running server is recreated and the lines go on."""
+    """A log file deleted under a running server is recreated at the next cycle, once,
+    and the lines go on."""
     path = tmp_path / "access.log"
-    access = AccessLog.open(str(path))
+    access = manual(path)
     access.write(b"one\n")
-    _wait_for(lambda: path.exists() and path.stat().st_size > 0)
+    access.flush_cycle()
+    assert path.read_bytes() == b"one\n"
     path.unlink()
-    _wait_for(path.exists)
+    access.flush_cycle()
+    assert path.exists()
     access.write(b"two\n")
+    access.flush_cycle()
+    access.flush_cycle()
     access.close()
     assert path.read_bytes() == b"two\n"
+    moved = [r for r in evlog.records if "moved or removed" in r.getMessage()]
+    assert len(moved) == 1
 
 
 def test_access_log_reopen_failure_reported_once(tmp_path: Path, evlog: ListHandler) -> None:
@@ -465,10 +527,11 @@ def test_access_log_reopen_failure_reported_once(tmp_path: Path, evlog: ListHand
     folder = tmp_path / "logs"
     folder.mkdir()
     path = folder / "access.log"
-    access = AccessLog.open(str(path))
+    access = manual(path)
     path.unlink()
     folder.rmdir()
-    time.sleep(0.5)  # several flush cycles, each trying to reopen
+    for _ in range(5):  # several flush cycles, each trying to reopen
+        access.flush_cycle()
     access.write(b"lost\n")
     access.close()
     errors = [r for r in evlog.records if "cannot reopen" in r.getMessage()]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import shutil
 import struct
 import subprocess
 import zlib
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from evserver.tools import qr
+from tests.tools import need_tool
 
 Matrix = list[list[bool]]
 
@@ -26,12 +26,8 @@ URL = "http://192.168.1.23:8080/"
 
 
 def find_zbarimg() -> str:
-    """Path of zbarimg; a missing decoder FAILS the test, not skips it (CI installs it)."""
-    path = shutil.which("zbarimg")
-    if path is None:
-        pytest.fail("zbarimg not found: install it with `apt-get install -y zbar-tools` "
-                    "(CI has it); the QR tests need a real decoder")
-    return path
+    """Path of zbarimg, the real decoder (tests/tools.py: skip, or fail when CI is set)."""
+    return need_tool("zbarimg")
 
 
 def write_png(matrix: Matrix, path: Path, scale: int = 4, quiet: int = 4) -> None:
