@@ -459,7 +459,7 @@ class Connection:
                 fresh, stale = None, fresh  # changed in place: its headers no longer fit
             if fresh is not None:
                 # The fast path: no thread hop, no system call but send (or dup, sendfile).
-                self._respond_file(fresh, shared=True)
+                self._respond_file(site, fresh, True)
             else:
                 self._load(site, path, key, encodings, stale)
         except HTTPError as err:
@@ -526,9 +526,9 @@ class Connection:
             self._respond_error(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR, "load failed"))
             return
         shared = bool(body.etag) and self._owner.cache.put(key, body, self._loop.now)
-        self._respond_file(body, shared)
+        self._respond_file(site, body, shared)
 
-    def _respond_file(self, body: FileBody, shared: bool) -> None:
+    def _respond_file(self, site: Site, body: FileBody, shared: bool) -> None:
         """Answer with `body`. `shared`: the cache owns its fd (a response sends from a
         dup); otherwise this response owns it and closes it whatever the answer."""
         req = self._req
@@ -554,7 +554,6 @@ class Connection:
                 end = _KEEP_ALIVE_END
             else:
                 end = b"\r\n"
-            site = self._owner.site
             start = site.tls_ok_start if self._tls else site.ok_start
             response = b"".join((start, _date.at(self._loop.wall), body.fields, end, data))
             self._send_whole(_OK, response, len(response) - len(data))
