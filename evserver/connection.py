@@ -589,7 +589,10 @@ class Connection:
             if len(data) <= _CONCAT_MAX:
                 self._send_whole(plan.status, head + data if data else head, len(head))
                 return
-            segments = (data,)  # sendmsg gathers head and body: no copy
+            if not self._tls:
+                self._send_gathered(plan.status, head, data)
+                return
+            segments = (data,)
         fd = -1
         if body is not None and body.data is None:
             fd = self._own_fd(body, shared)
@@ -635,6 +638,27 @@ class Connection:
             return
         self._out = Outgoing((memoryview(response)[n:],), self._cfg, self._loop,
                              None if self._tls else self._sendfile, sent=n)
+        self._flush()
+
+    def _send_gathered(self, status: HTTPStatus, head: bytes, data: bytes) -> None:
+        """A head and a large body in one sendmsg, without joining them (no copy); only what
+        the socket did not take becomes an Outgoing."""
+        self._status = status
+        self._head_len = len(head)
+        try:
+            n = self._sock.sendmsg((head, data))
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as err:
+            self._on_socket_error(err)
+            return
+        self._sent = n
+        if n == len(head) + len(data):
+            self._finish()
+            return
+        rest = ([memoryview(head)[n:], memoryview(data)] if n < len(head)
+                else [memoryview(data)[n - len(head):]])
+        self._out = Outgoing(rest, self._cfg, self._loop, self._sendfile, sent=n)
         self._flush()
 
     def _flush(self) -> None:

@@ -4,6 +4,7 @@
     python3 loadtests/bench.py --quick      # 1 round of 2 s runs, 2,000 idle (< 3 min)
     python3 loadtests/bench.py --only keepalive,close --servers evserver,nginx --rounds 5
     python3 loadtests/bench.py --json results.json   # also save every figure of every round
+    python3 loadtests/bench.py --baseline /tmp/before   # another checkout beside this one
 
 Scenarios (--only): keepalive (1 KiB, wrk -c50), close (1 KiB, `Connection: close`), 100k
 (100 KiB, -c50), 10m (10 MiB, -c4: MiB/s and server CPU seconds per GiB), c1000 (1 KiB,
@@ -181,8 +182,9 @@ class Server:
 
     def __init__(self, name: str, tmp: Path, root: Path, kind: str | None = None,
                  workers: int = 1, cpu: int | None = 0, start: bool = True,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, source: Path = REPO) -> None:
         self.name, self.dir, self.root = name, tmp / name, root
+        self.source = source  # the checkout whose evserver runs (--baseline: another one)
         self.tls = tls  # (certificate, key): the port speaks HTTPS
         self.kind, self.workers, self.cpu_pin = kind or name, workers, cpu
         self.dir.mkdir()
@@ -197,7 +199,8 @@ class Server:
         self.port = free_port()
         self.out = open(self.dir / "output.txt", "ab")  # closed in stop()
         env = dict(os.environ)  # this checkout's evserver, not an installed one
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.source),
+                                                          env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(pinned(self.cpu_pin, self.argv()), cwd=self.dir, env=env,
                                      stdout=self.out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -653,7 +656,8 @@ def print_table(raw: dict[str, dict[str, list[Metrics]]], medians: dict[str, dic
           f" Python {meta['python']}\n$ {meta['command']}\n{o.rounds} round(s) of {o.seconds} s"
           f" wrk runs, medians (ratios: median of per-round ratios); idle: {o.idle:,}"
           " connections; server on CPU 0, wrk on CPU 1")
-    cols = [*names, "ev/nginx", "ev/http.server"]
+    peers = ["nginx", "http.server", *(["baseline"] if "baseline" in names else [])]
+    cols = [*names, *(f"ev/{p}" for p in peers)]
     width, widths = max(len(label) for *_, label in ROWS), [max(len(c), 9) for c in cols]
 
     def line(first: str, cells: list[str]) -> str:
@@ -664,9 +668,9 @@ def print_table(raw: dict[str, dict[str, list[Metrics]]], medians: dict[str, dic
     for key, scenario, label in ROWS:
         if scenario in medians:
             figures = [fmt(medians[scenario].get(n, {}).get(key)) for n in names]
-            ev, peers = raw[scenario]["evserver"], raw[scenario]
-            print(line(label, figures + [ratio(ev, peers.get(p), key)
-                                         for p in ("nginx", "http.server")]))
+            ev = raw[scenario]["evserver"]
+            print(line(label, figures + [ratio(ev, raw[scenario].get(p), key)
+                                         for p in peers]))
 
 
 def print_workers(raw: dict[str, dict[str, list[Metrics]]],
@@ -721,6 +725,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--seconds", type=int, help="length of each wrk run (default 4, quick 2)")
     ap.add_argument("--idle", type=int, help="idle connections (default 10000, quick 2000)")
     ap.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
+    ap.add_argument("--baseline", metavar="DIR", type=Path,
+                    help="another checkout of evserver (e.g. `git worktree add DIR HEAD~3`), "
+                    "run as the server `baseline` in the same rounds: a change's before and "
+                    "after, measured side by side (not in the workers and https scenarios)")
     o = ap.parse_args()
     o.rounds = o.rounds or (1 if o.quick else 3)
     o.seconds = o.seconds or (2 if o.quick else 4)
@@ -731,6 +739,8 @@ def parse_args() -> argparse.Namespace:
     o.wanted = ["evserver", *(n for n in listed if n and n != "evserver")]
     if unknown := set(o.scenarios) - set(SCENARIOS) | set(o.wanted) - set(SERVERS):
         ap.error(f"unknown scenario or server: {', '.join(sorted(unknown))}")
+    if o.baseline is not None and not (o.baseline / "evserver" / "__main__.py").is_file():
+        ap.error(f"--baseline {o.baseline}: not a checkout of evserver")
     for tool in ("wrk", "taskset") if TWO_CPUS else ("wrk",):
         if not shutil.which(tool):
             ap.error(f"{tool} is not installed (apt-get install {tool})")
@@ -755,6 +765,10 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
                 print(f"{name} did not start: {err}", file=sys.stderr)
                 skipped.append(name)
                 continue
+            failures += check_files(servers[-1], expected)
+        if o.baseline is not None:
+            servers.append(Server("baseline", tmp, tmp / "root", kind="evserver",
+                                  source=o.baseline.resolve()))
             failures += check_files(servers[-1], expected)
         names = [s.name for s in servers]
         raw: dict[str, dict[str, list[Metrics]]] = {sc: {n: [] for n in names}

@@ -1,18 +1,25 @@
 """Instructions per cached small-file GET, counted by callgrind (machine-independent).
 
-    python3 loadtests/instructions.py              # runs callgrind twice, prints the figure
-    python3 loadtests/instructions.py --requests N  # one run of N requests, no valgrind
+    python3 loadtests/instructions.py                 # wrk's head: the figure bench.py loads
+    python3 loadtests/instructions.py --head browser  # a browser's 400-byte head
+    python3 loadtests/instructions.py --head revalidate   # a browser's If-None-Match: 304
+    python3 loadtests/instructions.py --size 102400   # a 100 KiB file (head and body gathered)
+    python3 loadtests/instructions.py --requests N    # one run of N requests, no valgrind
 
-The hot path is a keep-alive GET of a 1 KiB file that the cache holds: a real `Server`
-(its loop, cache, counters and an access log written to a file), one `Connection` on a
-minimal socket that hands over a browser-like request head and takes the whole response in
-one `send`. Nothing else runs, so the difference between a run of 3,000 requests and a run
-of 1,000, divided by 2,000, is what one request costs: parsing, choosing and joining the
-response, the log line and the connection's bookkeeping. The kernel's share is not in it
-(callgrind counts user-space instructions only); `bench.py` measures the whole.
+The hot path is a keep-alive GET of a file that the cache holds: a real `Server` (its loop,
+cache, counters and an access log written to a file), one `Connection` on a minimal socket
+that hands over the request head and takes the whole response in one call. Nothing else
+runs, so the difference between a run of 3,000 requests and a run of 1,000, divided by
+2,000, is what one request costs: parsing, choosing and joining the response, the log line
+and the connection's bookkeeping. The kernel's share is not in it (callgrind counts
+user-space instructions only); `bench.py` measures the whole. Each figure is the median of
+`--repeat` such pairs: the log writer thread flushes by the wall clock, so runs differ by
+about 0.5 %.
 
 Needs `valgrind` (Debian package `valgrind`). The figure is the same on any x86-64 machine
-for the same Python build and code, whatever else the machine is doing.
+for the same Python build and code, whatever else the machine is doing. To compare a change
+with what came before, run the same command in a checkout of the earlier commit
+(`git worktree add /tmp/before HEAD~1`).
 """
 from __future__ import annotations
 
@@ -27,7 +34,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# What wrk sends (bench.py's load), and what a browser sends.
+# What wrk sends (bench.py's load), what a browser sends, and a browser's revalidation of a
+# file it has (If-None-Match with the ETag of the first answer: a 304).
 HEADS = {
     "wrk": b"GET /1k.bin HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
     "browser": (b"GET /1k.bin HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
@@ -37,6 +45,7 @@ HEADS = {
                 b"Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n"
                 b"Accept-Encoding: gzip, deflate, br\r\nAccept-Language: en-US,en;q=0.9\r\n"
                 b"Connection: keep-alive\r\n\r\n"),
+    "revalidate": b"",  # the browser's head with If-None-Match, made after the first answer
 }
 SMALL, LARGE = 1000, 3000
 
@@ -49,6 +58,7 @@ class MinimalSocket:
         self._fd_owner = fd_owner
         self.pending = b""
         self.sent = 0
+        self.last = b""  # what the last send took
 
     def fileno(self) -> int:
         return self._fd_owner.fileno()
@@ -61,7 +71,13 @@ class MinimalSocket:
 
     def send(self, data: bytes) -> int:
         self.sent += 1
+        self.last = data
         return len(data)
+
+    def sendmsg(self, buffers: list[bytes]) -> int:
+        self.sent += 1
+        self.last = bytes(buffers[0])
+        return sum(len(b) for b in buffers)
 
     def setsockopt(self, *args: object) -> None:
         pass
@@ -70,7 +86,7 @@ class MinimalSocket:
         pass
 
 
-def serve(requests: int, request: bytes) -> None:
+def serve(requests: int, request: bytes, size: int) -> None:
     """Answer `requests` cached GETs on one connection, in this process."""
     sys.path.insert(0, str(REPO))
     from evserver.config import Config
@@ -82,7 +98,7 @@ def serve(requests: int, request: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp, "www")
         root.mkdir()
-        (root / "1k.bin").write_bytes(b"x" * 1024)
+        (root / "1k.bin").write_bytes(b"x" * size)  # the name stays: the heads name it
         cfg = Config(host="127.0.0.1", port=0, docroot=str(root), access_log=None,
                      max_keepalive_requests=10**9, cache_ttl=10**6, threads=1)
         server = Server(cfg, access_log=AccessLog.open(str(Path(tmp, "access.log"))))
@@ -90,15 +106,21 @@ def serve(requests: int, request: bytes) -> None:
         sock = MinimalSocket(left)
         conn = Connection(sock, "127.0.0.1", server)  # type: ignore[arg-type]
         conn.start()
-        sock.pending = request  # the first request loads the file through the pool
+        sock.pending = request or HEADS["browser"]  # the first loads the file in the pool
         conn.on_event(READ)
         while sock.sent == 0:
             server.loop._tick()
+        if not request:
+            etag = sock.last.partition(b"\r\nETag: ")[2].partition(b"\r\n")[0]
+            request = HEADS["browser"][:-2] + b"If-None-Match: " + etag + b"\r\n\r\n"
         for _ in range(requests - 1):
             sock.pending = request
             conn.on_event(READ)
         if sock.sent != requests:
             raise SystemExit(f"answered {sock.sent} of {requests}: not the cached path")
+        status = b"304" if request.find(b"If-None-Match") >= 0 else b"200"
+        if not sock.last.startswith(b"HTTP/1.1 " + status):
+            raise SystemExit(f"not a {status.decode()}: {sock.last[:40]!r}")
         conn.close("done")
         server.access_log.close()
         server.loop.close()
@@ -106,12 +128,13 @@ def serve(requests: int, request: bytes) -> None:
         right.close()
 
 
-def count(requests: int, head: str) -> int:
+def count(requests: int, head: str, size: int) -> int:
     """Instructions (Ir) of a whole run of `requests` requests under callgrind."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp, "callgrind.out")
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                        sys.executable, __file__, "--requests", str(requests), "--head", head],
+                        sys.executable, __file__, "--requests", str(requests), "--head", head,
+                        "--size", str(size)],
                        check=True, capture_output=True)
         for line in out.read_text().splitlines():
             match = re.match(r"(?:summary|totals): (\d+)", line)
@@ -125,22 +148,25 @@ def main() -> int:
     ap.add_argument("--requests", type=int, help="serve N requests here (no valgrind)")
     ap.add_argument("--head", choices=HEADS, default="wrk",
                     help="the request head: wrk's (the default) or a browser's")
+    ap.add_argument("--size", type=int, default=1024,
+                    help="bytes of the file (default 1024; up to --cache-max-entry, 256 KiB, "
+                    "it is served from memory: above 64 KiB head and body go out gathered)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="pairs of runs; the median is printed (the log writer thread's "
                     "flushes follow the wall clock, so a run varies by about 0.5%%)")
     args = ap.parse_args()
     if args.requests is not None:
-        serve(args.requests, HEADS[args.head])
+        serve(args.requests, HEADS[args.head], args.size)
         return 0
     if shutil.which("valgrind") is None:
         print("needs valgrind: apt-get install valgrind", file=sys.stderr)
         return 2
     figures = []
     for _ in range(args.repeat):
-        small, large = count(SMALL, args.head), count(LARGE, args.head)
+        small, large = count(SMALL, args.head, args.size), count(LARGE, args.head, args.size)
         figures.append((large - small) / (LARGE - SMALL))
-    print(f"{statistics.median(figures):,.0f} instructions per cached 1 KiB GET, {args.head}'s "
-          f"head: the median of {', '.join(f'{f:,.0f}' for f in figures)} "
+    print(f"{statistics.median(figures):,.0f} instructions per cached {args.size:,}-byte GET, "
+          f"{args.head}'s head: the median of {', '.join(f'{f:,.0f}' for f in figures)} "
           f"(callgrind: Ir of {LARGE} requests minus Ir of {SMALL}, over {LARGE - SMALL})")
     return 0
 

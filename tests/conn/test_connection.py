@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from evserver import connection
 from evserver.connection import Connection
 from evserver.files import FileBody, Resolved, load
 from evserver.loop import READ, WRITE
@@ -178,6 +179,30 @@ def test_partial_sends_resume_via_memoryview_without_loss_or_copy(rig: Rig) -> N
     assert rig.log() == [(b"GET /hello.txt HTTP/1.1", 200, len(HELLO))]
 
 
+def test_a_large_cached_body_goes_out_beside_its_head_in_one_sendmsg(
+        make_rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over 64 KiB (not joined to the head) but in memory: one sendmsg of the head and the
+    cached bytes themselves, and no response-in-flight object when the socket takes all."""
+    built: list[object] = []
+
+    class Counted(connection.Outgoing):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(connection, "Outgoing", Counted)
+    rig = make_rig(cache_max_entry=256 * 1024)
+    rig.serve(request("/mid.bin"))  # the first load goes through the pool
+    rig.sock.writes.clear()
+    built.clear()
+    rig.serve(request("/mid.bin"))
+    (_, reply) = rig.replies()
+    assert reply.body == rig.file("mid.bin")
+    assert rig.sock.writes == [("sendmsg", len(reply.head) + MID_SIZE)]
+    assert built == []
+    assert_kept_alive(rig)
+
+
 def test_partial_sendmsg_of_head_and_cached_body(make_rig: Callable[..., Rig]) -> None:
     """A body over 64 KiB goes out beside the head with sendmsg, never copied or joined."""
     rig = make_rig(cache_max_entry=256 * 1024)
@@ -195,9 +220,13 @@ def test_partial_sendmsg_of_head_and_cached_body(make_rig: Callable[..., Rig]) -
     assert "sendmsg" in kinds
     cached = rig.owner.cache.lookup(str(rig.docroot / "mid.bin"), rig.loop.now)[0]
     assert cached is not None
-    bodies = [v.obj for call in rig.sock.send_views
-              for v in (call if isinstance(call, list) else [call]) if len(v.obj) == MID_SIZE]
-    assert bodies and all(b is cached.data for b in bodies)  # the cached bytes, zero-copy
+    # Every buffer handed to the socket that holds the body is the cached bytes themselves,
+    # or a view of them: zero-copy.
+    given = [v for call in rig.sock.send_views for v in (call if isinstance(call, list)
+                                                         else [call])]
+    bodies = [v.obj if isinstance(v, memoryview) else v for v in given]
+    bodies = [b for b in bodies if len(b) == MID_SIZE]
+    assert bodies and all(b is cached.data for b in bodies)
     assert_kept_alive(rig)
 
 
