@@ -1,4 +1,4 @@
-"""The start-up banner (`__main__._banner`): URLs, colours on a terminal, the --qr code."""
+"""The start-up banner (`banner.show`): URLs, colours on a terminal, the --qr code."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evserver import __main__ as cli
+from evserver import banner as start_banner
 from evserver.config import Config
 from tests.unit.test_qr import decode, find_zbarimg, terminal_to_ink
 
@@ -18,7 +18,7 @@ def banner(caplog: pytest.LogCaptureFixture, host: str, **options: object) -> st
         logger = logging.getLogger("evserver")
         propagate, logger.propagate = logger.propagate, True  # let caplog see the records
         try:
-            cli._banner(host, 8080, cfg)
+            start_banner.show(host, 8080, cfg)
         finally:
             logger.propagate = propagate
     return "\n".join(r.getMessage() for r in caplog.records)
@@ -27,7 +27,7 @@ def banner(caplog: pytest.LogCaptureFixture, host: str, **options: object) -> st
 def test_banner_lists_loopback_then_lan_urls(caplog: pytest.LogCaptureFixture,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """0.0.0.0: the loopback URL first, then one per LAN address; no colour off a tty."""
-    monkeypatch.setattr(cli, "_ipv4_addresses", lambda: ["192.168.1.20", "10.0.0.5"])
+    monkeypatch.setattr(start_banner, "ipv4_addresses", lambda: ["192.168.1.20", "10.0.0.5"])
     text = banner(caplog, "0.0.0.0")
     urls = re.findall(r"http://\S+", text)
     assert urls == ["http://127.0.0.1:8080/", "http://192.168.1.20:8080/",
@@ -38,8 +38,8 @@ def test_banner_lists_loopback_then_lan_urls(caplog: pytest.LogCaptureFixture,
 def test_banner_ipv6_dual_stack(caplog: pytest.LogCaptureFixture,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """`::` serves IPv4 too: both families' URLs, IPv6 ones in brackets."""
-    monkeypatch.setattr(cli, "_ipv4_addresses", lambda: ["192.168.1.20"])
-    monkeypatch.setattr(cli, "_ipv6_addresses", lambda: ["2001:db8::7"])
+    monkeypatch.setattr(start_banner, "ipv4_addresses", lambda: ["192.168.1.20"])
+    monkeypatch.setattr(start_banner, "ipv6_addresses", lambda: ["2001:db8::7"])
     urls = re.findall(r"http://\S+", banner(caplog, "::"))
     assert urls == ["http://127.0.0.1:8080/", "http://192.168.1.20:8080/",
                     "http://[::1]:8080/", "http://[2001:db8::7]:8080/"]
@@ -56,7 +56,7 @@ def test_qr_code_of_the_lan_url_scans(caplog: pytest.LogCaptureFixture,
                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """--qr: a QR code of the first LAN URL (not loopback: a phone cannot use that),
     which a real decoder (zbarimg) reads back."""
-    monkeypatch.setattr(cli, "_ipv4_addresses", lambda: ["192.168.1.20"])
+    monkeypatch.setattr(start_banner, "ipv4_addresses", lambda: ["192.168.1.20"])
     text = banner(caplog, "0.0.0.0", qr=True)
     assert "scan to open http://192.168.1.20:8080/" in text
     art = "\n".join(line for line in text.split("\n") if line and set(line) <= set("▀▄█ "))
