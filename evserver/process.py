@@ -22,7 +22,7 @@ from .config import Config
 from .log import AccessLog, setup_direct_logging, setup_logging
 from .selfsigned import SelfSignedError, ensure_certificate, state_folder
 from .server import Server
-from .workers import reserve_port, supervise
+from .workers import STOP_SIGNALS, reserve_port, supervise
 
 log = logging.getLogger("evserver")
 _FD_RESERVE = 32  # listener, wakeup pair, log, stdio, and slack
@@ -190,3 +190,6 @@ def _install_signals(server: Server, access_log: AccessLog) -> None:
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGHUP, on_hangup)
+    # A worker starts with these blocked (workers.STOP_SIGNALS): one sent while it was
+    # starting is delivered now, to the handlers above.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

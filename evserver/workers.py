@@ -1,10 +1,11 @@
 """`--workers N`: N server processes on one port (SO_REUSEPORT) under a small supervisor.
 
-Owns: `supervise()`, `reserve_port()`. Imports `config`. The supervisor forks before any
-thread exists, forwards SIGTERM/SIGINT/SIGHUP to its workers, starts a new worker when one
-dies, and exits once all have stopped. Each worker is a whole evserver (loop, pool, log
-writer); they share the access log file, which every worker appends to in whole batches
-(one write() each, O_APPEND), so lines never interleave.
+Owns: `supervise()`, `reserve_port()`, `STOP_SIGNALS`. Imports `config`. The supervisor
+forks before any thread exists, forwards SIGTERM/SIGINT/SIGHUP to its workers, starts a new
+worker when one dies, and exits once all have stopped. A worker starts with those signals
+blocked; its `serve` unblocks them once it handles them. Each worker is a whole evserver
+(loop, pool, log writer); they share the access log file, which every worker appends to in
+whole batches (one write() each, O_APPEND), so lines never interleave.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ log = logging.getLogger("evserver")
 
 _FAST_DEATH = 1.0  # a worker that dies sooner than this is restarted after a pause
 _STARTUP_FAILURE = 2  # a worker's exit status for a bad start (port, log): give up
+# Blocked in a new worker until its own handlers are in place (`serve` unblocks them): a
+# stop sent meanwhile then waits for the worker to drain, instead of killing it unstarted.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 
 
 def reserve_port(cfg: Config) -> socket.socket:
@@ -67,10 +71,16 @@ def supervise(cfg: Config, reservation: socket.socket, serve: Serve,
             except ProcessLookupError:
                 pass
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    def start_worker() -> None:
+        pid = _fork(cfg, serve, ready_w)
+        children[pid] = time.monotonic()
+        if stopping:  # the stop came while it was being forked, before it was on the list
+            os.kill(pid, signal.SIGTERM)
+
+    for signum in STOP_SIGNALS:
         signal.signal(signum, forward)
     for _ in range(cfg.workers):
-        children[_fork(cfg, serve, ready_w)] = time.monotonic()
+        start_worker()
     _await_ready(ready_r, cfg.workers)
     os.close(ready_r)
     on_ready()  # the banner: a client told the URL now finds a listener
@@ -95,7 +105,7 @@ def supervise(cfg: Config, reservation: socket.socket, serve: Serve,
         if time.monotonic() - started < _FAST_DEATH:
             time.sleep(_FAST_DEATH)  # no restart storm when workers die at once
         if not stopping:
-            children[_fork(cfg, serve, ready_w)] = time.monotonic()
+            start_worker()
     reservation.close()
     os.close(ready_w)
     return status
@@ -117,11 +127,15 @@ def _await_ready(ready_r: int, workers: int, timeout: float = 10.0) -> None:
 
 
 def _fork(cfg: Config, serve: Serve, ready_w: int) -> int:
+    """Fork a worker, the stop signals blocked across the fork: the worker starts with them
+    blocked, and `serve` unblocks them once its handlers are in place."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
         return pid
     # The worker: the supervisor's handlers and stack are not ours.
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_DFL)
     code = 1
 
