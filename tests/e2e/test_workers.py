@@ -18,6 +18,17 @@ LINE = re.compile(rb'^\S+ - - \[[^\]]+\] "GET /hello\.txt\?n=\d+ HTTP/1\.1" 200 
                   rb'\d+\.\d{3}$')
 
 
+def open_logs(pid: int) -> set[str]:
+    """The .log files process `pid` holds open (a renamed one shows its new name)."""
+    links = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue  # closed meanwhile
+    return {link for link in links if link.endswith(".log")}
+
+
 def children(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as f:
         return [int(p) for p in f.read().split()]
@@ -67,7 +78,9 @@ def test_sigterm_stops_every_worker_and_sighup_reaches_them(
     rotated = proc.log_path.with_name("rotated.log")
     os.rename(proc.log_path, rotated)
     proc.proc.send_signal(signal.SIGHUP)
-    assert wait_for(proc.log_path.exists)
+    # Each worker reopens at its log writer's next cycle: until then its lines still go to
+    # the rotated file (as logrotate expects), so wait until every worker holds the new one.
+    assert wait_for(lambda: all(open_logs(pid) == {str(proc.log_path)} for pid in workers))
     for n in range(1, 21):
         assert get(proc.port, f"/hello.txt?n={n}").status == 200
     assert proc.terminate() == 0
@@ -110,14 +123,18 @@ def test_a_stop_right_after_a_restart_still_ends_cleanly(
     are in place), so it drains and the supervisor exits 0, not 1 for a worker killed by
     the default action."""
     for _ in range(2):  # without the blocked signals, the first round nearly always failed
-        proc = start_process("--workers", "2")
-        assert wait_for(lambda: len(children(proc.proc.pid)) == 2)
-        victim = children(proc.proc.pid)[0]
-        os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:  # the replacement's pid, as soon as it exists
-            now = children(proc.proc.pid)
-            if len(now) == 2 and victim not in now:
-                break
-            time.sleep(0.001)
-        assert proc.terminate() == 0, proc.stderr()
+        stop_as_a_worker_is_replaced(start_process("--workers", "2"))
+
+
+def stop_as_a_worker_is_replaced(proc: ServerProcess) -> None:
+    supervisor = proc.proc.pid
+    assert wait_for(lambda: len(children(supervisor)) == 2)
+    victim = children(supervisor)[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the replacement's pid, as soon as it exists
+        now = children(supervisor)
+        if len(now) == 2 and victim not in now:
+            break
+        time.sleep(0.001)
+    assert proc.terminate() == 0, proc.stderr()
