@@ -493,7 +493,10 @@ def test_sigterm_under_load_drains_and_exits_cleanly(
         def refused() -> bool:
             try:
                 connect(sp.port, timeout=0.2).close()
-            except ConnectionRefusedError:
+            except (ConnectionRefusedError, ConnectionResetError):
+                # Refused, or reset: a probe whose handshake completed in the moment between
+                # the stop's last accept of the backlog and the listener's close is reset
+                # by the kernel, told at once too (seen about once in six runs).
                 return True
             except TimeoutError:
                 pass  # accepted by the kernel into a backlog nobody serves: not refused
