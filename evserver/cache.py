@@ -4,7 +4,6 @@ Owns: `FileCache`. Imports `files` (for `FileBody`). Used by the loop thread onl
 """
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -74,7 +73,7 @@ class FileCache:
             self._open[path] = (body, now)
             while len(self._open) > self.max_open:
                 _, (old, _) = self._open.popitem(last=False)
-                _close(old)
+                old.close_fd()
             return True
         if body.data is None or len(body.data) > self.max_bytes:
             return False
@@ -91,7 +90,7 @@ class FileCache:
             self.bytes -= len(item[0].data or b"")
         item = self._open.pop(path, None)
         if item is not None:
-            _close(item[0])
+            item[0].close_fd()
 
     def wait_for_load(self, key: str, retry: Callable[[], None]) -> bool:
         """If `key` is being loaded, call `retry` once it has been (and True); else False."""
@@ -112,12 +111,8 @@ class FileCache:
     def close(self) -> None:
         """Forget everything and close the cached fds (at shutdown)."""
         for body, _ in self._open.values():
-            _close(body)
+            body.close_fd()
         self._open.clear()
         self._entries.clear()
         self.bytes = 0
 
-
-def _close(body: FileBody) -> None:
-    if body.fd is not None:
-        os.close(body.fd)

@@ -33,7 +33,7 @@ from .http11 import DateLine, HTTPError, Request, RequestParser, build_head
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
 from .opening import READY, WRAP, Opening, OpeningFailed
-from .outgoing import BLOCKED, ENDED_SHORT, NEEDS_CHUNK, Outgoing, pieces_of
+from .outgoing import BLOCKED, ENDED_SHORT, NEEDS_CHUNK, Outgoing, Piece, pieces_of
 from .phases import (
     CLOSED,
     HEAD,
@@ -636,13 +636,12 @@ class Connection:
         if n == len(response):
             self._finish()
             return
-        self._out = Outgoing((memoryview(response)[n:],), self._cfg, self._loop,
-                             None if self._tls else self._sendfile, sent=n)
-        self._flush()
+        self._send_rest([memoryview(response)[n:]], n)
 
     def _send_gathered(self, status: HTTPStatus, head: bytes, data: bytes) -> None:
-        """A head and a large body in one sendmsg, without joining them (no copy); only what
-        the socket did not take becomes an Outgoing."""
+        """`_send_whole` for a head and a large body: one sendmsg, without joining them (no
+        copy). Apart from the hot path's single send, which stays free of this branching
+        (measured: a merged method costs the cached 1 KiB GET 0.6 % more instructions)."""
         self._status = status
         self._head_len = len(head)
         try:
@@ -656,9 +655,13 @@ class Connection:
         if n == len(head) + len(data):
             self._finish()
             return
-        rest = ([memoryview(head)[n:], memoryview(data)] if n < len(head)
-                else [memoryview(data)[n - len(head):]])
-        self._out = Outgoing(rest, self._cfg, self._loop, self._sendfile, sent=n)
+        self._send_rest([memoryview(head)[n:], memoryview(data)] if n < len(head)
+                        else [memoryview(data)[n - len(head):]], n)
+
+    def _send_rest(self, rest: list[Piece], sent: int) -> None:
+        """What a send did not take becomes the response in flight."""
+        self._out = Outgoing(rest, self._cfg, self._loop, None if self._tls else self._sendfile,
+                             sent=sent)
         self._flush()
 
     def _flush(self) -> None:

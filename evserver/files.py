@@ -1,4 +1,4 @@
-"""The document root: mapping targets to paths, blocking file work, and the file cache.
+"""The document root: mapping targets to paths and routes, and blocking file work.
 
 Owns: `resolve_target()` and `route()` (pure, loop thread), `load()` (pool threads only),
 `FileBody`, `content_type()`, `load_error_pages()`. Imports `http11` (for `HTTPError` and
@@ -213,20 +213,22 @@ class FileBody:
         except OSError:
             return True
 
+    def close_fd(self) -> None:
+        """Close the open file this body carries, if any: whoever holds it owns it."""
+        if self.fd is not None:
+            os.close(self.fd)
+
     def close_unless(self, shared: bool) -> None:
         """Done with this body without sending from its fd: close the fd, unless `shared`
         (the cache owns it)."""
-        if not shared and self.fd is not None:
-            os.close(self.fd)
+        if not shared:
+            self.close_fd()
 
 
 def close_result(future: Future[FileBody]) -> None:
     """Close the fd a `load` result carries that nobody will send from."""
-    if future.cancelled() or future.exception() is not None:
-        return
-    body = future.result()
-    if body.fd is not None:
-        os.close(body.fd)
+    if not future.cancelled() and future.exception() is None:
+        future.result().close_fd()
 
 
 # Precompressed siblings, as nginx's gzip_static and brotli_static find them.

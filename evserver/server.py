@@ -110,7 +110,9 @@ class Server:
         """SIGHUP: build the site again in the pool (it reads the error pages and the auth
         file; the loop never reads files), then swap it in whole."""
         def swap(future: Future[Site]) -> None:
-            if future.exception() is None:
+            if (err := future.exception()) is not None:
+                log.error("SIGHUP: the site was not read again: %s", err)
+            else:
                 self.site = future.result()
         try:
             self.loop.submit(self.site.reloaded, on_done=swap)

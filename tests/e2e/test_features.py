@@ -6,12 +6,14 @@ the status page.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningServer
+from evserver.site import Site
+from tests.conftest import RunningServer, wait_for
 from tests.wire import get
 
 Start = Callable[..., RunningServer]
@@ -205,3 +207,28 @@ def test_health_path(start_server: Start) -> None:
     assert get(running.port, "/healthz").body == b"ok\n"
     assert get(running.port, "/healthz", method="HEAD").status == 200
     assert get(start_server().port, "/healthz").status == 404
+
+
+def test_a_site_that_cannot_be_read_again_keeps_serving_and_says_why(
+        start_server: Callable[..., RunningServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGHUP's rebuild failing for a reason of its own (not a bad auth file, which keeps
+    the users and says so itself): the site in use stays, and the error is logged."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("evserver")
+    logger.addHandler(handler)
+
+    def broken(self: Site) -> Site:
+        raise MemoryError("no room for the pages")
+
+    try:
+        monkeypatch.setattr(Site, "reloaded", broken)
+        rs = start_server()
+        before = rs.server.site
+        rs.server.loop.call_soon_threadsafe(rs.server.reload)
+        assert wait_for(lambda: any("not read again" in r.getMessage() for r in records))
+        assert rs.server.site is before
+        assert get(rs.port, "/hello.txt").status == 200
+    finally:
+        logger.removeHandler(handler)
