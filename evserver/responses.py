@@ -274,13 +274,25 @@ def file_plan(req: Request, body: FileBody, max_ranges: int, now: float) -> Plan
         return Plan(status, body.meta)
     if status is not None:
         raise HTTPError(status, "precondition failed", close=False)
-    spec = req.fields.get(b"range")
-    # RFC 9110 §14.2: GET is the only method with range handling; HEAD ignores Range.
-    if spec is None or req.method != b"GET" or not if_range_allows(
-            req.fields.get(b"if-range"), validators, now):
+    spec = _singleton(req, b"range")
+    # RFC 9110 §14.2: GET is the only method with range handling; HEAD ignores Range. An
+    # If-Range sent twice cannot be evaluated, so it does not match: the whole file.
+    if spec is None or req.method != b"GET" or (
+            b"if-range" in req.fields and _singleton(req, b"if-range") is None) or not (
+            if_range_allows(req.fields.get(b"if-range"), validators, now)):
         return None
     ranges = parse_range(spec, body.size, max_ranges)
     return None if ranges is None else _ranges_plan(body, ranges)
+
+
+def _singleton(req: Request, name: bytes) -> bytes | None:
+    """The value of a field that may appear once, or None when it is absent or repeated:
+    a singleton field sent twice is invalid (RFC 9110 §5.3), and an invalid Range or
+    If-Range may be ignored (§14.2, §13.1.5) rather than guessed at (the first? the last?)."""
+    value = req.fields.get(name)
+    if value is not None and sum(1 for field, _ in req.headers if field == name) > 1:
+        return None
+    return value
 
 
 def _ranges_plan(body: FileBody, ranges: list[tuple[int, int]]) -> Plan:

@@ -326,6 +326,21 @@ def test_ranges_that_are_ignored_give_the_whole_file(fields: tuple[tuple[bytes, 
     assert plan_for(*fields, method=method, max_ranges=2) is None
 
 
+@pytest.mark.parametrize("fields", [
+    ((b"range", b"bytes=0-1"), (b"range", b"bytes=2-3")),  # which one? neither
+    ((b"range", b"bytes=0-1"), (b"range", b"bytes=0-1")),  # even the same twice
+    ((b"range", b"bytes=0-1"), (b"if-range", ETAG), (b"if-range", ETAG)),
+])
+def test_a_singleton_sent_twice_makes_the_range_invalid_and_ignored(
+        fields: tuple[tuple[bytes, bytes], ...]) -> None:
+    """Range and If-Range may appear once (RFC 9110 §5.3); twice, the Range is invalid and
+    a server may ignore it (§14.2): the whole file, never a guess at which was meant."""
+    assert plan_for(*fields) is None
+    one = tuple(dict(fields).items())  # each name once: the same request, valid
+    plan = plan_for(*one)
+    assert plan is not None and plan.status == 206
+
+
 def test_whole_file_plan_from_memory_or_from_the_fd() -> None:
     in_memory = whole_file_plan(file_body())
     assert in_memory.status == 200 and in_memory.body == b"x" * SIZE
