@@ -221,7 +221,10 @@ class Connection:
             self._timer = self._loop.call_at(self._deadline, self._on_timer)
             return
         phase = self._phase
-        if phase is HEAD:
+        if phase is HEAD and self._parser.in_body:
+            # The rest of an answered request's body is late: no second response for it.
+            self._shutdown()
+        elif phase is HEAD:
             self._begin_response(None)
             self._request_line = self._parser.partial_line()
             self._respond_error(HTTPError(_TIMEOUT, "head not complete"))
@@ -348,6 +351,12 @@ class Connection:
         try:
             req = self._parser.maybe_next()
         except HTTPError as err:
+            if err.answered:
+                # Its response is sent: half-close with no second one (it would pass for
+                # the answer to a next request), lingering so the first still arrives.
+                log.debug("%s: framing lost after the response: %s", self.peer, err.detail)
+                self._shutdown()
+                return
             self._begin_response(None)
             self._request_line = err.request_line
             self._respond_error(err)

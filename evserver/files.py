@@ -102,14 +102,14 @@ def resolve_target_uncached(docroot: str, target: bytes) -> Resolved:
     # literal bytes of a name and can never become path syntax.
     path = os.fsdecode(unquote_to_bytes(raw_path))
     if "\0" in path or "\\" in path:
-        raise HTTPError(HTTPStatus.BAD_REQUEST, "NUL or backslash in path", close=False)
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "NUL or backslash in path")
     segments: list[str] = []
     for part in path.split("/"):
         if part in ("", "."):
             continue
         if part == "..":
             if not segments:
-                raise HTTPError(HTTPStatus.BAD_REQUEST, "path leaves the root", close=False)
+                raise HTTPError(HTTPStatus.BAD_REQUEST, "path leaves the root")
             segments.pop()
         elif part.startswith("."):
             raise HTTPError(HTTPStatus.NOT_FOUND, "dotfile", close=False)
@@ -167,8 +167,7 @@ def _origin_form(target: bytes) -> bytes:
                 end = found
         path = rest[end:]
         return path if path[:1] == b"/" else b"/" + path
-    raise HTTPError(HTTPStatus.BAD_REQUEST, "request-target is not origin- or absolute-form",
-                    close=False)
+    raise HTTPError(HTTPStatus.BAD_REQUEST, "request-target is not origin- or absolute-form")
 
 
 @dataclass(frozen=True, slots=True)

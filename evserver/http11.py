@@ -8,6 +8,7 @@ and returns values, so every behaviour can be tested as a pure function over byt
 from __future__ import annotations
 
 import calendar
+import ipaddress
 import re
 import time
 from collections.abc import Iterable
@@ -41,6 +42,14 @@ TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 # Header names the framing pass looks at; the others pass with one set lookup.
 _FRAMING = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection"))
 _EMPTY_LINES = re.compile(rb"(?:\r?\n)+")  # CRLF or LF; a bare CR ends no line
+# RFC 9112 §3.2 and RFC 3986 §3.2.2: Host is uri-host [ ":" port ]; uri-host an IP-literal in
+# brackets or a reg-name (unreserved, pct-encoded, sub-delims; an IPv4 address is one too),
+# port *DIGIT. Brackets hold an IPv6 address or an IPvFuture (checked loosely here, and
+# exactly by _valid_host).
+_HOST = re.compile(rb"(?:\[([vV][0-9A-Fa-f]+\.[!$&'()*+,;=:\w.~-]+|[0-9A-Fa-f:.]+)\]"
+                   rb"|(?:[\w.~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?", re.ASCII)
+_VALID_HOSTS: set[bytes] = set()  # Host values _valid_host has passed
+_VALID_HOSTS_MAX = 256
 _CL_DIGITS_MAX = 18  # h11 caps Content-Length digits too: int() of 10**6 digits is a DoS
 
 # Chunked framing limits: a chunk-size line with extensions, and the trailer section.
@@ -65,6 +74,10 @@ class HTTPError(Exception):
         self.close = close
         self.body = body
         self.request_line = b""  # what the parser could read of the request line, for the log
+        # Set when the error is in the body of a request that already has its response:
+        # a second response would be taken as the next request's, so the connection closes
+        # without one (one answer per request, never more).
+        self.answered = False
 
 
 class Request:
@@ -181,8 +194,12 @@ class RequestParser:
             raise self._error
         try:
             if self._body is not _NO_BODY:
-                if not self._skip_body():
-                    return None
+                try:
+                    if not self._skip_body():
+                        return None
+                except HTTPError as err:
+                    err.answered = True  # the body's request was returned, so answered
+                    raise
             elif not self._scanned and self._buf:
                 # The usual case: a whole new request in a fresh buffer.
                 simple = self._maybe_simple_head()
@@ -359,6 +376,8 @@ class RequestParser:
                 continue
             if name == b"host":
                 hosts += 1
+                if value not in _VALID_HOSTS and not _valid_host(value):
+                    raise HTTPError(HTTPStatus.BAD_REQUEST, "invalid Host")
             elif name == b"content-length":
                 lengths.update(v.strip() for v in value.split(b","))
             elif name == b"transfer-encoding":
@@ -481,6 +500,28 @@ class RequestParser:
             self._body = _Body.TRAILER
         else:
             self._body, self._body_left = _Body.CHUNK_DATA, size
+
+
+def _valid_host(value: bytes) -> bool:
+    """RFC 9112 §3.2: whether a Host value is `uri-host [ ":" port ]` (empty is allowed).
+
+    Valid values are remembered (a few hundred at most): a client sends the same Host on
+    every request, and the regex costs about 7,000 instructions of a cached GET's 74,000
+    (loadtests/instructions.py), a set lookup under 100.
+    """
+    match = _HOST.fullmatch(value)
+    if match is None:
+        return False
+    literal = match.group(1)
+    if literal is not None and literal[:1] not in b"vV":
+        try:
+            ipaddress.IPv6Address(literal.decode("ascii"))
+        except ValueError:
+            return False
+    if len(_VALID_HOSTS) >= _VALID_HOSTS_MAX:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS.add(value)
+    return True
 
 
 def _parse_field(line: bytes) -> tuple[bytes, bytes]:

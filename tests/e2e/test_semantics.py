@@ -816,8 +816,9 @@ def test_chunked_body_in_pieces_then_pipelined(srv: RunningServer) -> None:
         assert reader.read_response().body == TEXT
 
 
-def test_chunked_body_over_max_body_is_413_and_close(serve: Serve) -> None:
-    """A chunked body beyond max_body → 413, Connection: close, then the server closes."""
+def test_chunked_body_over_max_body_closes_with_no_second_response(serve: Serve) -> None:
+    """A chunked body beyond max_body, after its GET was answered: the server closes with
+    no 413 (one response per request: a 413 would pass for the pipelined GET's answer)."""
     srv = serve(max_body=100)
     with connect(srv.port) as sock:
         sock.sendall(request("/small.bin", headers=CHUNKED)
@@ -826,9 +827,6 @@ def test_chunked_body_over_max_body_is_413_and_close(serve: Serve) -> None:
         reader = Reader(sock)
         first = reader.read_response()
         assert first.status == 200 and first.body == SMALL  # answered before the body
-        resp = reader.read_response()
-        assert resp.status == 413 and resp.header("connection") == "close"
-        assert len(resp.body) == int(resp.header("content-length") or -1)
         assert reader.at_eof()
 
 
@@ -953,7 +951,10 @@ MANY_HEADERS = "".join(f"X-H{i}: v\r\n" for i in range(101))
 
 ERRORS = {
     "400-no-host": (b"GET /small.bin HTTP/1.1\r\n\r\n", 400, True),
-    "400-bad-chunk": (request("/small.bin", headers=CHUNKED, body=b"zz\r\n"), 400, True),
+    "400-two-framings": (request("/small.bin", headers=CHUNKED + "Content-Length: 3\r\n"),
+                         400, True),
+    "400-bad-host": (request("/small.bin", host="a b"), 400, True),
+    "400-traversal": (request("/../small.bin"), 400, True),
     "404": (request("/missing.txt"), 404, False),
     "404-dir": (request("/no-such-dir/"), 404, False),
     "405-delete": (request("/small.bin", method="DELETE"), 405, False),
@@ -984,9 +985,6 @@ def test_error_responses_describe_themselves(srv: RunningServer, raw: bytes, sta
         sock.sendall(raw)
         reader = Reader(sock)
         resp = reader.read_response()
-        if b"zz" in raw:  # the request is answered before its body turns out malformed
-            assert resp.status == 200
-            resp = reader.read_response()
         assert resp.status == status
         assert resp.header("content-type") == "text/html; charset=utf-8"
         assert resp.header("content-length") == str(len(resp.body)) and resp.body

@@ -734,6 +734,11 @@ CONNECTION = {None: None, b"close": False, b"keep-alive": True, b"foo, close": F
               b"Upgrade": None}
 
 
+# Valid Host values (RFC 9112 §3.2): a reg-name or IP literal, perhaps a port, perhaps OWS.
+hosts = st.sampled_from([b"", b"x", b"example.com:8080", b"127.0.0.1", b"[::1]:80",
+                         b"[v1.a]", b"a%41-._~!$&'()*+,;=", b"h:", b" x \t"])
+
+
 @st.composite
 def valid_request(draw: st.DrawFn) -> tuple[bytes, Request]:
     """A random valid request (possibly with a discarded body) and the Request it must give."""
@@ -748,7 +753,7 @@ def valid_request(draw: st.DrawFn) -> tuple[bytes, Request]:
     if version != b"HTTP/1.0" or draw(st.booleans()):
         at = draw(st.integers(0, len(fields)))
         fields.insert(at, (draw(st.sampled_from([b"Host", b"host", b"HOST"])),
-                           draw(values)))
+                           draw(hosts)))
     conn = draw(st.sampled_from(list(CONNECTION)))
     if conn is not None:
         fields.append((b"Connection", conn))
@@ -910,3 +915,64 @@ def test_request_fields_hold_the_first_value_of_each_name() -> None:
     """`fields` (and `get`) give a repeated header's first value, as a scan would."""
     req = R(headers=((b"host", b"x"), (b"accept", b"a"), (b"accept", b"b")))
     assert req.fields == {b"host": b"x", b"accept": b"a"} and req.get(b"accept") == b"a"
+
+
+# -- one answer per request -----------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [b"zz\r\n", b"5\r\nhelloXY\r\n", b"0\r\nno colon\r\n",
+                                  b"f" * 16 + b"\r\n"])
+def test_an_error_in_an_answered_body_is_marked_answered(body: bytes) -> None:
+    """The body's request was already returned (and so answered): its framing error says
+    so, and the caller closes without a second response."""
+    reqs, err, _ = run([CHUNKED_HEAD + body])
+    assert reqs == [CHUNKED_REQ]
+    assert err is not None and err.answered
+
+
+@pytest.mark.parametrize("data", [
+    b"GET / HTTP/1.1\r\n\r\n",                                   # no Host
+    b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",                      # an invalid Host
+    b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",   # an invalid length
+    b"BAD\r\n\r\n",
+])
+def test_an_error_in_a_head_is_not_answered(data: bytes) -> None:
+    """A head's own error is the answer to that request: not marked, even after a body."""
+    _, err, _ = run([data])
+    assert err is not None and not err.answered
+    _, err, _ = run([CHUNKED_HEAD + b"0\r\n\r\n" + data])
+    assert err is not None and not err.answered
+
+
+@pytest.mark.parametrize("host", [
+    b"", b"x", b"example.com", b"example.com:8080", b"h:", b"127.0.0.1:80", b"[::1]",
+    b"[::1]:8080", b"[2001:db8::7]", b"[::ffff:1.2.3.4]", b"[v1.fe80::a+en1]", b"[V7.x]",
+    b"a%20b", b"%41", b"xn--caf-dma.example", b"under_score", b"!$&'()*+,;=.~-",
+    b"h:99999", b"h:0080",
+])
+def test_valid_host_values(host: bytes) -> None:
+    """RFC 9112 §3.2 with RFC 3986's uri-host [ ":" port ]: a reg-name (empty too), an
+    IPv4 address, an IP literal; port is any run of digits."""
+    (req,), err, _ = run([b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"])
+    assert err is None and req.get(b"host") == host
+
+
+@pytest.mark.parametrize("host", [
+    b"a b", b"a\tb", b"u@h", b"u:p@h", b"h:p", b"h:-1", b"h:80:81", b"h:+80", b"h: 80",
+    b"[::1", b"::1]", b"[::1]x", b"[::1]:8x", b"[::g]", b"[1:2]", b"[1:2:3:4:5:6:7:8:9]",
+    b"[]", b"[v1.]", b"[v.x]", b"[vx.y]", b"[fe80::1%eth0]", b"a/b", b"a?b", b"a#b", b"a\\b",
+    b"%4", b"%zz", b"%", b"caf\xc3\xa9", b"a\"b", b"<x>", b"a[b]", b"h::",
+])
+def test_invalid_host_values_are_400(host: bytes) -> None:
+    """A Host value outside that grammar is 400 (RFC 9112 §3.2: MUST), in both parser
+    paths (the first request takes the fast one, a pipelined one the general one)."""
+    for data in (b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n",
+                 b"GET / HTTP/1.1\nHost: " + host + b"\n\n"):
+        reqs, err, _ = run([data])
+        assert reqs == [] and err is not None
+        assert err.status == BAD and err.close and err.detail == "invalid Host"
+
+
+def test_an_invalid_host_in_http10_is_400_too() -> None:
+    """HTTP/1.0 need not send Host, but one it sends must be valid."""
+    _, err, _ = run([b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n"])
+    assert err is not None and err.status == BAD
