@@ -588,7 +588,11 @@ class Connection:
                                           keep_alive=self._keep,
                                           http10=req is not None and req.version == b"HTTP/1.0")
         self._interim = b""
-        head_only = req is not None and req.method == b"HEAD"
+        # A request the parser refused still has a method if its line began with one: a
+        # HEAD gets no body even then (RFC 9110 §9.3.2), or the page would be read as the
+        # start of the next response.
+        head_only = (req.method == b"HEAD" if req is not None
+                     else self._request_line[:5] == b"HEAD ")
         segments: tuple[Segment, ...] = plan.segments
         if head_only or not segments:
             if body is not None:

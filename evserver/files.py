@@ -165,6 +165,10 @@ def _origin_form(target: bytes) -> bytes:
             found = rest.find(delimiter)
             if 0 <= found < end:
                 end = found
+        if b"@" in rest[:end]:
+            # RFC 9110 §4.2.4: userinfo in an http(s) URI is to be treated as an error
+            # (it has carried phishing: http://trusted.example@evil.example/).
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "userinfo in the request-target")
         path = rest[end:]
         return path if path[:1] == b"/" else b"/" + path
     raise HTTPError(HTTPStatus.BAD_REQUEST, "request-target is not origin- or absolute-form")

@@ -307,9 +307,14 @@ class RequestParser:
         if end < 0:  # the line goes on for at least k bytes, the last perhaps its CR
             end = k
         if end - (buf[end - 1] == 0x0D) > self.max_request_line:
-            raise HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
-        if n >= self.max_head:
-            raise HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "head too large")
+            err = HTTPError(HTTPStatus.REQUEST_URI_TOO_LONG, "request line too long")
+        elif n >= self.max_head:
+            err = HTTPError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "head too large")
+        else:
+            return
+        # The line's start, for the log and for the method: a HEAD's error has no body.
+        err.request_line = bytes(buf[:min(end, 200)]).rstrip(b"\r")
+        raise err
 
     def _parse_head(self, head: bytes) -> Request:
         end = head.find(b"\n")

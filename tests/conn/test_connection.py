@@ -1038,3 +1038,20 @@ def test_a_waiting_request_still_gets_its_answer_when_the_loader_went_away(rig: 
     for job in rig.loop.undelivered():  # the waiter's own load
         job.run()
     assert [r.body for r in parse_responses(bytes(sock.sent))] == [HELLO]
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"HEAD /hello.txt HTTP/1.1\r\nHost: a b\r\n\r\n", 400),          # an invalid Host
+    (b"HEAD /hello.txt HTTP/1.1\r\nHost: test\r\nX: a\rb\r\n\r\n", 400),  # a bare CR
+    (b"HEAD /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: test\r\n\r\n", 414),
+    (b"HEAD / HTTP/1.1\r\nHost: test\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431),
+])
+def test_a_refused_head_request_gets_no_body(rig: Rig, raw: bytes, status: int) -> None:
+    """The parser refuses the request before it exists, but its line says HEAD: the error
+    has its Content-Length and no body (RFC 9110 §9.3.2), else the page would be read as
+    the start of the next response."""
+    rig.serve(raw)
+    (reply,) = rig.replies(head_only=(True,))
+    assert reply.status == status
+    assert int(reply.header("content-length") or "0") > 0
+    assert bytes(rig.sock.sent).endswith(b"\r\n\r\n")

@@ -132,6 +132,23 @@ def test_resolve_absolute_form(target: bytes, path: str) -> None:
     assert resolved(target).path == os.path.join(ROOT, path)
 
 
+@pytest.mark.parametrize("target", [
+    b"http://user@other.host/a", b"https://u:p@other.host/", b"http://trusted.example@evil/x",
+    b"http://@host/", b"http://a@b?q",
+])
+def test_resolve_refuses_userinfo_in_absolute_form(target: bytes) -> None:
+    """Userinfo in an http(s) target is an error (RFC 9110 §4.2.4): 400. An `@` after the
+    authority (in the path or query) is an ordinary byte."""
+    assert status_of(target) == 400
+
+
+@pytest.mark.parametrize(("target", "path"), [
+    (b"http://host/a@b", "a@b"), (b"http://host?x@y", "index.html"), (b"/a@b", "a@b"),
+])
+def test_an_at_sign_past_the_authority_is_part_of_the_path(target: bytes, path: str) -> None:
+    assert resolved(target).path == os.path.join(ROOT, path)
+
+
 def test_resolve_absolute_form_keeps_query() -> None:
     """The query of an absolute-form target survives into the redirect, even with no path."""
     assert resolved(b"http://other.host/a/b?q").redirect == b"/a/b/?q"

@@ -976,3 +976,19 @@ def test_an_invalid_host_in_http10_is_400_too() -> None:
     """HTTP/1.0 need not send Host, but one it sends must be valid."""
     _, err, _ = run([b"GET / HTTP/1.0\r\nHost: a b\r\n\r\n"])
     assert err is not None and err.status == BAD
+
+
+@pytest.mark.parametrize("data, status, limits", [
+    (b"HEAD /" + b"a" * 300 + b" HTTP/1.1\r\n\r\n", HTTPStatus.REQUEST_URI_TOO_LONG,
+     {"max_request_line": 250}),
+    (b"HEAD / HTTP/1.1\r\nHost: x\r\nX: " + b"y" * 100 + b"\r\n\r\n",
+     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, {"max_head": 120}),
+])
+def test_a_limit_error_keeps_the_start_of_the_request_line(
+        data: bytes, status: HTTPStatus, limits: dict[str, int]) -> None:
+    """414 and 431 keep the line's first 200 bytes (CR dropped): the log shows what came,
+    and the server sees the method (a HEAD's error gets no body)."""
+    for chunks in ([data], bytewise(data)):
+        _, err, _ = run(chunks, **limits)
+        assert err is not None and err.status == status
+        assert err.request_line == data.split(b"\r\n")[0][:200]
