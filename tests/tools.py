@@ -27,6 +27,7 @@ APT_PACKAGES = {
     "curl": "curl",
     "haproxy": "haproxy",
     "logrotate": "logrotate",
+    "nginx": "nginx-light",
     "openssl": "openssl",
     "slowhttptest": "slowhttptest",
     "systemd-analyze": "systemd",
