@@ -10,6 +10,7 @@ import errno
 import functools
 import mimetypes
 import os
+import re
 import stat
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ _UTF8_TYPES = {"application/json", "application/xml", "image/svg+xml",
                "application/manifest+json"}
 INDEX = "index.html"
 _MAX_ERROR_PAGE = 1024 * 1024
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")  # a `%` not followed by two hex digits
 
 
 def content_type(name: str, overrides: tuple[str, ...] = ()) -> str:
@@ -97,6 +99,10 @@ def resolve_target_uncached(docroot: str, target: bytes) -> Resolved:
         target = _origin_form(target)
     # The fragment goes first: a `?` inside it is not a query (RFC 3986 §3.5).
     raw_path, _, query = target.partition(b"#")[0].partition(b"?")
+    if b"%" in raw_path and _BAD_PERCENT.search(raw_path):
+        # RFC 3986 §2.1: `%` starts two hex digits. Taken as a literal (as unquote does)
+        # it would name another file than a stricter hop before us thinks: 400, as nginx.
+        raise HTTPError(HTTPStatus.BAD_REQUEST, "bad percent-encoding")
     # Linux names are bytes: bytes that are not UTF-8 (an old Latin-1 share, say) stay
     # themselves through surrogate escapes. Overlong forms of `.` and `/` thus remain
     # literal bytes of a name and can never become path syntax.

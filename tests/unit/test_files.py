@@ -142,6 +142,21 @@ def test_resolve_refuses_userinfo_in_absolute_form(target: bytes) -> None:
     assert status_of(target) == 400
 
 
+@pytest.mark.parametrize("target", [b"/a%", b"/a%2", b"/a%zz", b"/%G0", b"/a%2/b", b"/%%41"])
+def test_resolve_refuses_bad_percent_encoding(target: bytes) -> None:
+    """A `%` not followed by two hex digits is no valid target (RFC 3986 §2.1): 400 and
+    close, not a literal `%` in a name (nginx answers 400 too)."""
+    assert status_of(target) == 400
+
+
+@pytest.mark.parametrize(("target", "path"), [
+    (b"/a%25", "a%"), (b"/a%41%42", "aAB"), (b"/a?q=%", "a"), (b"/a#%zz", "a"),
+])
+def test_good_percent_encoding_and_a_percent_outside_the_path_pass(target: bytes,
+                                                                   path: str) -> None:
+    assert resolved(target).path == os.path.join(ROOT, path)
+
+
 @pytest.mark.parametrize(("target", "path"), [
     (b"http://host/a@b", "a@b"), (b"http://host?x@y", "index.html"), (b"/a@b", "a@b"),
 ])
