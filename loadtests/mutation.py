@@ -32,6 +32,7 @@ MODULES = ("semantics", "http11", "responses", "files", "connection")
 EQUIVALENT = Path(__file__).resolve().parent / "equivalent_mutants.txt"
 # mutmut's exit codes of a mutant's test run (mutmut/stats.py), folded into four outcomes.
 KILLED, SURVIVED, TIMEOUT, UNTESTED = "killed", "survived", "timeout", "no tests"
+UNCHECKED = "not checked"  # a run stopped before this mutant: left out of the score
 OUTCOME_BY_EXIT = {1: KILLED, 3: KILLED, -11: KILLED, -9: KILLED, 0: SURVIVED,
                    36: TIMEOUT, 24: TIMEOUT, -24: TIMEOUT, 152: TIMEOUT, 255: TIMEOUT,
                    5: UNTESTED, 33: UNTESTED}
@@ -55,13 +56,15 @@ def outcomes(module: str) -> dict[str, str]:
     if not meta.exists():
         return {}
     codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
-    return {name: OUTCOME_BY_EXIT.get(code, SURVIVED) for name, code in codes.items()}
+    return {name: UNCHECKED if code is None else OUTCOME_BY_EXIT.get(code, SURVIVED)
+            for name, code in codes.items()}
 
 
 def score_row(module: str, results: dict[str, str], equivalent: dict[str, str]
               ) -> tuple[str, int, int, int, int, int, float]:
     """(module, mutants, killed or timed out, survived, of them no tests, equivalent,
     score %)."""
+    results = {name: outcome for name, outcome in results.items() if outcome != UNCHECKED}
     counts = Counter(results.values())
     same = sum(1 for name, outcome in results.items()
                if name in equivalent and outcome in (SURVIVED, UNTESTED))
@@ -85,8 +88,9 @@ def report(modules: list[str]) -> int:
             continue
         name, total, caught, alive, untested, same, score = score_row(module, results,
                                                                       equivalent)
+        unchecked = sum(1 for outcome in results.values() if outcome == UNCHECKED)
         print(f"{name:<12} {total:>8} {caught:>7} {alive:>9} {untested:>9} {same:>11} "
-              f"{score:>6.1f}%")
+              f"{score:>6.1f}%" + (f"  ({unchecked} not checked)" if unchecked else ""))
         prefix = f"evserver.{module}."
         stale += [n for n in equivalent if n.startswith(prefix)
                   and results.get(n) not in (SURVIVED, UNTESTED)]
