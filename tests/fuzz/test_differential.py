@@ -1,4 +1,4 @@
-"""The differential tester (tests/fuzz/differential.py): a short seeded run against nginx,
+"""The differential tester (tests/fuzz/differential/): a short seeded run against nginx,
 and its pure parts (the response reader, the classifier, the allow-list table, the generator)
 with no server."""
 from __future__ import annotations
