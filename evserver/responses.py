@@ -249,7 +249,7 @@ def login_refused(challenge: bytes) -> HTTPError:
 
 
 def _loopback(address: str) -> bool:
-    return address == "127.0.0.1" or address == "::1" or address.startswith("127.")
+    return address == "::1" or address.startswith("127.")
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def _etag_list(value: bytes) -> list[bytes] | None:
 
 def _strong_match(tag: bytes, etag: bytes) -> bool:
     """§8.8.3.2: both strong and byte-identical."""
-    return not tag.startswith(b"W/") and not etag.startswith(b"W/") and tag == etag
+    return tag == etag and not tag.startswith(b"W/")  # equal, so etag is strong too
 
 
 def _weak_match(tag: bytes, etag: bytes) -> bool:
@@ -159,7 +159,8 @@ RangeSpec = list[tuple[int, int]]  # (first, last) inclusive byte offsets
 # int-range = first-pos "-" [ last-pos ]; suffix-range = "-" suffix-length. No spaces inside
 # a range-spec: OWS is allowed only around the list's commas (§5.6.1).
 _RANGE_SPEC = re.compile(rb"([0-9]*)-([0-9]*)")
-_MAX_DIGITS = 18  # any longer number is beyond every file size (and int() of 10**5 digits is slow)
+# 10**19 is beyond every file size (st_size < 2**63); int() of 10**5 digits would be slow.
+_MAX_DIGITS = 19
 _HUGE = 10**_MAX_DIGITS
 
 
