@@ -8,8 +8,18 @@ from typing import Any
 
 import pytest
 
+from tests.memos import forget_memos
+
 from .fakes import is_closed_fd
 from .rig import BIG_SIZE, HELLO, INDEX, MID_SIZE, Rig
+
+
+@pytest.fixture(autouse=True)
+def fresh_memos() -> Iterator[None]:
+    """Each test computes what it asks afresh (tests/memos.py says why)."""
+    forget_memos()
+    yield
+    forget_memos()
 
 
 def _open_fds() -> set[int]:

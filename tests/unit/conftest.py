@@ -6,6 +6,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.memos import forget_memos
+
+
+@pytest.fixture(autouse=True)
+def fresh_memos() -> Iterator[None]:
+    """Each test computes what it asks afresh (tests/memos.py says why)."""
+    forget_memos()
+    yield
+    forget_memos()
+
 
 class ListHandler(logging.Handler):
     def __init__(self) -> None:

@@ -1,0 +1,15 @@
+"""Module-level memos of evserver's pure functions, emptied around each fast test.
+
+A memo filled by an earlier test (or, in a mutation run, by the unmutated suite in the
+process every mutant is forked from) answers from the past: the code under test never runs.
+tests/unit and tests/conn empty them before and after every test (their conftest.py).
+"""
+from __future__ import annotations
+
+from evserver import files, http11
+
+
+def forget_memos() -> None:
+    files._resolve_memo.cache_clear()
+    files._route_memo.cache_clear()
+    http11._VALID_HOSTS.clear()
