@@ -166,6 +166,7 @@ class Connection:
             self._sock.close()  # still CLOSED, as before start(): nothing registered
             self._owner.forget(self)
             return
+        self._started = self._loop.now  # what a response before any request is timed from
         if self._opening is not None:
             self._set_phase(OPENING)
             self._set_deadline(self._loop.now + cfg.handshake_timeout)
@@ -225,7 +226,7 @@ class Connection:
             # The rest of an answered request's body is late: no second response for it.
             self._shutdown()
         elif phase is HEAD:
-            self._begin_response(None)
+            self._begin_refusal()
             self._request_line = self._parser.partial_line()
             self._respond_error(HTTPError(_TIMEOUT, "head not complete"))
         elif phase is WAIT_FILE or phase is WAIT_LOGIN:
@@ -357,12 +358,12 @@ class Connection:
                 log.debug("%s: framing lost after the response: %s", self.peer, err.detail)
                 self._shutdown()
                 return
-            self._begin_response(None)
+            self._begin_refusal()
             self._request_line = err.request_line
             self._respond_error(err)
             return
         if req is not None:
-            # _begin_response(req), inline: this runs once per request.
+            # The start of a response to `req`, inline: this runs once per request.
             self._req = req
             self._request_line = req.line
             self._served = served = self._served + 1
@@ -381,12 +382,13 @@ class Connection:
             # not change here, so recompute the interest, or the rest is never read.
             self._set_phase(self._phase)
 
-    def _begin_response(self, req: Request | None) -> None:
-        self._req = req
-        self._request_line = req.line if req is not None else b""
+    def _begin_refusal(self) -> None:
+        """A response with no parsed request to answer (the parser refused it, or its head
+        timed out): it counts as served, and the connection closes after it."""
+        self._req = None
+        self._request_line = b""
         self._served += 1
-        self._keep = (req is not None and req.keep_alive and not self._owner.draining
-                      and self._served < self._cfg.max_keepalive_requests)
+        self._keep = False
 
     # -- what to answer: asked of `responses`, then carried out ----------------------------
 

@@ -399,3 +399,52 @@ def is_closed_fd(fd: int) -> bool:
 
 
 SHUT_WR = socket.SHUT_WR
+
+
+# -- TLS, faked -------------------------------------------------------------------------------
+
+
+class FakeTLSSocket(FakeSocket):
+    """The `SSLSocket` a `FakeTLSContext` wraps a FakeSocket into: it carries the plaintext
+    (scripted like a FakeSocket), `pending()` says how many decrypted bytes OpenSSL holds,
+    and `do_handshake()` raises the scripted `handshake` errors first, one per call."""
+
+    def __init__(self, journal: Journal | None = None, fd: int = 4242) -> None:
+        super().__init__(journal, fd)
+        self.handshake: deque[BaseException] = deque()
+        self.pending_bytes = 0
+
+    def do_handshake(self) -> None:
+        if self.handshake:
+            raise self.handshake.popleft()
+
+    def pending(self) -> int:
+        return self.pending_bytes
+
+
+class FakeTLSContext:
+    """An `ssl.SSLContext` whose `wrap_socket` hands back a prepared FakeTLSSocket."""
+
+    def __init__(self, wrapped: FakeTLSSocket) -> None:
+        self.wrapped = wrapped
+        self.wrapped_from: list[Any] = []
+
+    def wrap_socket(self, sock: Any, **kwargs: Any) -> FakeTLSSocket:
+        self.wrapped_from.append((sock, kwargs))
+        return self.wrapped
+
+
+class KernelTLSSocket(FakeTLSSocket, socket.socket):
+    """A FakeTLSSocket that also is a real socket (one end of a socketpair), for the peek
+    below the TLS layer (`socket.socket.recv(sock, 1, MSG_PEEK)`): it sees what the test
+    writes to `peer`. `release()` closes both ends."""
+
+    def __init__(self, journal: Journal | None = None) -> None:
+        mine, self.peer = socket.socketpair()
+        socket.socket.__init__(self, mine.family, mine.type, mine.proto, mine.detach())
+        self.setblocking(False)
+        FakeTLSSocket.__init__(self, journal)
+
+    def release(self) -> None:
+        socket.socket.close(self)
+        self.peer.close()

@@ -12,9 +12,10 @@ from typing import Any
 from evserver.connection import Connection
 from evserver.loop import READ, WRITE
 from evserver.phases import Phase
+from evserver.site import Site
 from tests.wire import Response, parse_responses
 
-from .fakes import FakeLoop, FakeOwner, FakeSocket, Journal
+from .fakes import FakeLoop, FakeOwner, FakeSocket, FakeTLSContext, FakeTLSSocket, Journal
 
 PEER = "203.0.113.9"
 HELLO = b"hello, world\n"
@@ -93,3 +94,28 @@ class Rig:
 
     def index_of(self, *entry: Any) -> int:
         return next(i for i, e in enumerate(self.journal) if e[:len(entry)] == entry)
+
+
+class TLSRig(Rig):
+    """A Rig on a TLS port with a faked handshake: `plain` is the accepted socket, `sock`
+    the FakeTLSSocket it becomes (the plaintext HTTP goes through it)."""
+
+    def __init__(self, docroot: Path, **overrides: Any) -> None:
+        self.docroot = docroot
+        self.journal = []
+        self.loop = FakeLoop(self.journal)
+        self.plain = FakeSocket(self.journal)
+        self.sock = FakeTLSSocket(self.journal)
+        self.context = FakeTLSContext(self.sock)
+        self.owner = FakeOwner(docroot, self.loop, **overrides)
+        site = self.owner.site  # a site with a TLS port screens plain HTTP arriving there
+        self.owner.site = Site.build(site.cfg, site.docroot, tls=True,
+                                     credentials=site.credentials)
+        self.conn = Connection(self.plain, PEER, self.owner,  # type: ignore[arg-type]
+                               sendfile=self.sock.sendfile, tls=self.context)  # type: ignore
+        self.conn.start()
+
+    def handshake(self) -> None:
+        """A ClientHello arrives on the plain socket: wrapped, handshaken, HTTP begins."""
+        self.plain.feed(b"\x16\x03\x01")
+        self.conn.on_event(READ)
