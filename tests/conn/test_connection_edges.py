@@ -228,6 +228,15 @@ def test_the_access_line_carries_referer_user_agent_and_duration(rig: Rig) -> No
     assert rig.owner.counters.by_status == {200: 1}
 
 
+def test_a_500_before_any_request_is_timed_from_the_connections_start(rig: Rig) -> None:
+    """With no request, the duration runs from the connection's start (not from 0: that
+    logged the machine's uptime)."""
+    rig.loop.advance(3.0)
+    rig.receive(RuntimeError("boom"))
+    (line,) = rig.owner.access_log.lines
+    assert b" 500 " in line and line.endswith(b" 3.000\n")
+
+
 def test_an_interrupted_response_is_logged_with_the_bytes_sent(rig: Rig) -> None:
     """A close in the middle of a body still logs the response, with what went out."""
     rig.sock.window = 5000
