@@ -384,9 +384,9 @@ class Connection:
 
     def _begin_refusal(self) -> None:
         """A response with no parsed request to answer (the parser refused it, or its head
-        timed out): it counts as served, and the connection closes after it."""
+        timed out): it counts as served, and the connection closes after it. The caller
+        sets the request line the log shows (what the parser could read of it)."""
         self._req = None
-        self._request_line = b""
         self._served += 1
         self._keep = False
 
