@@ -799,3 +799,22 @@ def test_rfc850_two_digit_year_window_edges(now_year: int, yy: bytes, year: int)
     """The window is now_year - 49 .. now_year + 50, at both ends of a century."""
     got = parse_http_date(b"Monday, 01-Mar-%s 00:00:00 GMT" % yy, now_year=now_year)
     assert got == calendar.timegm((year, 3, 1, 0, 0, 0))
+
+
+@pytest.mark.parametrize("last", [b" ", b"X"])
+def test_a_cut_request_line_keeps_its_200th_byte_whatever_it_is(last: bytes) -> None:
+    """The log's request line of a 414 is the line's first 200 bytes as sent: only a CR is
+    dropped from its end, never a space or another byte."""
+    line = b"GET /" + b"a" * 194 + last + b"b" * 100 + b" HTTP/1.1"
+    _, err, _ = run([line + b"\r\n\r\n"], max_request_line=250)
+    assert err is not None and err.request_line == line[:200]
+    assert err.request_line.endswith(last)
+
+
+def test_the_slow_field_path_drops_only_the_cr_of_crlf_lines() -> None:
+    """A section over max_field in all (each line within it) takes the line-by-line path;
+    with CRLF and bare-LF lines mixed, only the CRs go: values keep their last byte."""
+    reqs, err, _ = run([b"GET / HTTP/1.1\r\nHost: x\nX-A: abc\r\nX-B: def\n\r\n"],
+                       max_field=16)
+    assert err is None
+    assert reqs[0].headers == ((b"host", b"x"), (b"x-a", b"abc"), (b"x-b", b"def"))
