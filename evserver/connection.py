@@ -252,12 +252,20 @@ class Connection:
             self._on_bug()
 
     def _on_bug(self) -> None:
-        """An exception escaped a handler: a bug. Log it, answer 500 if no response has
-        started, and close; the loop and every other connection go on."""
+        """An exception escaped a handler: a bug. Log it, answer 500 if a request is
+        waiting for its response, and close; the loop and every other connection go on.
+
+        Only a request in hand, or one whose head has begun to arrive, gets the 500: between
+        requests, or in the rest of an answered body, it would answer nothing, and the
+        client would take it for the response to its next request."""
         log.exception("%s: internal error", self.peer)
         if self._phase is CLOSED:
             return
-        if self._status is None and self._phase is not LINGER:
+        parser = self._parser
+        waiting = self._req is not None or (parser.buffered > 0 and not parser.in_body)
+        if waiting and self._status is None and self._phase is not LINGER:
+            if self._req is None:
+                self._request_line = parser.partial_line()  # what came of it, for the log
             try:
                 self._respond_error(HTTPError(HTTPStatus.INTERNAL_SERVER_ERROR, "bug"))
                 return

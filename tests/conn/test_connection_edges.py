@@ -228,13 +228,14 @@ def test_the_access_line_carries_referer_user_agent_and_duration(rig: Rig) -> No
     assert rig.owner.counters.by_status == {200: 1}
 
 
-def test_a_500_before_any_request_is_timed_from_the_connections_start(rig: Rig) -> None:
-    """With no request, the duration runs from the connection's start (not from 0: that
-    logged the machine's uptime)."""
-    rig.loop.advance(3.0)
+def test_a_500_for_a_half_sent_head_is_timed_from_its_first_byte(rig: Rig) -> None:
+    """A bug while a head arrives: the 500's duration runs from the head's first byte."""
+    rig.loop.advance(1.0)
+    rig.receive(b"GET /hello")
+    rig.loop.advance(2.0)
     rig.receive(RuntimeError("boom"))
     (line,) = rig.owner.access_log.lines
-    assert b" 500 " in line and line.endswith(b" 3.000\n")
+    assert b'"GET /hello" 500 ' in line and line.endswith(b" 2.000\n")
 
 
 def test_an_interrupted_response_is_logged_with_the_bytes_sent(rig: Rig) -> None:
@@ -968,20 +969,38 @@ def test_a_conditional_request_for_a_listing_gets_the_listing(make_rig: Callable
     assert reply.status == 200 and b"a.txt" in reply.body
 
 
-def test_a_bug_between_requests_still_answers_500(rig: Rig) -> None:
-    """After a response, a bug before the next one is answered like any other."""
+def test_a_bug_between_requests_closes_without_a_response(rig: Rig) -> None:
+    """After a response, with no new request begun, a 500 would answer nothing (the client
+    would take it for its next request's): the connection just closes."""
     rig.serve(request("/hello.txt"))
     rig.receive(RuntimeError("boom"))
-    assert [r.status for r in rig.replies()] == [200, 500]
-    assert rig.replies()[1].header("connection") == "close"
+    assert [r.status for r in rig.replies()] == [200]
+    assert rig.phase is Phase.CLOSED
+    assert [entry[1] for entry in rig.log()] == [200]
 
 
-def test_a_bug_before_any_request_answers_500_logged_without_a_request_line(rig: Rig) -> None:
-    """No request yet: the 500 still goes out and is logged, its request line `-`."""
+def test_a_bug_before_any_request_closes_without_a_response(rig: Rig) -> None:
+    """No byte of a request yet: nothing to answer, nothing to log."""
+    rig.receive(RuntimeError("boom"))
+    assert rig.sock.sent == b"" and rig.phase is Phase.CLOSED
+    assert rig.log() == []
+
+
+def test_a_bug_in_the_rest_of_an_answered_body_sends_nothing_more(rig: Rig) -> None:
+    """The request has its response; the bug strikes while its body is discarded."""
+    rig.serve(request("/hello.txt", method="POST", headers="Content-Length: 10\r\n") + b"abc")
+    rig.receive(RuntimeError("boom"))
+    assert [r.status for r in rig.replies()] == [405]
+    assert rig.phase is Phase.CLOSED
+
+
+def test_a_bug_while_a_head_arrives_answers_500(rig: Rig) -> None:
+    """Part of a request is here: the 500 answers it, and is logged."""
+    rig.receive(b"GET /hello.txt HTTP/1.1\r\n")
     rig.receive(RuntimeError("boom"))
     (reply,) = rig.replies()
     assert reply.status == 500 and reply.header("connection") == "close"
-    assert rig.log() == [(b"-", 500, len(reply.body))]
+    assert rig.log() == [(b"GET /hello.txt HTTP/1.1", 500, len(reply.body))]
 
 
 def test_spa_with_no_index_is_a_plain_404(make_rig: Callable[..., Rig]) -> None:
