@@ -93,7 +93,7 @@ def report(modules: list[str]) -> int:
               f"{score:>6.1f}%" + (f"  ({unchecked} not checked)" if unchecked else ""))
         prefix = f"evserver.{module}."
         stale += [n for n in equivalent if n.startswith(prefix)
-                  and results.get(n) not in (SURVIVED, UNTESTED)]
+                  and results.get(n) not in (SURVIVED, UNTESTED, UNCHECKED)]
     survivors = [n for m in modules for n, outcome in outcomes(m).items()
                  if outcome in (SURVIVED, UNTESTED) and n not in equivalent]
     if survivors:

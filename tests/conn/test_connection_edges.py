@@ -994,13 +994,14 @@ def test_a_bug_in_the_rest_of_an_answered_body_sends_nothing_more(rig: Rig) -> N
     assert rig.phase is Phase.CLOSED
 
 
-def test_a_bug_while_a_head_arrives_answers_500(rig: Rig) -> None:
-    """Part of a request is here: the 500 answers it, and is logged."""
-    rig.receive(b"GET /hello.txt HTTP/1.1\r\n")
+@pytest.mark.parametrize("part", [b"G", b"GET /hello.txt HTTP/1.1\r\n"])
+def test_a_bug_while_a_head_arrives_answers_500(rig: Rig, part: bytes) -> None:
+    """Part of a request is here, one byte or more: the 500 answers it, and is logged."""
+    rig.receive(part)
     rig.receive(RuntimeError("boom"))
     (reply,) = rig.replies()
     assert reply.status == 500 and reply.header("connection") == "close"
-    assert rig.log() == [(b"GET /hello.txt HTTP/1.1", 500, len(reply.body))]
+    assert rig.log() == [(part.rstrip(b"\r\n"), 500, len(reply.body))]
 
 
 def test_spa_with_no_index_is_a_plain_404(make_rig: Callable[..., Rig]) -> None:
