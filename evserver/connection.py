@@ -166,7 +166,6 @@ class Connection:
             self._sock.close()  # still CLOSED, as before start(): nothing registered
             self._owner.forget(self)
             return
-        self._started = self._loop.now  # what a response before any request is timed from
         if self._opening is not None:
             self._set_phase(OPENING)
             self._set_deadline(self._loop.now + cfg.handshake_timeout)

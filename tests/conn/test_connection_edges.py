@@ -969,14 +969,16 @@ def test_a_conditional_request_for_a_listing_gets_the_listing(make_rig: Callable
     assert reply.status == 200 and b"a.txt" in reply.body
 
 
-def test_a_bug_between_requests_closes_without_a_response(rig: Rig) -> None:
+def test_a_bug_between_requests_closes_without_a_response(
+        rig: Rig, debug: Callable[[], list[str]]) -> None:
     """After a response, with no new request begun, a 500 would answer nothing (the client
-    would take it for its next request's): the connection just closes."""
+    would take it for its next request's): the connection just closes, trying no 500."""
     rig.serve(request("/hello.txt"))
     rig.receive(RuntimeError("boom"))
     assert [r.status for r in rig.replies()] == [200]
     assert rig.phase is Phase.CLOSED
     assert [entry[1] for entry in rig.log()] == [200]
+    assert debug()[-2:] == [f"{PEER}: internal error", closed_line("internal error")]
 
 
 def test_a_bug_before_any_request_closes_without_a_response(rig: Rig) -> None:
