@@ -182,23 +182,20 @@ def test_a_requested_close_is_logged_as_done(rig: Rig, debug: Callable[[], list[
     assert rig.phase is Phase.CLOSED and debug() == [closed_line("done")]
 
 
+@pytest.mark.parametrize("error, level, line", [
+    (ConnectionResetError(errno.ECONNRESET, "reset"), logging.DEBUG,
+     f"{PEER} disconnected: [Errno 104] reset"),
+    (OSError(errno.EINVAL, "invalid"), logging.WARNING, f"{PEER}: [Errno 22] invalid"),
+])
 def test_a_reset_is_a_debug_line_and_another_error_a_warning(
-        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
-    """A client going away is routine (debug); any other socket error is worth a warning."""
+        rig: Rig, caplog: pytest.LogCaptureFixture, error: OSError, level: int,
+        line: str) -> None:
+    """A client going away is routine (debug); any other socket error is worth a warning
+    naming the peer."""
     caplog.set_level(logging.DEBUG, logger="evserver")
-    rig.receive(ConnectionResetError(errno.ECONNRESET, "reset"))
+    rig.receive(error)
     messages = [(r.levelno, r.getMessage()) for r in caplog.records]
-    assert messages == [(logging.DEBUG, f"{PEER} disconnected: [Errno 104] reset"),
-                        (logging.DEBUG, closed_line("socket error"))]
-
-
-def test_an_unexpected_socket_error_is_a_warning_naming_the_peer(
-        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="evserver")
-    rig.receive(OSError(errno.EINVAL, "invalid"))
-    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
-    assert messages == [(logging.WARNING, f"{PEER}: [Errno 22] invalid"),
-                        (logging.DEBUG, closed_line("socket error"))]
+    assert messages == [(level, line), (logging.DEBUG, closed_line("socket error"))]
 
 
 @pytest.mark.parametrize("code", [errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN,

@@ -30,6 +30,7 @@ from evserver.files import (
 )
 from evserver.http11 import HTTPError
 from evserver.listing import render_listing
+from tests.conn.fakes import is_closed_fd
 from tests.unit.test_files import field
 
 ROOT = "/srv/www"
@@ -62,14 +63,6 @@ def load_refused(root: Path, target: bytes, **options: Any) -> HTTPError:
     with pytest.raises(HTTPError) as info:
         load_with(root, target, **options)
     return info.value
-
-
-def is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 def touch(path: Path, data: bytes, mtime_ns: int = MTIME_NS) -> os.stat_result:
@@ -416,7 +409,7 @@ def test_fstat_failing_closes_the_fd_and_raises(docroot: Path,
     with pytest.raises(OSError):
         load_with(docroot, b"/a.txt")
     monkeypatch.undo()
-    assert len(opened) == 1 and not is_open(opened[0])
+    assert len(opened) == 1 and is_closed_fd(opened[0])
 
 
 def test_missing_file_with_listing_is_still_404(docroot: Path) -> None:
@@ -487,7 +480,7 @@ def big(docroot: Path) -> Iterator[FileBody]:
     body = load_with(docroot, b"/big.bin", cache_max_entry=4096)
     assert body.fd is not None and body.data is None
     yield body
-    if is_open(body.fd):
+    if not is_closed_fd(body.fd):
         os.close(body.fd)
 
 
@@ -527,9 +520,9 @@ def test_close_unless_shared(big: FileBody) -> None:
     """A body the cache shares keeps its fd; one nobody shares is closed."""
     assert big.fd is not None
     big.close_unless(shared=True)
-    assert is_open(big.fd)
+    assert not is_closed_fd(big.fd)
     big.close_unless(shared=False)
-    assert not is_open(big.fd)
+    assert is_closed_fd(big.fd)
 
 
 def test_close_result_of_a_finished_load(big: FileBody) -> None:
@@ -538,7 +531,7 @@ def test_close_result_of_a_finished_load(big: FileBody) -> None:
     future: Future[FileBody] = Future()
     future.set_result(big)
     close_result(future)
-    assert not is_open(big.fd)
+    assert is_closed_fd(big.fd)
 
 
 def test_close_result_of_a_failed_or_cancelled_load() -> None:
@@ -566,20 +559,20 @@ def test_open_file_cache_closes_what_it_evicts(docroot: Path) -> None:
     for key, body in (("/1", first), ("/2", second), ("/3", third)):
         assert cache.put(key, body, 0.0)
     assert cache.open_files == 2
-    assert [is_open(fd) for fd in (fd1, fd2, fd3)] == [False, True, True]
+    assert [not is_closed_fd(fd) for fd in (fd1, fd2, fd3)] == [False, True, True]
     assert cache.put("/2", fourth, 0.0)  # the new body of /2 replaces the old one
-    assert not is_open(fd2) and is_open(fd4)
+    assert is_closed_fd(fd2) and not is_closed_fd(fd4)
     cache.discard("/3")
-    assert not is_open(fd3)
+    assert is_closed_fd(fd3)
     cache.close()
-    assert not is_open(fd4) and len(cache) == 0
+    assert is_closed_fd(fd4) and len(cache) == 0
 
 
 def test_open_file_cache_off_leaves_the_fd_to_the_caller(big: FileBody) -> None:
     """With max_open 0 an fd body is refused and stays open: the caller must close it."""
     cache = FileCache(max_bytes=100, max_entries=10, ttl=1.0, max_open=0)
     assert not cache.put("/big", big, 0.0)
-    assert big.fd is not None and is_open(big.fd)
+    assert big.fd is not None and not is_closed_fd(big.fd)
 
 
 # -- listings -------------------------------------------------------------------------------
