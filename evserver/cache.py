@@ -14,6 +14,8 @@ class FileCache:
     """Files kept ready, LRU, used by the loop thread only: those up to the in-memory limit
     as bytes (bounded in bytes and entries), larger ones as an open fd (bounded in count,
     like nginx's open_file_cache). The cache owns those fds: a response sends from a dup.
+    Variants encoded here (--compress) are bytes within a budget of their own
+    (`encoded_max_bytes`), so compressing cannot evict the files themselves.
 
     An entry younger than `ttl` is served with no I/O at all; an older one is handed back
     as `stale` for the pool to revalidate (nginx's open_file_cache_valid).
@@ -24,20 +26,28 @@ class FileCache:
     and fewer pool threads ask the loop for the GIL.
     """
 
-    def __init__(self, max_bytes: int, max_entries: int, ttl: float, max_open: int = 0) -> None:
+    def __init__(self, max_bytes: int, max_entries: int, ttl: float, max_open: int = 0,
+                 encoded_max_bytes: int = 0) -> None:
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self.max_open = max_open
+        self.encoded_max_bytes = encoded_max_bytes
         self.ttl = ttl
         self.bytes = 0
+        self.encoded_bytes = 0
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
+        self._encoded: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
         self._open: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
         self._loading: dict[str, list[Callable[[], None]]] = {}  # key -> who waits for it
 
     def __len__(self) -> int:
-        return len(self._entries) + len(self._open)
+        return len(self._entries) + len(self._encoded) + len(self._open)
+
+    @property
+    def encoded_entries(self) -> int:
+        return len(self._encoded)
 
     @property
     def open_files(self) -> int:
@@ -48,11 +58,14 @@ class FileCache:
         table = self._entries
         item = table.get(path)
         if item is None:
-            table = self._open
+            table = self._encoded
             item = table.get(path)
             if item is None:
-                self.misses += 1
-                return None, None
+                table = self._open
+                item = table.get(path)
+                if item is None:
+                    self.misses += 1
+                    return None, None
         body, loaded = item
         if now - loaded < self.ttl:
             self.hits += 1
@@ -75,6 +88,8 @@ class FileCache:
                 _, (old, _) = self._open.popitem(last=False)
                 old.close_fd()
             return True
+        if body.encoded_here:
+            return self._put_encoded(path, body, now)
         if body.data is None or len(body.data) > self.max_bytes:
             return False
         self._entries[path] = (body, now)
@@ -84,10 +99,24 @@ class FileCache:
             self.bytes -= len(old.data or b"")
         return True
 
+    def _put_encoded(self, path: str, body: FileBody, now: float) -> bool:
+        size = len(body.data or b"")
+        if body.data is None or size > self.encoded_max_bytes:
+            return False
+        self._encoded[path] = (body, now)
+        self.encoded_bytes += size
+        while self.encoded_bytes > self.encoded_max_bytes or len(self._encoded) > self.max_entries:
+            _, (old, _) = self._encoded.popitem(last=False)
+            self.encoded_bytes -= len(old.data or b"")
+        return True
+
     def discard(self, path: str) -> None:
         item = self._entries.pop(path, None)
         if item is not None:
             self.bytes -= len(item[0].data or b"")
+        item = self._encoded.pop(path, None)
+        if item is not None:
+            self.encoded_bytes -= len(item[0].data or b"")
         item = self._open.pop(path, None)
         if item is not None:
             item[0].close_fd()
@@ -114,5 +143,6 @@ class FileCache:
             body.close_fd()
         self._open.clear()
         self._entries.clear()
-        self.bytes = 0
+        self._encoded.clear()
+        self.bytes = self.encoded_bytes = 0
 

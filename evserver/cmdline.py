@@ -200,7 +200,7 @@ def load_toml(path: str) -> tuple[dict[str, Any], dict[str, str]]:
         if opt.name in keys:
             raise ConfigError(f"{path}: {written} and {keys[opt.name]} set the same option")
         if off:
-            value = None
+            value = opt.off_value
         else:
             try:
                 value = opt.kind.from_toml(value, written)
@@ -330,8 +330,8 @@ def _build_parser(everyday: bool = False) -> argparse.ArgumentParser:
                 kwargs.update(nargs="?", const=opt.const)
         section.add_argument(*opt.flags, **kwargs)
         if opt.off is not None:
-            section.add_argument(opt.off[0], dest=opt.name, action="store_const", const=None,
-                                 help=opt.off[1])
+            section.add_argument(opt.off[0], dest=opt.name, action="store_const",
+                                 const=opt.off_value, help=opt.off[1])
     actions: dict[str, dict[str, Any]] = {
         "config": {}, "check_config": {"action": "store_true"}, "help": {"action": _ShortHelp},
         "help_all": {"action": _FullHelp},

@@ -28,6 +28,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from .auth import Credentials
+from .codings import AUTO, CODINGS, coding_list, installed
 from .options import (
     BadValue,
     Choice,
@@ -48,6 +49,7 @@ from .options import (
     fixed,
     header_line,
     header_value,
+    media_range,
     network,
     option,
     origin,
@@ -206,6 +208,27 @@ def _certificate_loads(cfg: object, name: str) -> None:
         raise _invalid(name, f"cannot be loaded: {err.strerror or err}") from None
 
 
+def _coding_list(text: str) -> str:
+    try:
+        return coding_list(text)
+    except ValueError as err:
+        raise BadValue(str(err)) from None
+
+
+def _codings_installed(cfg: object, name: str) -> None:
+    """A coding named in --compress-encodings must have its package ('auto' takes what
+    is there). Looked for, not imported."""
+    spec = getattr(cfg, name)
+    if spec == AUTO or not getattr(cfg, "compress", True):
+        return
+    for item in spec.split(","):
+        coding = item.partition(":")[0]
+        if not installed(coding):
+            package = CODINGS[coding].package
+            raise _invalid(name, f"{coding} needs the optional {package!r} package "
+                                 f"(python3 -m pip install {package})")
+
+
 def _cryptography_installed(cfg: object, name: str) -> None:
     """Looked for, not imported: evserver stays standard-library only."""
     if not getattr(cfg, name):
@@ -351,6 +374,30 @@ class Config:
     no_cache: bool = option(  # Cache-Control: no-store everywhere (development)
         False, Switch(), "--no-cache", group="responses", everyday=True,
         help="Cache-Control: no-store on everything (development)")
+    # On by default, as Caddy, serve and miniserve are: browsers always ask for it, text
+    # shrinks three to ten times, and each file is encoded once (then served from memory).
+    # Static files carry no secret beside attacker-chosen text, so BREACH does not apply.
+    compress: bool = option(
+        True, Switch(), "--compress", group="compression",
+        off=("--no-compress", "never encode responses here (precompressed files still go)"),
+        help="encode text responses for clients that accept it (gzip; br and zstd with "
+             "their optional packages)")
+    compress_encodings: str = option(
+        AUTO, Text(_coding_list), "--compress-encodings", group="compression",
+        metavar="CODING[:LEVEL],...", environment=_codings_installed,
+        help="codings to produce, with levels (gzip 1-9, br 0-11, zstd 1-19); 'auto': "
+             "every one installed at its default level (br:5, zstd:3, gzip:6)")
+    compress_min_size: int = option(  # below about a packet, encoding saves no round trip
+        1 * KIB, Count(), "--compress-min-size", group="compression", metavar="BYTES",
+        help="smallest file worth encoding")
+    compress_cache_bytes: int = option(
+        32 * MIB, Count(), "--compress-cache-bytes", group="compression", metavar="BYTES",
+        help="memory for encoded files; a file over a quarter of it is encoded as it is "
+             "sent, each time")
+    compress_types: tuple[str, ...] = option(
+        (), Each(media_range), "--compress-type", group="compression", metavar="TYPE",
+        help="also encode this type, or type/* (repeatable; text, JSON, XML, SVG, JavaScript, "
+             "wasm and uncompressed fonts are built in)")
     mime_types: tuple[str, ...] = option(  # ".ext=type/subtype" overrides of the built-in table
         (), MimeTypes(), "--mime-type", group="responses", metavar=".EXT=TYPE",
         alias="mime-types", help="content type of an extension (repeatable)")

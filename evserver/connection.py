@@ -33,7 +33,16 @@ from .http11 import DateLine, HTTPError, Request, RequestParser, build_head
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
 from .opening import READY, WRAP, Opening, OpeningFailed
-from .outgoing import BLOCKED, ENDED_SHORT, NEEDS_CHUNK, Outgoing, Piece, pieces_of
+from .outgoing import (
+    BLOCKED,
+    ENDED_SHORT,
+    NEEDS_CHUNK,
+    Chunk,
+    EncodedStream,
+    Outgoing,
+    Piece,
+    pieces_of,
+)
 from .phases import (
     CLOSED,
     HEAD,
@@ -465,13 +474,19 @@ class Connection:
         except Exception:
             self._on_bug()
 
-    def _serve(self, site: Site, target: bytes) -> None:
-        """GET or HEAD of a file: from the cache at once, or through the pool."""
+    def _serve(self, site: Site, target: bytes, identity: bool = False) -> None:
+        """GET or HEAD of a file: from the cache at once, or through the pool. `identity`:
+        the file itself, whatever codings the client takes."""
         req = self._req
         assert req is not None
         try:
-            path, key, encodings = route(site.docroot, target,
-                                         req.fields.get(b"accept-encoding"))
+            accept = None if identity else req.fields.get(b"accept-encoding")
+            if accept is not None and b"cache-control" in req.fields:
+                # RFC 9111 §5.2.1.6: no-transform asks that nobody encode the content.
+                transform = b"no-transform" not in req.fields[b"cache-control"].lower()
+                path, key, encodings = route(site.docroot, target, accept, transform)
+            else:
+                path, key, encodings = route(site.docroot, target, accept)
             fresh, stale = self._owner.cache.lookup(key, self._loop.now)
             if fresh is not None and fresh.fd is not None and fresh.changed_in_place():
                 fresh, stale = None, fresh  # changed in place: its headers no longer fit
@@ -551,6 +566,9 @@ class Connection:
         dup); otherwise this response owns it and closes it whatever the answer."""
         req = self._req
         assert req is not None
+        if body.stream:
+            self._respond_stream(site, body, shared)
+            return
         if body.etag and not CONDITIONAL.isdisjoint(req.fields):
             try:
                 plan = file_plan(req, body, self._cfg.max_ranges, self._loop.wall)
@@ -561,6 +579,8 @@ class Connection:
             if plan is not None:
                 self._respond(plan, body, shared)
                 return
+        if body.identity_size >= 0 and req.method == b"GET":
+            self._owner.counters.encoded(body.identity_size, body.size)
         data = body.data
         if data is not None and len(data) <= _CONCAT_MAX and not self._interim:
             # The fast path: status line to body in one join, then one send.
@@ -578,6 +598,34 @@ class Connection:
             return
         self._respond(whole_file_plan(body), body, shared)
 
+    def _respond_stream(self, site: Site, body: FileBody, shared: bool) -> None:
+        """A file encoded as it is sent: chunked (its length is known only at the end), or
+        for HTTP/1.0, which has no chunks, ended by closing the connection. A range of it
+        is a range of the file itself, as nginx's gzip filter leaves ranges to identity
+        (the encoded bytes, never stored, have no offsets to seek to)."""
+        req = self._req
+        assert req is not None
+        if b"range" in req.fields and req.method == b"GET":
+            body.close_unless(shared)
+            self._serve(site, req.target, identity=True)
+            return
+        if not CONDITIONAL.isdisjoint(req.fields):
+            try:
+                plan = file_plan(req, body, self._cfg.max_ranges, self._loop.wall)
+            except HTTPError as err:
+                body.close_unless(shared)
+                self._respond_error(err)
+                return
+            if plan is not None:
+                self._respond(plan, body, shared)
+                return
+        chunked = req.version != b"HTTP/1.0"
+        if not chunked and req.method == b"GET":
+            self._keep = False
+        fields = body.fields + b"Transfer-Encoding: chunked\r\n" if chunked else body.fields
+        self._respond(Plan(_OK, fields, segments=((0, body.size),)), body, shared,
+                      EncodedStream(body.stream, body.level, chunked))
+
     def _respond_error(self, err: HTTPError) -> None:
         if err.status is not _TIMEOUT:
             log.debug("%s %s: %s", self.peer, err.status.value, err.detail)
@@ -585,9 +633,11 @@ class Connection:
 
     # -- carrying out a plan ----------------------------------------------------------------
 
-    def _respond(self, plan: Plan, body: FileBody | None = None, shared: bool = False) -> None:
+    def _respond(self, plan: Plan, body: FileBody | None = None, shared: bool = False,
+                 stream: EncodedStream | None = None) -> None:
         """Send `plan`'s response; `body` is the file its segments come from (see
-        `_respond_file` for `shared`). A HEAD's response has no body."""
+        `_respond_file` for `shared`), encoded on the way by `stream` if given. A HEAD's
+        response has no body."""
         if plan.close:
             self._keep = False
         req = self._req
@@ -625,7 +675,7 @@ class Connection:
         self._out = Outgoing(pieces_of(head, segments, body.data if body is not None else None),
                              self._cfg, self._loop, None if self._tls else self._sendfile,
                              fd=fd, path=body.path if body is not None else "",
-                             size=body.size if body is not None else 0)
+                             size=body.size if body is not None else 0, stream=stream)
         self._flush()
 
     def _own_fd(self, body: FileBody, shared: bool) -> int:
@@ -713,21 +763,19 @@ class Connection:
             self._finish()
 
     def _read_chunk(self, out: Outgoing) -> None:
-        """TLS: the pool reads the next chunk of the file, which then goes out through the
-        SSL socket like any bytes. One chunk in memory per download; the loop never reads
-        the disk."""
-        fd, offset, size = out.chunk()
+        """TLS, or a file encoded as it is sent: the pool reads (and encodes) the next chunk
+        of the file, which then goes out like any bytes. One chunk in memory per download;
+        the loop never reads the disk."""
         self._seq += 1
         try:
-            self._loop.submit(os.pread, fd, size, offset,
-                              on_done=partial(self._on_chunk, self._seq))
+            self._loop.submit(out.read_job(), on_done=partial(self._on_chunk, self._seq))
         except RuntimeError:
             self.close("shutting down")
             return
         self._set_phase(WAIT_CHUNK)
         self._set_deadline(self._loop.now + self._cfg.send_timeout)
 
-    def _on_chunk(self, seq: int, future: Future[bytes]) -> None:
+    def _on_chunk(self, seq: int, future: Future[Chunk]) -> None:
         out = self._out
         if self._phase is not WAIT_CHUNK or seq != self._seq or out is None:
             return  # closed or timed out meanwhile
@@ -753,8 +801,11 @@ class Connection:
     def _finish(self) -> None:
         """The response is sent: log it, then keep the connection or start closing it."""
         self._log_response()
-        if self._out is not None:
-            self._out.release()
+        out = self._out
+        if out is not None:
+            if out.stream is not None and not out.short:
+                self._owner.counters.encoded(out.stream.identity_bytes, out.stream.encoded_bytes)
+            out.release()
             self._out = None
         client_closes = self._req is not None and not self._req.keep_alive
         self._req = None

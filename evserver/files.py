@@ -2,7 +2,8 @@
 
 Owns: `resolve_target()` and `route()` (pure, loop thread), `load()` (pool threads only),
 `FileBody`, `content_type()`, `load_error_pages()`. Imports `http11` (for `HTTPError` and
-dates), `semantics` (which codings a client takes), `config` and `listing`.
+dates), `semantics` (which codings a client takes), `codings` (encoding here), `config` and
+`listing`.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import os
 import re
 import stat
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from urllib.parse import quote, unquote_to_bytes
 
+from .codings import compress_file, compressible, enabled
 from .config import Config
 from .http11 import HTTPError, http_date
 from .listing import render_listing
@@ -140,19 +142,29 @@ _resolve_memo = functools.lru_cache(maxsize=4096)(resolve_target_uncached)
 Route = tuple[Resolved, str, tuple[str, ...]]  # the path, the cache key, the codings
 
 
-def route(docroot: str, target: bytes, accept_encoding: bytes | None) -> Route:
-    """Where a request leads: the file, the encodings the client takes (best first) and
-    the cache key of that variant. Memoized for the short inputs that repeat (one C call
-    on a hit); pure, and errors (HTTPError) are never cached."""
+# What `encodings` ends with when the request says `Cache-Control: no-transform`: its
+# precompressed siblings may still be sent, but nothing may be encoded for it here.
+NO_TRANSFORM = "no-transform"
+
+
+def route(docroot: str, target: bytes, accept_encoding: bytes | None,
+          transform: bool = True) -> Route:
+    """Where a request leads: the file, the encodings the client takes (best first; then
+    NO_TRANSFORM if `transform` is false) and the cache key of that variant. Memoized for
+    the short inputs that repeat (one C call on a hit); pure, and errors (HTTPError) are
+    never cached."""
     if len(target) <= _MEMO_TARGET_MAX and (accept_encoding is None
                                             or len(accept_encoding) <= _MEMO_TARGET_MAX):
-        return _route_memo(docroot, target, accept_encoding)
-    return _route_uncached(docroot, target, accept_encoding)
+        return _route_memo(docroot, target, accept_encoding, transform)
+    return _route_uncached(docroot, target, accept_encoding, transform)
 
 
-def _route_uncached(docroot: str, target: bytes, accept_encoding: bytes | None) -> Route:
+def _route_uncached(docroot: str, target: bytes, accept_encoding: bytes | None,
+                    transform: bool = True) -> Route:
     resolved = resolve_target(docroot, target)
     encodings = accepted_encodings(accept_encoding)
+    if encodings and not transform:
+        encodings += (NO_TRANSFORM,)
     key = resolved.path + "\0" + ",".join(encodings) if encodings else resolved.path
     return resolved, key, encodings
 
@@ -186,10 +198,16 @@ class FileBody:
 
     Rendered once in the pool, so a cache hit does no formatting: `fields` is every header
     of a 200 that depends only on the file; `meta` the validators, Cache-Control and Vary
-    that a 304 repeats (RFC 9110 §15.4.5); `coding` the Content-Encoding line of a
-    precompressed variant. Exactly one of `data` and `fd` is set; whoever holds a FileBody
-    with an fd must close it. An empty `etag` marks generated content (a listing): no
-    validators, no ranges, not cached.
+    that a 304 repeats (RFC 9110 §15.4.5); `coding` the Content-Encoding line of an encoded
+    variant. Exactly one of `data` and `fd` is set; whoever holds a FileBody with an fd
+    must close it. An empty `etag` marks generated content (a listing): no validators, no
+    ranges, not cached.
+
+    An encoded variant knows the size of the file it stands for (`identity_size`, for the
+    savings counted). One encoded here (`encoded_here`) was made from the file itself, so
+    `size`, `mtime_ns` and `ino` are the file's own until `stream` says otherwise: then
+    the body is the file's fd, encoded with `stream` at `level` while it is sent (a file
+    too large to keep encoded in memory), with no Content-Length and no ranges.
     """
 
     path: str
@@ -204,13 +222,19 @@ class FileBody:
     ctype: bytes = b"application/octet-stream"
     coding: bytes = b""
     vary: bool = False
+    identity_size: int = -1
+    encoded_here: bool = False
+    stream: str = ""
+    level: int = 0
 
     @property
     def mtime(self) -> int:
         return self.mtime_ns // 1_000_000_000
 
     def identical(self, st: os.stat_result) -> bool:
-        return (st.st_size, st.st_mtime_ns, st.st_ino) == (self.size, self.mtime_ns, self.ino)
+        """Whether `st` is the file this body was made from, as it was then."""
+        size = self.identity_size if self.encoded_here else self.size
+        return (st.st_size, st.st_mtime_ns, st.st_ino) == (size, self.mtime_ns, self.ino)
 
     def changed_in_place(self) -> bool:
         """Whether an open file no longer has the size and mtime its headers announce: a
@@ -241,17 +265,19 @@ def close_result(future: Future[FileBody]) -> None:
 
 
 # Precompressed siblings, as nginx's gzip_static and brotli_static find them.
-_SIBLINGS = (("br", ".br"), ("gzip", ".gz"))
+_SIBLINGS = (("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz"))
 
 
 def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None = None,
          encodings: tuple[str, ...] = ()) -> FileBody:
     """Open and check a file; read it if small, else keep the fd. Runs in the pool only.
 
-    `encodings` are the codings the client accepts, best first: a precompressed sibling
-    (`app.js.br`, `app.js.gz`) in the first of them is served instead of the file. With
-    `prev` (a cached body) the file is reread only if it changed. Raises HTTPError: 404
-    (missing, hidden, or outside the root), 403, or 301 for a directory.
+    `encodings` are the codings the client accepts, best first (see `route`). A
+    precompressed sibling (`app.js.br`, `.zst`, `.gz`) in the first of them that has one
+    is served instead of the file; else a file worth it is encoded here in the first of
+    them that --compress-encodings turns on (see `_encode`). With `prev` (a cached body)
+    the file is reread only if it changed. Raises HTTPError: 404 (missing, hidden, or
+    outside the root), 403, or 301 for a directory.
     """
     try:
         real = os.path.realpath(target.path)
@@ -279,14 +305,25 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
                             headers=((b"Location", target.redirect),), close=False)
         if not stat.S_ISREG(st.st_mode):
             raise _not_found(docroot_real, "not a regular file")
-        vary = bool(siblings)
+        ctype = content_type(real, cfg.mime_types)
+        here = {} if coding else _encodable(ctype, st.st_size, cfg)
+        vary = bool(siblings or here)
+        encode = next((c for c in encodings if c in here), "")
+        if encode and NO_TRANSFORM in encodings:
+            encode = ""
         if (prev is not None and prev.data is not None and prev.identical(st)
-                and prev.vary == vary):
+                and prev.vary == vary and prev.coding == _coding_line(coding or encode)):
             os.close(fd)
-            return prev  # unchanged: no need to read it again
+            return prev  # unchanged: no need to read or encode it again
         # A cached fd is never handed back: the cache may close it meanwhile, so the
         # revalidated body brings its own, which replaces the cached one.
-        body = _body(real, fd, st, cfg, coding, vary)
+        body = None
+        if encode:
+            body = _encode(real, fd, st, cfg, ctype, encode, here[encode])
+        if body is None:
+            body = _body(real, fd, st, cfg, ctype, coding, vary)
+        if coding:
+            body = _with_identity_size(body, real)
     except BaseException:
         os.close(fd)
         raise
@@ -324,28 +361,94 @@ def _siblings(real: str, docroot_real: str) -> dict[str, str]:
     return found
 
 
-def _body(real: str, fd: int, st: os.stat_result, cfg: Config, coding: str,
+def _body(real: str, fd: int, st: os.stat_result, cfg: Config, ctype: str, coding: str,
           vary: bool) -> FileBody:
     data = _read_all(fd, st.st_size) if st.st_size <= cfg.cache_max_entry else None
     size = st.st_size if data is None else len(data)  # a file that shrank meanwhile
     # Each variant is its own representation with its own strong tag (RFC 9110 §8.8.3).
     etag = b'"%x-%x-%x%s"' % (st.st_ino, st.st_mtime_ns, size,
                               b"-" + coding.encode() if coding else b"")
-    ctype_text = content_type(real, cfg.mime_types)
-    html = ctype_text.startswith("text/html")
+    meta = _meta(st, etag, _cache_control(cfg, ctype), vary)
+    coding_line = _coding_line(coding)
+    fields = b"Content-Type: %s\r\nContent-Length: %d\r\n%sAccept-Ranges: bytes\r\n%s" % (
+        ctype.encode("ascii"), size, coding_line, meta)
+    return FileBody(real, size, st.st_mtime_ns, st.st_ino, etag, fields, data,
+                    None if data is not None else fd, meta, ctype.encode("ascii"),
+                    coding_line, vary)
+
+
+def _cache_control(cfg: Config, ctype: str) -> str:
     if cfg.no_cache:
-        cache_control = "no-store"  # --no-cache: development, every reload is fresh
-    else:
-        cache_control = cfg.cache_control_html if html else cfg.cache_control
-    meta = b"Last-Modified: %s\r\nETag: %s\r\nCache-Control: %s\r\n%s" % (
+        return "no-store"  # --no-cache: development, every reload is fresh
+    return cfg.cache_control_html if ctype.startswith("text/html") else cfg.cache_control
+
+
+def _meta(st: os.stat_result, etag: bytes, cache_control: str, vary: bool) -> bytes:
+    return b"Last-Modified: %s\r\nETag: %s\r\nCache-Control: %s\r\n%s" % (
         http_date(st.st_mtime_ns // 1_000_000_000), etag, cache_control.encode("latin-1"),
         b"Vary: Accept-Encoding\r\n" if vary else b"")
-    ctype = ctype_text.encode("ascii")
-    coding_line = b"Content-Encoding: %s\r\n" % coding.encode() if coding else b""
+
+
+def _coding_line(coding: str) -> bytes:
+    return b"Content-Encoding: %s\r\n" % coding.encode() if coding else b""
+
+
+# -- encoding here (--compress) -----------------------------------------------------------
+
+def _encodable(ctype: str, size: int, cfg: Config) -> dict[str, int]:
+    """The codings (with levels) this file may be encoded in here: none unless --compress
+    is on, its type is one that shrinks, it reaches --compress-min-size, and no configured
+    Cache-Control says no-transform (RFC 9111 §5.2.2.6: then its bytes are the sender's)."""
+    if (not cfg.compress or size < cfg.compress_min_size
+            or not compressible(ctype, cfg.compress_types)
+            or _says_no_transform(cfg, _cache_control(cfg, ctype))):
+        return {}
+    return enabled(cfg.compress_encodings)
+
+
+def _says_no_transform(cfg: Config, cache_control: str) -> bool:
+    if "no-transform" in cache_control.lower():
+        return True
+    return any(line.partition(":")[0].strip().lower() == "cache-control"
+               and "no-transform" in line.lower() for line in cfg.headers)
+
+
+def memory_limit(cfg: Config) -> int:
+    """The largest file encoded whole into memory (and cached); larger ones are encoded
+    while they are sent. A quarter of the budget: one file cannot crowd out the rest."""
+    return cfg.compress_cache_bytes // 4
+
+
+def _encode(real: str, fd: int, st: os.stat_result, cfg: Config, ctype: str, coding: str,
+            level: int) -> FileBody | None:
+    """The file encoded here in `coding`: whole in memory, or (too large for that) as a
+    body that `stream`s. None when encoding does not pay (no smaller) or the file changed
+    while being read: then the identity body is the answer."""
+    size = st.st_size
+    # The level is part of the tag: other bytes, another representation (§8.8.3).
+    etag = b'"%x-%x-%x-%s%d"' % (st.st_ino, st.st_mtime_ns, size, coding.encode(), level)
+    meta = _meta(st, etag, _cache_control(cfg, ctype), True)
+    coding_line = _coding_line(coding)
+    ctype_bytes = ctype.encode("ascii")
+    if size > memory_limit(cfg):
+        fields = b"Content-Type: %s\r\n%s%s" % (ctype_bytes, coding_line, meta)
+        return FileBody(real, size, st.st_mtime_ns, st.st_ino, etag, fields, None, fd, meta,
+                        ctype_bytes, coding_line, True, size, True, coding, level)
+    data = compress_file(fd, size, coding, level)
+    if data is None or len(data) >= size:
+        return None
     fields = b"Content-Type: %s\r\nContent-Length: %d\r\n%sAccept-Ranges: bytes\r\n%s" % (
-        ctype, size, coding_line, meta)
-    return FileBody(real, size, st.st_mtime_ns, st.st_ino, etag, fields, data,
-                    None if data is not None else fd, meta, ctype, coding_line, vary)
+        ctype_bytes, len(data), coding_line, meta)
+    return FileBody(real, len(data), st.st_mtime_ns, st.st_ino, etag, fields, data, None,
+                    meta, ctype_bytes, coding_line, True, size, True)
+
+
+def _with_identity_size(body: FileBody, real: str) -> FileBody:
+    """A precompressed sibling's body, knowing the size of the file it stands for."""
+    try:
+        return replace(body, identity_size=os.stat(real).st_size)
+    except OSError:
+        return body
 
 
 def _listing(target: Resolved, docroot_real: str) -> FileBody:

@@ -243,7 +243,7 @@ class AccessLog:
             if self._colour:
                 status_text = f"\x1b[{_STATUS_COLOURS.get(status // 100, 0)}m{status}\x1b[0m"
             lines.append(f"{time.strftime('%H:%M:%S', time.localtime(when))} {peer} {text} "
-                         f"{status_text} {_human(body_bytes)} {duration * 1000:.0f} ms\n")
+                         f"{status_text} {human_size(body_bytes)} {duration * 1000:.0f} ms\n")
         try:
             self._console.write("".join(lines))
             self._console.flush()
@@ -321,7 +321,7 @@ class AccessLog:
 _STATUS_COLOURS = {2: 32, 3: 36, 4: 33, 5: 31}  # ANSI: green, cyan, yellow, red
 
 
-def _human(n: int) -> str:
+def human_size(n: int) -> str:
     """A byte count in the short form a console line has room for."""
     if n < 1024:
         return f"{n} B"

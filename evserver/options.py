@@ -332,6 +332,15 @@ def _mime_line(text: str) -> str:
     return f"{ext.lower()}={ctype}"
 
 
+def media_range(text: str) -> str:
+    """`type/subtype` or `type/*`, lowercased (--compress-type)."""
+    kind, slash, subtype = text.strip().lower().partition("/")
+    if (not slash or not kind or not subtype or not set(kind) <= _TCHARS
+            or not (subtype == "*" or set(subtype) <= _TCHARS)):
+        raise BadValue(f"must be 'type/subtype' or 'type/*', not {text!r}")
+    return f"{kind}/{subtype}"
+
+
 def origin(text: str) -> str:
     if text in ("", "*"):
         return text
@@ -359,7 +368,8 @@ Rule = Callable[[object, str], None]
 
 # Group id -> title, in the order --help, --check-config and docs/options.md show them.
 GROUPS = {"where": "where", "work": "work", "timeouts": "timeouts (seconds)",
-          "limits": "limits", "cache": "cache", "responses": "responses",
+          "limits": "limits", "cache": "cache", "compression": "compression",
+          "responses": "responses",
           "logs": "logs and status", "access": "who may read what", "https": "HTTPS",
           "config": "configuration", "help": "help"}
 
@@ -408,6 +418,11 @@ class Option(Flag):
     @property
     def off_key(self) -> str | None:
         return None if self.off is None else self.off[0][2:]
+
+    @property
+    def off_value(self) -> object:
+        """What the off switch sets: False for a switch (--no-compress), else None."""
+        return False if self.kind.switch else None
 
 
 def option(default: T, kind: Kind, *flags: str, group: str, help: str, more: str = "",

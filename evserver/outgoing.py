@@ -1,15 +1,18 @@
 """The response in flight: what is left of it, and how it reaches the socket.
 
 Owns: `Outgoing`, the results of its `write()` (`DONE`, `BLOCKED`, `NEEDS_CHUNK`,
-`ENDED_SHORT`), and `pieces_of()`. Imports `config`, `files` (`read_ahead`) and `loop` (the
-pool that reads ahead). Loop thread only.
+`ENDED_SHORT`), `EncodedStream` and `pieces_of()`. Imports `config`, `files` (`read_ahead`),
+`codings` (the encoders) and `loop` (the pool that reads ahead). Loop thread only, but for
+the jobs it hands the pool (`read_job()`).
 
 A response that goes out in one `send` never builds one of these (the connection's fast
 path): an `Outgoing` exists only when a send was partial or a body streams from a file.
 It owns the fd it sends from and closes it in `release()`. Its pieces are views of bytes
 (never copied: a partial send re-slices the view) and (offset, length) segments of the
 file, which go out with `sendfile`, or, on a TLS socket (the kernel would send plaintext),
-as chunks the pool reads (`NEEDS_CHUNK`, then `fill()`).
+as chunks the pool reads (`NEEDS_CHUNK`, then `fill()`). A file encoded as it is sent (one
+too large to keep encoded in memory) takes the second way on any socket: the pool reads
+and encodes each chunk (`EncodedStream`).
 """
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from functools import partial
 
+from .codings import READ_SIZE, Encoder
 from .config import Config
 from .files import read_ahead
 from .loop import Loop
@@ -34,23 +39,62 @@ _FAST_WRITES = 3  # sendfile calls in a row that earn a bigger send buffer
 
 Piece = memoryview | tuple[int, int]
 SendFile = Callable[[int, int, int, int], int]
+Chunk = tuple[int, bytes]  # (bytes of the file consumed, bytes to send): a pool job's result
+
+
+class EncodedStream:
+    """A file encoded while it is sent: each pool job reads a step of it and returns the
+    encoded bytes, framed as one HTTP/1.1 chunk (or bare, for an HTTP/1.0 client, whose
+    response ends when the connection closes). One job at a time per stream, so the
+    encoder's state is touched by one thread at a time. The steps are those of
+    `codings.compress_file`, so the bytes are the ones an in-memory variant would have."""
+
+    __slots__ = ("coding", "level", "chunked", "identity_bytes", "encoded_bytes", "_encoder")
+
+    def __init__(self, coding: str, level: int, chunked: bool) -> None:
+        self.coding = coding
+        self.level = level
+        self.chunked = chunked
+        self.identity_bytes = 0  # of the file, read and encoded so far
+        self.encoded_bytes = 0  # produced so far, without the chunk framing
+        self._encoder: Encoder | None = None  # made in the pool: it may import a package
+
+    def step(self, fd: int, offset: int, length: int) -> Chunk:
+        """Pool: encode the next step of the segment (offset, length) of the file."""
+        if self._encoder is None:
+            self._encoder = Encoder(self.coding, self.level)
+        data = os.pread(fd, min(READ_SIZE, length), offset)
+        if not data:
+            return 0, b""
+        out = self._encoder.encode(data)
+        last = len(data) == length
+        if last:
+            out += self._encoder.finish()
+        self.identity_bytes += len(data)
+        self.encoded_bytes += len(out)
+        if not self.chunked:
+            return len(data), out
+        framed = b"%x\r\n%s\r\n" % (len(out), out) if out else b""
+        return len(data), framed + b"0\r\n\r\n" if last else framed
 
 
 class Outgoing:
     """Queued views and file segments of one response, written as the socket takes them.
 
     `sendfile` is None on a TLS socket: then no sendfile and no sendmsg (an SSL socket has
-    neither); file segments are read by the pool in chunks instead. `sent` counts every
-    byte of the response sent so far, head included.
+    neither); file segments are read by the pool in chunks instead, as they are when a
+    `stream` encodes them. `sent` counts every byte of the response sent so far, head
+    included.
     """
 
-    __slots__ = ("sent", "_pieces", "_fd", "_path", "_size", "_cfg", "_loop", "_sendfile",
-                 "_read_ahead_to", "_fast_writes", "short")
+    __slots__ = ("sent", "stream", "_pieces", "_fd", "_path", "_size", "_cfg", "_loop",
+                 "_sendfile", "_read_ahead_to", "_fast_writes", "short")
 
     def __init__(self, pieces: Iterable[Piece], cfg: Config, loop: Loop,
                  sendfile: SendFile | None, *, sent: int = 0, fd: int = -1, path: str = "",
-                 size: int = 0) -> None:
+                 size: int = 0, stream: EncodedStream | None = None) -> None:
         self.sent = sent
+        self.stream = stream
         self._pieces: deque[Piece] = deque(pieces)
         self._fd = fd  # ours to close: the file the segments come from (-1: none)
         self._path = path  # for the warning when the file ends short
@@ -70,7 +114,9 @@ class Outgoing:
         while pieces:
             first = pieces[0]
             if isinstance(first, tuple):
-                return NEEDS_CHUNK if tls else self._write_file(sock, first)
+                if tls or self.stream is not None:
+                    return NEEDS_CHUNK
+                return self._write_file(sock, first)
             try:
                 if len(pieces) > 1 and not isinstance(pieces[1], tuple) and not tls:
                     n = sock.sendmsg(list(_leading_views(pieces)))
@@ -113,21 +159,26 @@ class Outgoing:
             self._pieces.popleft()
         return DONE if not self._pieces else BLOCKED
 
-    def chunk(self) -> tuple[int, int, int]:
-        """What the pool should read next (TLS): (fd, offset, size)."""
+    def read_job(self) -> Callable[[], Chunk]:
+        """The pool job that reads (and encodes, for a stream) the next chunk of the
+        segment in front; its result goes to `fill()`."""
         offset, length = self._pieces[0]
-        return self._fd, offset, min(length, _TLS_CHUNK)
+        if self.stream is not None:
+            return partial(self.stream.step, self._fd, offset, length)
+        return partial(_read_chunk, self._fd, offset, min(length, _TLS_CHUNK))
 
-    def fill(self, data: bytes) -> bool:
-        """Queue a chunk the pool read for the segment in front; False when the file ended
+    def fill(self, chunk: Chunk) -> bool:
+        """Queue what a `read_job` made for the segment in front; False when the file ended
         before it (then `short` says so)."""
-        if not data:
+        consumed, data = chunk
+        if not consumed:
             self._ended_short("shrank while being sent")
             return False
         offset, length = self._pieces.popleft()
-        if len(data) < length:
-            self._pieces.appendleft((offset + len(data), length - len(data)))
-        self._pieces.appendleft(memoryview(data))
+        if consumed < length:
+            self._pieces.appendleft((offset + consumed, length - consumed))
+        if data:  # an encoder may keep a step's output for later
+            self._pieces.appendleft(memoryview(data))
         return True
 
     def failed_read(self, err: OSError) -> None:
@@ -197,6 +248,11 @@ def _leading_views(pieces: deque[Piece]) -> Iterator[memoryview]:
         if isinstance(item, tuple):
             return
         yield item
+
+
+def _read_chunk(fd: int, offset: int, size: int) -> Chunk:
+    data = os.pread(fd, size, offset)
+    return len(data), data
 
 
 def _ignore(future: Future[None]) -> None:

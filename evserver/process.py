@@ -19,7 +19,7 @@ from types import FrameType
 
 from . import banner
 from .config import Config
-from .log import AccessLog, setup_direct_logging, setup_logging
+from .log import AccessLog, human_size, setup_direct_logging, setup_logging
 from .selfsigned import SelfSignedError, ensure_certificate, state_folder
 from .server import Server
 from .workers import STOP_SIGNALS, reserve_port, supervise
@@ -109,6 +109,12 @@ def _serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
             _watch_supervisor(server, os.getppid())
         server.serve_forever()
         log.info("stopped after %d connections", server.accepted)
+        counted = server.counters
+        if counted.encoded_responses:
+            saved = counted.identity_bytes - counted.encoded_bytes
+            log.info("compression saved %s of %s (%.0f %%) in %d encoded responses",
+                     human_size(saved), human_size(counted.identity_bytes),
+                     100 * saved / max(1, counted.identity_bytes), counted.encoded_responses)
     finally:
         access_log.close()
         listener.stop()

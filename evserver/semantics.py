@@ -292,7 +292,9 @@ def multipart_plan(ranges: RangeSpec, size: int, content_type: bytes, boundary: 
 
 # -- content codings (RFC 9110 §12.5.3) ----------------------------------------------------
 
-_CODINGS = ("br", "gzip")  # the ones we can serve, in our order of preference for ties
+# The codings we can serve (precompressed siblings, or encoded here), in our order of
+# preference when a client weighs several equally: the smallest output first.
+_CODINGS = ("br", "zstd", "gzip")
 _ALIASES = {"x-gzip": "gzip"}  # §18.6: x-gzip is registered as an alias of gzip
 _CODING = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths.
@@ -313,10 +315,15 @@ def _weight(params: list[str]) -> int | None:
 
 
 def accepted_encodings(accept_encoding: bytes | None) -> tuple[str, ...]:
-    """Which of ("br", "gzip") the client accepts, best q first, ties br before gzip.
+    """Which of ("br", "zstd", "gzip") the client takes rather than no coding at all, best
+    q first, ties in that order.
 
-    q=0 means not acceptable; `*` covers codings not listed; names are case-insensitive and
-    x-gzip is gzip; an element with a malformed q is ignored. No or an empty header: ().
+    q=0 means not acceptable; `*` covers codings not listed, identity included; names are
+    case-insensitive and x-gzip is gzip; an element with a malformed q is ignored. A coding
+    weighed below identity (named, or by `*`) is left out: identity, which can always be
+    sent, wins; unweighed, identity comes last. (`identity;q=0` changes nothing else: when
+    none of these can be sent, the response has no coding, as §12.5.3 advises rather than
+    a 406.) No or an empty header: ().
     """
     if not accept_encoding:
         return ()
@@ -331,6 +338,8 @@ def accepted_encodings(accept_encoding: bytes | None) -> tuple[str, ...]:
         # (x-gzip included) and reads its q.
         listed.setdefault(_ALIASES.get(name, name), q)
     star = listed.get("*", 0)
+    identity = listed.get("identity", star)
     weights = {coding: listed.get(coding, star) for coding in _CODINGS}
-    ranked = sorted((c for c in _CODINGS if weights[c] > 0), key=lambda c: -weights[c])
-    return tuple(ranked)  # sorted() is stable: equal weights keep br before gzip
+    ranked = sorted((c for c in _CODINGS if weights[c] > 0 and weights[c] >= identity),
+                    key=lambda c: -weights[c])
+    return tuple(ranked)  # sorted() is stable: equal weights keep our order

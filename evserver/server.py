@@ -41,7 +41,7 @@ class Server:
         self.cfg = cfg
         self.loop = loop or Loop(cfg.threads, debug=cfg.debug)
         self.cache = FileCache(cfg.cache_max_bytes, cfg.cache_max_entries, cfg.cache_ttl,
-                               cfg.cache_max_open)
+                               cfg.cache_max_open, cfg.compress_cache_bytes)
         self.access_log = access_log or AccessLog(None)
         self.draining = False
         self.connections: set[Connection] = set()
@@ -103,6 +103,9 @@ class Server:
             "cache_entries": len(self.cache),
             "cache_open_files": self.cache.open_files,
             "cache_hit_ratio": round(self.cache.hits / lookups, 3) if lookups else None,
+            "cache_encoded_entries": self.cache.encoded_entries,
+            "cache_encoded_bytes": self.cache.encoded_bytes,
+            "compression": self.counters.compression(),
             "draining": self.draining,
         }
 

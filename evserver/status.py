@@ -12,18 +12,36 @@ Snapshot = dict[str, object]
 
 
 class Counters:
-    """What the loop counts per answered request: two dict/int updates, nothing more."""
+    """What the loop counts per answered request: two dict/int updates, nothing more; and
+    per encoded body sent whole, what it would have weighed without its coding."""
 
-    __slots__ = ("by_status", "bytes_sent")
+    __slots__ = ("by_status", "bytes_sent", "encoded_responses", "identity_bytes",
+                 "encoded_bytes")
 
     def __init__(self) -> None:
         self.by_status: dict[int, int] = {}
         self.bytes_sent = 0
+        self.encoded_responses = 0
+        self.identity_bytes = 0  # what the encoded responses' files weigh
+        self.encoded_bytes = 0  # what their bodies weighed as sent
 
     def count(self, status: int, body_bytes: int) -> None:
         by_status = self.by_status
         by_status[status] = by_status.get(status, 0) + 1
         self.bytes_sent += body_bytes
+
+    def encoded(self, identity_bytes: int, encoded_bytes: int) -> None:
+        self.encoded_responses += 1
+        self.identity_bytes += identity_bytes
+        self.encoded_bytes += encoded_bytes
+
+    def compression(self) -> dict[str, object]:
+        """The savings, for the status page and the stop line."""
+        saved = self.identity_bytes - self.encoded_bytes
+        return {"responses": self.encoded_responses, "bytes_before": self.identity_bytes,
+                "bytes_after": self.encoded_bytes, "bytes_saved": saved,
+                "saved_ratio": round(saved / self.identity_bytes, 3)
+                if self.identity_bytes else None}
 
 
 def render_json(snapshot: Snapshot) -> bytes:

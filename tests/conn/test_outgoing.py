@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,13 @@ def test_a_file_that_shrank_ends_the_response_short(tmp_path: Path) -> None:
     out.release()
 
 
+def read_args(out: Outgoing) -> tuple[object, ...]:
+    """What the next pool job of `out` reads: (fd, offset, size)."""
+    job = out.read_job()
+    assert isinstance(job, partial)
+    return job.args
+
+
 def test_tls_file_segments_are_read_by_the_pool_in_chunks(data_file: tuple[Path, bytes]) -> None:
     path, data = data_file
     fd = opened(path)
@@ -119,11 +127,11 @@ def test_tls_file_segments_are_read_by_the_pool_in_chunks(data_file: tuple[Path,
     out = outgoing(pieces_of(HEAD, [(100, 4900)]), sock, tls=True, fd=fd)
     assert out.write(sock) == NEEDS_CHUNK  # type: ignore[arg-type]
     assert bytes(sock.sent) == HEAD
-    assert out.chunk() == (fd, 100, 4900)
-    assert out.fill(os.pread(fd, 3000, 100))  # a short read: the rest stays a segment
+    assert read_args(out) == (fd, 100, 4900)
+    assert out.fill((3000, os.pread(fd, 3000, 100)))  # a short read: the rest stays a segment
     assert out.write(sock) == NEEDS_CHUNK  # type: ignore[arg-type]
-    assert out.chunk() == (fd, 3100, 1900)
-    assert out.fill(os.pread(fd, 1900, 3100))
+    assert read_args(out) == (fd, 3100, 1900)
+    assert out.fill(out.read_job()())
     assert out.write(sock) == DONE  # type: ignore[arg-type]
     assert bytes(sock.sent) == HEAD + data[100:]
     out.release()
@@ -133,13 +141,13 @@ def test_tls_chunks_are_capped(data_file: tuple[Path, bytes]) -> None:
     path, _ = data_file
     fd = opened(path)
     out = outgoing([(0, 10 * 1024 * 1024)], FakeSocket(), tls=True, fd=fd)
-    assert out.chunk() == (fd, 0, 256 * 1024)
+    assert read_args(out) == (fd, 0, 256 * 1024)
     out.release()
 
 
 def test_an_empty_or_failed_chunk_read_ends_short() -> None:
     out = outgoing([(0, 10)], FakeSocket(), tls=True)
-    assert not out.fill(b"") and "shrank" in out.short
+    assert not out.fill((0, b"")) and "shrank" in out.short
     other = outgoing([(0, 10)], FakeSocket(), tls=True)
     other.failed_read(OSError(5, "Input/output error"))
     assert "could not be read" in other.short and "Input/output error" in other.short

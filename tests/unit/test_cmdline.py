@@ -570,7 +570,9 @@ NON_DEFAULT: dict[str, object] = {
     "cache_control": "public, max-age=1", "cache_control_html": "max-age=0",
     "listing": True, "follow_symlinks": True, "max_ranges": 3, "readahead": 0,
     "send_buffer": 4096, "send_buffer_max": 8192, "spa": True, "headers": ("X-A: b",),
-    "cors": "https://example.com", "no_cache": True, "mime_types": (".foo=text/plain",),
+    "cors": "https://example.com", "no_cache": True, "compress": False,
+    "compress_encodings": "gzip:9", "compress_min_size": 100, "compress_cache_bytes": 1000,
+    "compress_types": ("application/x-foo", "model/*"), "mime_types": (".foo=text/plain",),
     "log_format": "json", "verbose": True, "status_path": "/_s", "health_path": "/_h",
     "allow": ("10.0.0.0/8",), "deny": ("10.1.0.0/16",), "trusted_proxies": ("127.0.0.1/32",),
     "proxy_protocol": True, "auth": ("ann:secret",), "auth_file": "/etc/ev/users",
@@ -608,7 +610,7 @@ def test_every_option_has_its_flags_in_the_parser() -> None:
             expected = True if opt.kind.switch else ["x"] if opt.kind.repeatable else "x"
             assert parsed == {opt.name: expected}, flag
         if opt.off is not None:
-            assert vars(parser.parse_args([opt.off[0]])) == {opt.name: None}
+            assert vars(parser.parse_args([opt.off[0]])) == {opt.name: opt.off_value}
 
 
 def test_every_option_is_in_the_toml_output() -> None:

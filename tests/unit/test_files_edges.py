@@ -18,6 +18,7 @@ from evserver import files
 from evserver.cache import FileCache
 from evserver.config import Config
 from evserver.files import (
+    NO_TRANSFORM,
     FileBody,
     Resolved,
     close_result,
@@ -208,7 +209,7 @@ def test_other_forms_are_400(target: bytes) -> None:
     (b"br;q=1.001", ()),                                  # over 1: malformed, ignored
     (b"br;q=0.0001", ()),                                 # four decimals: malformed
     (b"br;q=", ()),
-    (b"*;q=0.3, gzip;q=0.2", ("br", "gzip")),
+    (b"*;q=0.3, gzip;q=0.2", ("br", "zstd")),             # identity, by `*`, above gzip
     (b"x-gzip", ("gzip",)),
 ])
 def test_route_codings_and_key(accept: bytes | None, codings: tuple[str, ...]) -> None:
@@ -218,6 +219,15 @@ def test_route_codings_and_key(accept: bytes | None, codings: tuple[str, ...]) -
     assert resolved.path == os.path.join(ROOT, "app.js")
     assert offered == codings
     assert key == (resolved.path + "\0" + ",".join(codings) if codings else resolved.path)
+
+
+def test_a_route_without_transform_keeps_the_codings_but_marks_them() -> None:
+    """`Cache-Control: no-transform`: siblings may still go, nothing is encoded here, and
+    the variant has a key of its own; with no coding accepted, the key is the path."""
+    resolved, key, offered = route(ROOT, b"/app.js", b"gzip", False)
+    assert offered == ("gzip", NO_TRANSFORM)
+    assert key == resolved.path + "\0gzip,no-transform"
+    assert route(ROOT, b"/app.js", None, False)[1:] == (resolved.path, ())
 
 
 def test_route_key_separates_variants() -> None:

@@ -363,7 +363,7 @@ ENCODINGS: list[tuple[bytes | None, tuple[str, ...]]] = [
     (b"br", ("br",)),
     (b"gzip, br", ("br", "gzip")),  # tie: br first
     (b"br, gzip", ("br", "gzip")),
-    (b"gzip, deflate, br, zstd", ("br", "gzip")),
+    (b"gzip, deflate, br, zstd", ("br", "zstd", "gzip")),
     (b"deflate, identity", ()),
     (b"GZIP, Br", ("br", "gzip")),
     (b"x-gzip", ("gzip",)),
@@ -375,12 +375,20 @@ ENCODINGS: list[tuple[bytes | None, tuple[str, ...]]] = [
     (b"gzip;Q=0", ()),  # parameter names are case-insensitive
     (b"gzip ; q=0.3 , br ;q=0.2", ("gzip", "br")),
     (b"gzip;q=1., br;q=0.", ("gzip",)),
-    (b"*", ("br", "gzip")),
+    (b"*", ("br", "zstd", "gzip")),
     (b"*;q=0", ()),
-    (b"*;q=0.5, gzip", ("gzip", "br")),
-    (b"gzip;q=0, *", ("br",)),
+    (b"*;q=0.5, gzip", ("gzip", "br", "zstd")),
+    (b"gzip;q=0, *", ("br", "zstd")),
     (b"*;q=0, br;q=0.1", ("br",)),
     (b"identity;q=1, *;q=0", ()),
+    # identity, which can always be sent, wins over a coding weighed below it
+    (b"gzip;q=0.5, identity", ()),
+    (b"br;q=0.8, gzip;q=0.5, identity;q=0.6", ("br",)),
+    (b"gzip;q=0.5, identity;q=0.5", ("gzip",)),  # a tie goes to the coding
+    (b"gzip;q=0.5", ("gzip",)),  # unweighed, identity comes last
+    (b"gzip, identity;q=0", ("gzip",)),
+    (b"zstd", ("zstd",)),
+    (b"zstd, gzip;q=0.9", ("zstd", "gzip")),
     # malformed q: that element is ignored
     (b"gzip;q=2, br", ("br",)),
     (b"gzip;q=1.5, br", ("br",)),

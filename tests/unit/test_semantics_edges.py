@@ -446,15 +446,15 @@ def test_multipart_boundary_is_32_lowercase_hex_digits() -> None:
     (b"gzip;\tq=0", ()),
     (b"gzip;qq=0", ("gzip",)),  # not q: an unknown parameter, ignored
     (b"gzip;x=1;q=0", ()),
-    (b"*;q=0.001", ("br", "gzip")),
-    (b"*;q=0.5, br;q=0.6", ("br", "gzip")),
-    (b"*;q=0.5, br;q=0.4", ("gzip", "br")),
+    (b"*;q=0.001", ("br", "zstd", "gzip")),
+    (b"*;q=0.5, br;q=0.6", ("br", "zstd", "gzip")),
+    (b"*;q=0.5, br;q=0.4", ("zstd", "gzip")),  # `*` weighs identity too: above br
     (b"x-gzip;q=0.3, br;q=0.2", ("gzip", "br")),
     (b"X-Gzip", ("gzip",)),
     (b"\tgzip\t", ("gzip",)),
     (b"gzip\t;q=0", ()),
     (b"identity", ()),
-    (b"*;q=0.1, gzip;q=0", ("br",)),
+    (b"*;q=0.1, gzip;q=0", ("br", "zstd")),
     # only SP and HTAB are whitespace here, not NBSP or NEL (obs-text, decoded as latin-1)
     (b"gzip;\xa0q=0", ("gzip",)),
     (b"gzip;q\xa0=0", ("gzip",)),
