@@ -67,7 +67,8 @@ def parse_responses(data: bytes, head_only: Iterable[bool] = ()) -> list[Respons
     """Split bytes already sent into responses (strictly: leftover bytes are an error).
 
     `head_only[i]` says the i-th response answers HEAD (Content-Length but no body); a
-    response without Content-Length has no body.
+    chunked body is decoded (`body` holds the content); any other response without
+    Content-Length has no body.
     """
     flags = list(head_only)
     responses: list[Response] = []
@@ -77,11 +78,31 @@ def parse_responses(data: bytes, head_only: Iterable[bool] = ()) -> list[Respons
         resp = parse_head(data[:end + 4])
         data = data[end + 4:]
         is_head = flags[len(responses)] if len(responses) < len(flags) else False
+        if resp.header("transfer-encoding") == "chunked" and not is_head:
+            resp.body, data = dechunk(data)
+            responses.append(resp)
+            continue
         length = body_length(resp, is_head) or 0
         assert len(data) >= length, f"short body: {len(data)} of {length}"
         resp.body, data = data[:length], data[length:]
         responses.append(resp)
     return responses
+
+
+def dechunk(data: bytes) -> tuple[bytes, bytes]:
+    """A chunked body's content (strictly: sizes in hex, CRLFs, a last chunk and no
+    trailers), and the bytes after it."""
+    content = []
+    while True:
+        line, crlf, data = data.partition(b"\r\n")
+        assert crlf and line and not line.strip(b"0123456789abcdef"), line[:40]
+        size = int(line, 16)
+        if size == 0:
+            assert data[:2] == b"\r\n", data[:40]
+            return b"".join(content), data[2:]
+        assert data[size:size + 2] == b"\r\n", "chunk not followed by CRLF"
+        content.append(data[:size])
+        data = data[size + 2:]
 
 
 # -- a raw-socket client ----------------------------------------------------------------------

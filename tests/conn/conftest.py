@@ -11,7 +11,7 @@ import pytest
 from tests.memos import forget_memos
 
 from .fakes import is_closed_fd
-from .rig import BIG_SIZE, HELLO, INDEX, MID_SIZE, Rig
+from .rig import BIG_SIZE, HELLO, INDEX, MID_SIZE, Rig, TLSRig
 
 
 @pytest.fixture(autouse=True)
@@ -66,3 +66,18 @@ def make_rig(docroot: Path) -> Iterator[Callable[..., Rig]]:
 @pytest.fixture
 def rig(make_rig: Callable[..., Rig]) -> Rig:
     return make_rig()
+
+
+@pytest.fixture
+def make_tls(docroot: Path) -> Iterator[Callable[..., TLSRig]]:
+    """TLSRigs, their handshake done: HTTP begins on the (faked) TLS socket."""
+    rigs: list[TLSRig] = []
+
+    def make(**overrides: Any) -> TLSRig:
+        rigs.append(TLSRig(docroot, **overrides))
+        rigs[-1].handshake()
+        return rigs[-1]
+
+    yield make
+    for made in rigs:
+        made.owner.cache.close()

@@ -365,7 +365,7 @@ class FakeOwner:
         self.cfg = cfg = replace(cfg, **{**TEST_CONFIG, **overrides})
         self.loop = loop
         self.cache = FileCache(cfg.cache_max_bytes, cfg.cache_max_entries, cfg.cache_ttl,
-                               cfg.cache_max_open)
+                               cfg.cache_max_open, cfg.compress_cache_bytes)
         self.access_log = FakeAccessLog()
         credentials = (Credentials(cfg.auth, cfg.auth_file)
                        if cfg.auth or cfg.auth_file else None)

@@ -8,7 +8,7 @@ import errno
 import logging
 import os
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
@@ -36,21 +36,6 @@ def debug(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
     """The evserver diagnostics logged so far, as their messages."""
     caplog.set_level(logging.DEBUG, logger="evserver")
     return lambda: [r.getMessage() for r in caplog.records if r.name == "evserver"]
-
-
-@pytest.fixture
-def make_tls(docroot: Path) -> Iterator[Callable[..., TLSRig]]:
-    """TLSRigs, their handshake done: HTTP begins on the (faked) TLS socket."""
-    rigs: list[TLSRig] = []
-
-    def make(**overrides: Any) -> TLSRig:
-        rigs.append(TLSRig(docroot, **overrides))
-        rigs[-1].handshake()
-        return rigs[-1]
-
-    yield make
-    for made in rigs:
-        made.owner.cache.close()
 
 
 def closed_line(reason: str) -> str:

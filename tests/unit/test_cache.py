@@ -127,3 +127,38 @@ def test_single_flight_load_queues_waiters_until_it_finishes() -> None:
     assert calls == ["first", "second"]
     assert cache.load_finished("/a") == []  # over: nobody waits any more
     assert not cache.wait_for_load("/a", lambda: calls.append("late"))
+
+
+def encoded(size: int) -> FileBody:
+    return FileBody("f", size, 0, 0, b'"e-gzip6"', b"", b"z" * size, None, identity_size=size * 4,
+                    encoded_here=True)
+
+
+def test_encoded_variants_have_a_budget_of_their_own() -> None:
+    """Variants encoded here never evict the files (nor the reverse), LRU within theirs."""
+    cache = FileCache(max_bytes=100, max_entries=10, ttl=1.0, encoded_max_bytes=50)
+    plain = body(100)
+    cache.put("/a", plain, 0.0)
+    first, second = encoded(30), encoded(30)
+    assert cache.put("/a\0gzip", first, 0.0) and cache.put("/b\0gzip", second, 0.0)
+    assert cache.lookup("/a", 0.5) == (plain, None) and cache.bytes == 100
+    assert cache.lookup("/a\0gzip", 0.5) == (None, None)  # evicted by the second
+    assert cache.lookup("/b\0gzip", 0.5) == (second, None)
+    assert (cache.encoded_bytes, cache.encoded_entries, len(cache)) == (30, 1, 2)
+    assert not cache.put("/c\0gzip", encoded(51), 0.0)  # over the whole budget: not kept
+    cache.discard("/b\0gzip")
+    assert (cache.encoded_bytes, cache.encoded_entries) == (0, 0)
+
+
+def test_encoded_variants_are_bounded_in_count_too() -> None:
+    cache = FileCache(max_bytes=100, max_entries=2, ttl=1.0, encoded_max_bytes=1000)
+    for name in "abc":
+        cache.put(name, encoded(1), 0.0)
+    assert cache.encoded_entries == 2 and cache.lookup("a", 0.0) == (None, None)
+
+
+def test_closing_the_cache_forgets_encoded_variants() -> None:
+    cache = FileCache(max_bytes=100, max_entries=2, ttl=1.0, encoded_max_bytes=1000)
+    cache.put("a", encoded(5), 0.0)
+    cache.close()
+    assert (cache.encoded_bytes, len(cache)) == (0, 0)
