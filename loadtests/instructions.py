@@ -4,6 +4,8 @@
     python3 loadtests/instructions.py --head browser  # a browser's 400-byte head
     python3 loadtests/instructions.py --head revalidate   # a browser's If-None-Match: 304
     python3 loadtests/instructions.py --size 102400   # a 100 KiB file (head and body gathered)
+    python3 loadtests/instructions.py --head browser --text --size 102400
+                                                      # 100 KiB of JavaScript, sent encoded
     python3 loadtests/instructions.py --requests N    # one run of N requests, no valgrind
 
 The hot path is a keep-alive GET of a file that the cache holds: a real `Server` (its loop,
@@ -86,8 +88,20 @@ class MinimalSocket:
         pass
 
 
-def serve(requests: int, request: bytes, size: int) -> None:
-    """Answer `requests` cached GETs on one connection, in this process."""
+def javascript(size: int) -> bytes:
+    """`size` bytes of text that compress as real scripts do (about 4 to 1), not 1000 to 1."""
+    lines = []
+    n = 0
+    while sum(map(len, lines)) < size:
+        n += 1
+        lines.append(f"function step{n}(a, b) {{ return (a * {n * 7919 % 1000}) + b.length"
+                     f" - {n * n % 97}; }}\n".encode())
+    return b"".join(lines)[:size]
+
+
+def serve(requests: int, request: bytes, size: int, text: bool = False) -> None:
+    """Answer `requests` cached GETs on one connection, in this process. `text`: the file
+    is JavaScript (the browser's head then gets it encoded, from the cache of encodings)."""
     sys.path.insert(0, str(REPO))
     from evserver.config import Config
     from evserver.connection import Connection
@@ -98,9 +112,11 @@ def serve(requests: int, request: bytes, size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp, "www")
         root.mkdir()
-        (root / "1k.bin").write_bytes(b"x" * size)  # the name stays: the heads name it
+        # The name stays whatever the content: the heads name it.
+        (root / "1k.bin").write_bytes(javascript(size) if text else b"x" * size)
         cfg = Config(host="127.0.0.1", port=0, docroot=str(root), access_log=None,
-                     max_keepalive_requests=10**9, cache_ttl=10**6, threads=1)
+                     max_keepalive_requests=10**9, cache_ttl=10**6, threads=1,
+                     mime_types=(".bin=text/javascript",) if text else ())
         server = Server(cfg, access_log=AccessLog.open(str(Path(tmp, "access.log"))))
         left, right = socket.socketpair()
         sock = MinimalSocket(left)
@@ -121,6 +137,9 @@ def serve(requests: int, request: bytes, size: int) -> None:
         status = b"304" if request.find(b"If-None-Match") >= 0 else b"200"
         if not sock.last.startswith(b"HTTP/1.1 " + status):
             raise SystemExit(f"not a {status.decode()}: {sock.last[:40]!r}")
+        if text and request.find(b"Accept-Encoding") >= 0 and sock.last.find(
+                b"\r\nContent-Encoding: ") < 0:
+            raise SystemExit("the text was not sent encoded")
         conn.close("done")
         server.access_log.close()
         server.loop.close()
@@ -128,13 +147,13 @@ def serve(requests: int, request: bytes, size: int) -> None:
         right.close()
 
 
-def count(requests: int, head: str, size: int) -> int:
+def count(requests: int, head: str, size: int, text: bool) -> int:
     """Instructions (Ir) of a whole run of `requests` requests under callgrind."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp, "callgrind.out")
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                         sys.executable, __file__, "--requests", str(requests), "--head", head,
-                        "--size", str(size)],
+                        "--size", str(size), *(["--text"] if text else [])],
                        check=True, capture_output=True)
         for line in out.read_text().splitlines():
             match = re.match(r"(?:summary|totals): (\d+)", line)
@@ -154,18 +173,23 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3,
                     help="pairs of runs; the median is printed (the log writer thread's "
                     "flushes follow the wall clock, so a run varies by about 0.5%%)")
+    ap.add_argument("--text", action="store_true",
+                    help="the file is JavaScript, not bytes of x: with a head that accepts "
+                    "codings, it goes out encoded from the cache of encodings")
     args = ap.parse_args()
     if args.requests is not None:
-        serve(args.requests, HEADS[args.head], args.size)
+        serve(args.requests, HEADS[args.head], args.size, args.text)
         return 0
     if shutil.which("valgrind") is None:
         print("needs valgrind: apt-get install valgrind", file=sys.stderr)
         return 2
     figures = []
     for _ in range(args.repeat):
-        small, large = count(SMALL, args.head, args.size), count(LARGE, args.head, args.size)
+        small = count(SMALL, args.head, args.size, args.text)
+        large = count(LARGE, args.head, args.size, args.text)
         figures.append((large - small) / (LARGE - SMALL))
-    print(f"{statistics.median(figures):,.0f} instructions per cached {args.size:,}-byte GET, "
+    what = "JavaScript" if args.text else "byte"
+    print(f"{statistics.median(figures):,.0f} instructions per cached {args.size:,}-{what} GET, "
           f"{args.head}'s head: the median of {', '.join(f'{f:,.0f}' for f in figures)} "
           f"(callgrind: Ir of {LARGE} requests minus Ir of {SMALL}, over {LARGE - SMALL})")
     return 0
