@@ -53,7 +53,8 @@ _ALREADY_COMPRESSED = frozenset(("font/woff", "font/woff2", "application/gzip",
 
 def coding_list(text: str) -> str:
     """Check and normalise `--compress-encodings`: `auto`, or `CODING[:LEVEL]` items
-    separated by commas, in the order preferred when a client likes several equally."""
+    separated by commas. (Which one a client gets follows its weights, then br, zstd,
+    gzip on a tie: `semantics.accepted_encodings`.)"""
     text = text.strip().lower()
     if text == AUTO:
         return text

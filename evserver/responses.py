@@ -260,8 +260,10 @@ def spa_fallback(site: Site, req: Request, missing_key: str) -> bytes | None:
     to serve instead, or None: a missing asset stays a 404, as does a missing index."""
     if not site.cfg.spa or "." in path_of(req.target).rpartition("/")[2]:
         return None
-    if route(site.docroot, SPA_INDEX, req.fields.get(b"accept-encoding"))[1] == missing_key:
-        return None  # the index itself is missing: 404, not a loop
+    # The index itself is missing: 404, not a loop. Paths are compared, not keys: the
+    # variant asked for (codings, no-transform) does not change which file is missing.
+    if route(site.docroot, SPA_INDEX, None)[1] == missing_key.partition("\0")[0]:
+        return None
     return SPA_INDEX
 
 

@@ -988,11 +988,14 @@ def test_a_bug_while_a_head_arrives_answers_500(rig: Rig, part: bytes) -> None:
     assert rig.log() == [(part.rstrip(b"\r\n"), 500, len(reply.body))]
 
 
-def test_spa_with_no_index_is_a_plain_404(make_rig: Callable[..., Rig]) -> None:
-    """--spa without an index.html: the fallback is missing too, so 404 (not a loop)."""
+@pytest.mark.parametrize("headers", ["", "Accept-Encoding: gzip\r\n",
+                                     "Accept-Encoding: gzip\r\nCache-Control: no-transform\r\n"])
+def test_spa_with_no_index_is_a_plain_404(make_rig: Callable[..., Rig], headers: str) -> None:
+    """--spa without an index.html: the fallback is missing too, so 404 (not a loop),
+    whichever variant of it the request asked for."""
     rig = make_rig(spa=True)
     (rig.docroot / "index.html").unlink()
-    rig.serve(request("/some/route"))
+    rig.serve(request("/some/route", headers=headers))
     assert [r.status for r in rig.replies()] == [404]
     assert len(rig.loop.jobs) == 2  # the route, then the index
 
