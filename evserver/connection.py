@@ -566,10 +566,10 @@ class Connection:
         dup); otherwise this response owns it and closes it whatever the answer."""
         req = self._req
         assert req is not None
-        if body.stream:
-            self._respond_stream(site, body, shared)
-            return
         if body.etag and not CONDITIONAL.isdisjoint(req.fields):
+            if body.stream:
+                self._respond_stream(site, body, shared)
+                return
             try:
                 plan = file_plan(req, body, self._cfg.max_ranges, self._loop.wall)
             except HTTPError as err:
@@ -579,8 +579,12 @@ class Connection:
             if plan is not None:
                 self._respond(plan, body, shared)
                 return
-        if body.identity_size >= 0 and req.method == b"GET":
-            self._owner.counters.encoded(body.identity_size, body.size)
+        if body.identity_size >= 0:  # an encoded variant: one test on the identity path
+            if body.stream:
+                self._respond_stream(site, body, shared)
+                return
+            if req.method == b"GET":
+                self._owner.counters.encoded(body.identity_size, body.size)
         data = body.data
         if data is not None and len(data) <= _CONCAT_MAX and not self._interim:
             # The fast path: status line to body in one join, then one send.

@@ -335,7 +335,7 @@ def _mime_line(text: str) -> str:
 def media_range(text: str) -> str:
     """`type/subtype` or `type/*`, lowercased (--compress-type)."""
     kind, slash, subtype = text.strip().lower().partition("/")
-    if (not slash or not kind or not subtype or not set(kind) <= _TCHARS
+    if (not slash or not kind or "*" in kind or not subtype or not set(kind) <= _TCHARS
             or not (subtype == "*" or set(subtype) <= _TCHARS)):
         raise BadValue(f"must be 'type/subtype' or 'type/*', not {text!r}")
     return f"{kind}/{subtype}"

@@ -385,6 +385,15 @@ def test_missing_and_undecodable_files(tmp_path: Path,
     (["--log", ""], "--log must be a path"),
     (["--root", ""], "--root must be a path"),
     (["--cache-control", "max-age=1\n"], "--cache-control must be printable ASCII"),
+    (["--compress-encodings", "lzma"],
+     "--compress-encodings names 'lzma': the codings are br, zstd, gzip"),
+    (["--compress-encodings", "gzip:10"],
+     "--compress-encodings gives gzip the level '10': gzip takes 1 to 9"),
+    (["--compress-encodings", "br,br:3"], "--compress-encodings lists br twice"),
+    (["--compress-type", "text"], "--compress-type must be 'type/subtype' or 'type/*'"),
+    (["--compress-type", "*/*x"], "--compress-type must be 'type/subtype' or 'type/*'"),
+    (["--compress-min-size", "-1"], "--compress-min-size must be"),
+    (["--compress-cache-bytes", "lots"], "--compress-cache-bytes must be"),
 ])
 def test_feature_flags_validated(capsys: pytest.CaptureFixture[str], argv: list[str],
                                  message: str) -> None:
@@ -844,6 +853,21 @@ def test_check_config_needs_cryptography_for_self_signed(
     line = check_line(capsys, tmp_path, "--tls-self-signed")
     assert line == ("evserver: error: --tls-self-signed needs the optional 'cryptography' "
                     "package (python3 -m pip install cryptography)")
+
+
+@pytest.mark.parametrize(("coding", "package"), [("br", "brotli"), ("zstd", "zstandard")])
+def test_check_config_needs_the_package_of_a_coding_it_names(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, coding: str, package: str) -> None:
+    """A coding named in --compress-encodings needs its package; 'auto' and --no-compress
+    take what is there."""
+    monkeypatch.setitem(sys.modules, package, None)  # type: ignore[arg-type]
+    line = check_line(capsys, tmp_path, "--compress-encodings", f"gzip,{coding}:4")
+    assert line == (f"evserver: error: --compress-encodings {coding} needs the optional "
+                    f"{package!r} package (python3 -m pip install {package})")
+    check_config(capsys, ["--root", str(tmp_path), "--no-log"])
+    check_config(capsys, ["--root", str(tmp_path), "--no-log", "--no-compress",
+                          "--compress-encodings", coding])
 
 
 def test_check_environment_is_not_run_by_a_plain_parse(tmp_path: Path) -> None:
