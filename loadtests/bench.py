@@ -5,6 +5,7 @@
     python3 loadtests/bench.py --only keepalive,close --servers evserver,nginx --rounds 5
     python3 loadtests/bench.py --json results.json   # also save every figure of every round
     python3 loadtests/bench.py --baseline /tmp/before   # another checkout beside this one
+    python3 loadtests/bench.py --only compressed --servers evserver,nginx   # compression
 
 Scenarios (--only): keepalive (1 KiB, wrk -c50), close (1 KiB, `Connection: close`), 100k
 (100 KiB, -c50), 10m (10 MiB, -c4: MiB/s and server CPU seconds per GiB), c1000 (1 KiB,
@@ -17,7 +18,13 @@ gone; req/s, server CPU and the speed-up of two workers over one. Two workers ne
 CPUs, so in this scenario the servers and `wrk -t2` are NOT pinned: they share the machine),
 https (1 KiB over TLS 1.3: evserver `--tls-cert/--tls-key` against nginx `listen ... ssl`,
 both with one self-signed P-256 certificate made by openssl; keep-alive, and a new connection
-with a full handshake per request).
+with a full handshake per request), compressed (a 100 KiB generated JavaScript file with
+`Accept-Encoding: gzip, br`, -c50: evserver encoding it itself (br when the brotli package is
+installed, else gzip; encoded once, then answered from memory) against two more nginx
+instances: `gzip_static on` with a `.gz` sibling made by Python's gzip at level 9, and
+`gzip on` with gzip_comp_level 6, compressing every response; req/s, the Content-Encoding and
+bytes of each response, server CPU per request. Each answer is decoded and compared with the
+file before timing).
 
 Servers (--servers): evserver (always), nginx (Debian `nginx-light`: one worker, sendfile, an
 access log), `python3 -m http.server`, and when this interpreter can import them: twisted
@@ -31,19 +38,25 @@ rotated per round) and prints the medians of the rounds with evserver's ratios t
 http.server (the median of the per-round ratios). The idle scenario restarts each server
 first, so memory freed by earlier scenarios cannot hide what the connections cost.
 Before timing it checks that every server returns every file byte-exact (sha256) with the right
-Content-Length; at the end, that each evserver's access log has one whole line for every
+Content-Length (and, for the compressed scenario, that each answer to `Accept-Encoding: gzip,
+br` is a 200 with a Content-Encoding whose body decodes to the file: the compressed scenario is
+not timed otherwise); at the end, that each evserver's access log has one whole line for every
 request known to have completed (with --workers 2, both workers append to the one log).
 Exit status 1 if a check fails. Needs Linux, `wrk` and `taskset`.
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import http.client
+import importlib
+import importlib.util
 import json
 import multiprocessing as mp
 import os
 import platform
+import random
 import re
 import resource
 import selectors
@@ -67,13 +80,21 @@ SIZES = {"1k.bin": KIB, "100k.bin": 100 * KIB, "10m.bin": 10 * MIB, "200m.bin": 
 INDEX = b"<!doctype html><title>bench</title><p>evserver benchmark</p>\n"
 SERVERS = ("evserver", "nginx", "http.server", "twisted", "aiohttp", "uvicorn")
 SCENARIOS = ("keepalive", "close", "100k", "10m", "c1000", "idle", "200m", "workers",
-             "https")
+             "https", "compressed")
 EVSERVER_OPTS = ["--max-keepalive-requests", "100000", "--keepalive-timeout", "60",
                  "--max-connections", "15000"]
 TWO_CPUS = (os.cpu_count() or 1) > 1
 ALL_CPUS = ",".join(map(str, sorted(os.sched_getaffinity(0))))  # before main() pins us to CPU 1
 WORKER_COUNTS = (1, 2)  # the workers scenario: evserver --workers N, nginx worker_processes N
 Metrics = dict[str, float | None]
+# The compressed scenario: a generated JavaScript file, asked for with this Accept-Encoding.
+JS_NAME, JS_SIZE, ACCEPT_ENCODING = "bench.js", 100 * KIB, "gzip, br"
+# Its two nginx instances: the .gz sibling made once (gzip -9), or gzip per response.
+NGINX_COMPRESSING = {
+    "nginx-gzip_static": "gzip off; gzip_static on; gzip_vary on;",
+    "nginx-gzip-on": "gzip on; gzip_static off; gzip_types application/javascript"
+                     " text/javascript; gzip_comp_level 6; gzip_vary on;",
+}
 
 # (metric, scenario, label); rows where lower is better still show evserver / peer.
 ROWS = [
@@ -104,12 +125,12 @@ NGINX_CONF = """daemon off; worker_processes {workers}; worker_rlimit_nofile 200
 pid {p}/nginx.pid; error_log {p}/error.log;
 events {{ worker_connections 16384; }}
 http {{
-    types {{ text/html html; }} default_type application/octet-stream;
+    types {{ text/html html; text/javascript js; }} default_type application/octet-stream;
     access_log {p}/access.log combined buffer=64k flush=1s;
     client_body_temp_path {p}/body; proxy_temp_path {p}/proxy; fastcgi_temp_path {p}/fcgi;
     uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;
     sendfile on; tcp_nopush on; keepalive_requests 100000; keepalive_timeout 60s;
-    open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s;
+    open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s;{extra}
     server {{ listen 127.0.0.1:{port}{ssl} backlog=1024{reuseport}; root {root};{certificate} }}
 }}
 """
@@ -119,7 +140,13 @@ nginx: keepalive_requests 100000, keepalive_timeout 60s, open_file_cache on (val
 http.server speaks HTTP/1.0: it closes the connection after every response
 twisted, aiohttp and uvicorn log every request; aiohttp and uvicorn keep-alive timeout 60 s
 workers scenario: evserver --workers N adds a supervisor process (N > 1; SO_REUSEPORT); nginx
-  worker_processes N with `listen ... reuseport` (one socket per worker, as evserver's)"""
+  worker_processes N with `listen ... reuseport` (one socket per worker, as evserver's)
+compressed scenario: evserver's defaults (--compress on: br level 5 when brotli is installed,
+  else gzip 6; encoded once in its pool, then from memory); nginx-gzip_static: the same nginx
+  settings plus `gzip off; gzip_static on; gzip_vary on` and bench.js.gz (Python's gzip,
+  level 9) beside bench.js in a root of its own; nginx-gzip-on: plus `gzip on; gzip_static off;
+  gzip_types application/javascript text/javascript; gzip_comp_level 6; gzip_vary on`
+  (nginx-light has no brotli, so both nginx answer gzip to `Accept-Encoding: gzip, br`)"""
 AIOHTTP_APP = """import logging, sys
 from aiohttp import web
 logging.basicConfig(level=logging.INFO, filename=sys.argv[3])
@@ -182,10 +209,13 @@ class Server:
 
     def __init__(self, name: str, tmp: Path, root: Path, kind: str | None = None,
                  workers: int = 1, cpu: int | None = 0, start: bool = True,
-                 tls: tuple[Path, Path] | None = None, source: Path = REPO) -> None:
+                 tls: tuple[Path, Path] | None = None, source: Path = REPO,
+                 conf: str = "") -> None:
         self.name, self.dir, self.root = name, tmp / name, root
         self.source = source  # the checkout whose evserver runs (--baseline: another one)
         self.tls = tls  # (certificate, key): the port speaks HTTPS
+        self.conf = conf  # nginx: more directives for its http block
+        self.encoded: tuple[str, int] | None = None  # compressed: (coding, body bytes)
         self.kind, self.workers, self.cpu_pin = kind or name, workers, cpu
         self.dir.mkdir()
         self.log, self.lua = self.dir / "access.log", tmp / "report.lua"
@@ -253,7 +283,8 @@ class Server:
                            f" ssl_protocols TLSv1.2 TLSv1.3;" if self.tls else "")
             (d / "nginx.conf").write_text(NGINX_CONF.format(
                 p=d, port=port, root=root, workers=self.workers, reuseport=reuseport,
-                ssl=" ssl" if self.tls else "", certificate=certificate))
+                ssl=" ssl" if self.tls else "", certificate=certificate,
+                extra=f"\n    {self.conf}" if self.conf else ""))
             return ["nginx", "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")]
         if self.kind == "twisted":
             return [py, "-c", TWISTD, "-n", "--pidfile", str(d / "twistd.pid"), "--logfile",
@@ -346,9 +377,66 @@ def make_docroot(root: Path) -> dict[str, tuple[str, int]]:
                 f.write(chunk)
                 digest.update(chunk)
         expected[name] = (digest.hexdigest(), size)
+    script = javascript(JS_SIZE)
+    (root / JS_NAME).write_bytes(script)
+    expected[JS_NAME] = (hashlib.sha256(script).hexdigest(), len(script))
     for path in (root.parent, root, *root.iterdir()):  # nginx's worker runs as nobody
         path.chmod(0o755 if path.is_dir() else 0o644)
     return expected
+
+
+# Words for the generated JavaScript: varied enough that it compresses like real code
+# (about 5 x with gzip -9), not like a repeated block (1000 x).
+VERBS = ("get", "set", "load", "save", "parse", "render", "update", "compute", "format",
+         "validate", "merge", "fetch", "build", "resolve", "filter", "sort", "map", "apply")
+NOUNS = ("User", "Order", "Item", "Price", "Cart", "Session", "Token", "Config", "Route",
+         "Layout", "Widget", "Event", "Queue", "Cache", "Record", "Field", "Theme", "Locale")
+FIELDS = ("id", "name", "price", "count", "total", "status", "label", "width", "height",
+          "offset", "limit", "timeout", "retries", "locale", "currency", "createdAt")
+COMPARISONS = ("<", ">", "<=", ">=", "===", "!==")
+
+
+def javascript(size: int, seed: int = 2026) -> bytes:
+    """`size` bytes of JavaScript-like text, the same on every run: functions with varied
+    names, fields, constants, conditions and a commented revision hash each."""
+    rnd = random.Random(seed)
+    out = [b"'use strict';\n// evserver benchmark: generated JavaScript\n"]
+    length, n = len(out[0]), 0
+    while length < size:
+        n += 1
+        verb, noun = rnd.choice(VERBS), rnd.choice(NOUNS)
+        a, b, c = rnd.sample(FIELDS, 3)
+        k = rnd.randrange(2, 9999)
+        lines = [f"/** {verb}: the {rnd.choice(NOUNS).lower()} {rnd.choice(FIELDS)},"
+                 f" rev {rnd.randrange(16**8):08x} */",
+                 f"export function {verb}{noun}{n}({rnd.choice(('items', 'rows', 'list'))},"
+                 " options = {}) {",
+                 f"  const {a} = options.{a} ?? {rnd.randrange(1, 1000)};",
+                 f"  let {b} = {rnd.choice(('0', '[]', 'null', f'{rnd.random():.4f}'))};"]
+        for _ in range(rnd.randrange(1, 4)):
+            lines += [f"  if (options.{rnd.choice(FIELDS)} {rnd.choice(COMPARISONS)}"
+                      f" {rnd.randrange(100)}) {{",
+                      f"    {b} = {a} {rnd.choice('+-*%/')} {k} {rnd.choice('+-*%/')}"
+                      f" options.{c};", "  }"]
+        lines.append(f'  return {{ {a}, {b}, key: "{rnd.choice(NOUNS).lower()}-'
+                     f'{rnd.randrange(10**6):06d}", at: {rnd.randrange(10**9)} }};')
+        text = ("\n".join(lines) + "\n}\n\n").encode()
+        out.append(text)
+        length += len(text)
+    return b"".join(out)[:size]
+
+
+def make_gzip_root(root: Path, source: Path) -> bytes:
+    """nginx-gzip_static's root: the JavaScript file and its .gz sibling (Python's gzip,
+    level 9, no timestamp); returns the sibling's bytes."""
+    root.mkdir()
+    script = (source / JS_NAME).read_bytes()
+    (root / JS_NAME).write_bytes(script)
+    sibling = gzip.compress(script, compresslevel=9, mtime=0)
+    (root / (JS_NAME + ".gz")).write_bytes(sibling)
+    for path in (root, *root.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return sibling
 
 
 def check_files(s: Server, expected: dict[str, tuple[str, int]]) -> list[str]:
@@ -374,11 +462,74 @@ def check_files(s: Server, expected: dict[str, tuple[str, int]]) -> list[str]:
     return problems
 
 
+def fetch_encoded(s: Server) -> tuple[int, str, bytes, str | None]:
+    """GET the JavaScript file with `Accept-Encoding: gzip, br`: the status, the
+    Content-Encoding, the body as sent (not decoded; chunks joined) and Content-Length."""
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
+    try:
+        conn.request("GET", "/" + JS_NAME, headers={"Accept-Encoding": ACCEPT_ENCODING})
+        r = conn.getresponse()
+        body = r.read()
+        s.completed += 1
+        return (r.status, (r.getheader("Content-Encoding") or "").strip().lower(), body,
+                r.getheader("Content-Length"))
+    finally:
+        conn.close()
+
+
+def decode(coding: str, body: bytes) -> bytes:
+    if coding == "gzip":
+        return gzip.decompress(body)
+    if coding == "br":
+        if importlib.util.find_spec("brotli") is None:
+            raise ValueError("the brotli package is not installed here to decode br")
+        return bytes(importlib.import_module("brotli").decompress(body))
+    raise ValueError(f"Content-Encoding {coding or '(none)'}: not gzip or br")
+
+
+def check_compressed(s: Server, original: bytes, want: str,
+                     sibling: bytes | None = None) -> list[str]:
+    """Twice (the second answer from evserver's memory): a 200 in coding `want` whose body
+    decodes to `original` (with `sibling`: is that .gz file byte for byte), the same bytes
+    both times, a right Content-Length if any. Records (coding, body bytes) in s.encoded."""
+    problems, seen = [], []
+    for attempt in (1, 2):
+        where = f"{s.name} /{JS_NAME} with Accept-Encoding: {ACCEPT_ENCODING} ({attempt})"
+        try:
+            status, coding, body, length = fetch_encoded(s)
+        except (OSError, http.client.HTTPException) as err:
+            problems.append(f"{where}: {err!r}")
+            continue
+        if status != 200 or coding != want:
+            problems.append(f"{where}: status {status}, Content-Encoding {coding or '(none)'}"
+                            f" (want 200 and {want})")
+            continue
+        try:
+            same = decode(coding, body) == original
+        except Exception as err:  # zlib.error, EOFError, brotli.error: it does not decode
+            problems.append(f"{where}: the {coding} body does not decode: {err!r}")
+            continue
+        if not same:
+            problems.append(f"{where}: the {coding} body decodes to other bytes than the file")
+        elif sibling is not None and body != sibling:
+            problems.append(f"{where}: not the .gz sibling's bytes (compressed on the fly?)")
+        elif length is not None and length != str(len(body)):
+            problems.append(f"{where}: Content-Length {length}, body {len(body)} bytes")
+        seen.append(body)
+    if len(seen) == 2 and seen[0] != seen[1]:
+        problems.append(f"{s.name} /{JS_NAME}: two answers with different bytes")
+    if seen and not problems:
+        s.encoded = (want, len(seen[0]))
+    return problems
+
+
 def wrk(s: Server, path: str, conns: int, secs: int, close: bool = False,
-        timeout: str = "2s", threads: int = 1, on_cpu: int | None = 1) -> dict[str, float]:
+        timeout: str = "2s", threads: int = 1, on_cpu: int | None = 1,
+        headers: tuple[str, ...] = ()) -> dict[str, float]:
     """One wrk run, summarised by the Lua done() hook; adds rps, mibps, errors, server cpu.
-    wrk runs on CPU `on_cpu` (None: on every CPU)."""
-    header = ["-H", "Connection: close"] if close else []
+    wrk runs on CPU `on_cpu` (None: on every CPU); `headers` are added to its request."""
+    header = [arg for h in (*headers, *(["Connection: close"] if close else []))
+              for arg in ("-H", h)]
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--timeout", timeout,
             "-s", str(s.lua), *header,
             f"{'https' if s.tls else 'http'}://127.0.0.1:{s.port}{path}"]
@@ -606,11 +757,66 @@ def print_https(raw: dict[str, dict[str, list[Metrics]]],
               + f"  {ratio(runs['evserver-tls'], runs.get('nginx-tls'), key):>8}")
 
 
+def compressed(s: Server, o: argparse.Namespace) -> Metrics:
+    """The JavaScript file with `Accept-Encoding: gzip, br`, -c50. One request first, checked
+    to be in the coding the server gave before timing: the idle scenario restarts evserver,
+    and this fills its cache again as a visitor before wrk would."""
+    try:
+        status, coding, _, _ = fetch_encoded(s)
+    except http.client.HTTPException as err:
+        raise RuntimeError(f"warm-up: {err!r}") from err
+    if s.encoded is None or status != 200 or coding != s.encoded[0]:
+        raise RuntimeError(f"warm-up: status {status}, Content-Encoding {coding or '(none)'}"
+                           f" (the check saw {s.encoded})")
+    r = wrk(s, "/" + JS_NAME, 50, o.seconds, headers=(f"Accept-Encoding: {ACCEPT_ENCODING}",))
+    done = r["requests"]
+    return {"compressed_rps": r["rps"], "compressed_body": s.encoded[1],
+            "compressed_wire": r["bytes"] / done if done else None,
+            "compressed_cpu": r["cpu"] / done * 1e6 if done else None,
+            "compressed_errors": r["errors"]}
+
+
+def print_compressed(raw: dict[str, dict[str, list[Metrics]]],
+                     medians: dict[str, dict[str, Metrics]],
+                     codings: dict[str, str]) -> dict[str, str]:
+    """The compressed scenario's table, and evserver / each nginx (median of per-round
+    ratios); returns the ratios."""
+    runs, got = raw["compressed"], medians.get("compressed", {})
+    names = list(runs)
+    peers = [n for n in names if n != "evserver"]
+    cols = [*names, *(f"ev/{p}" for p in peers)]
+    widths = [max(len(c), 9) for c in cols]
+    print(f"\ncompressed: {JS_SIZE // KIB} KiB JavaScript, `Accept-Encoding: {ACCEPT_ENCODING}`,"
+          " -c50, server on CPU 0, wrk on CPU 1\n(each server sends its own choice of coding:"
+          " nginx-light has no brotli, so both nginx send gzip)")
+    print(f"{'':40}" + "".join(f"  {c:>{w}}" for c, w in zip(cols, widths, strict=True)))
+    summary: dict[str, str] = {}
+    print(f"{'Content-Encoding':40}" + "".join(
+        f"  {codings.get(n, '-'):>{w}}" for n, w in zip(names, widths, strict=False)))
+    for key, label in (("compressed_rps", "req/s"),
+                       ("compressed_body", "body bytes per response"),
+                       ("compressed_wire", "bytes per response on the wire (wrk)"),
+                       ("compressed_cpu", "server CPU us per request (lower better)"),
+                       ("compressed_errors", "wrk errors + timeouts, all rounds")):
+        cells = [fmt(got.get(n, {}).get(key)) for n in names]
+        if key == "compressed_errors":  # counts: their sum, and no ratio
+            cells = [fmt(sum(r.get(key) or 0 for r in runs[n])) for n in names]
+            ratios = ["" for _ in peers]
+        else:
+            ratios = [ratio(runs["evserver"], runs[p], key) for p in peers]
+            summary.update({f"{key} evserver/{p}": r for p, r in zip(peers, ratios,
+                                                                       strict=True)})
+        print((f"{label:40}" + "".join(f"  {c:>{w}}" for c, w in zip(cells + ratios, widths,
+                                                                      strict=True))).rstrip())
+    return summary
+
+
 RUNS: dict[str, Callable[[Server, argparse.Namespace], Metrics]] = {
     "keepalive": lambda s, o: {"keepalive_rps": wrk(s, "/1k.bin", 50, o.seconds)["rps"]},
     "close": lambda s, o: {"close_rps": wrk(s, "/1k.bin", 50, o.seconds, close=True)["rps"]},
     "100k": lambda s, o: {"100k_rps": wrk(s, "/100k.bin", 50, o.seconds)["rps"]},
     "10m": ten_mib, "c1000": c1000, "idle": idle, "200m": big_download, "https": https,
+    "compressed": compressed,
 }
 
 
@@ -664,6 +870,8 @@ def print_table(raw: dict[str, dict[str, list[Metrics]]], medians: dict[str, dic
         return f"{first:{width}}" + "".join(
             f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True))
 
+    if not any(scenario in medians for _, scenario, _ in ROWS):
+        return  # only the scenarios with tables of their own
     print("\n" + line("scenario", cols))
     for key, scenario, label in ROWS:
         if scenario in medians:
@@ -728,7 +936,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--baseline", metavar="DIR", type=Path,
                     help="another checkout of evserver (e.g. `git worktree add DIR HEAD~3`), "
                     "run as the server `baseline` in the same rounds: a change's before and "
-                    "after, measured side by side (not in the workers and https scenarios)")
+                    "after, measured side by side (not in the workers, https and compressed"
+                    " scenarios)")
     o = ap.parse_args()
     o.rounds = o.rounds or (1 if o.quick else 3)
     o.seconds = o.seconds or (2 if o.quick else 4)
@@ -745,6 +954,34 @@ def parse_args() -> argparse.Namespace:
         if not shutil.which(tool):
             ap.error(f"{tool} is not installed (apt-get install {tool})")
     return o
+
+
+def start_compressing(servers: list[Server], tmp: Path, failures: list[str],
+                      to_stop: list[Server]) -> list[Server]:
+    """The compressed scenario's servers, each answer checked: evserver (the one of the
+    other scenarios), and when nginx is among the servers, nginx-gzip_static (a root of its
+    own, with the .gz sibling) and nginx-gzip-on (the common root: no sibling). They go
+    into `to_stop` as they start. [] (and the problems in `failures`) if a check fails."""
+    script = (tmp / "root" / JS_NAME).read_bytes()
+    evserver = next(s for s in servers if s.name == "evserver")
+    # evserver's --compress-encodings auto: br when this interpreter (its too) has brotli.
+    want = "br" if importlib.util.find_spec("brotli") else "gzip"
+    problems, group = check_compressed(evserver, script, want), [evserver]
+    if any(s.name == "nginx" for s in servers):
+        sibling = make_gzip_root(tmp / "root-gz", tmp / "root")
+        for name, conf in NGINX_COMPRESSING.items():
+            static = name == "nginx-gzip_static"
+            server = Server(name, tmp, tmp / ("root-gz" if static else "root"), kind="nginx",
+                            conf=conf)
+            to_stop.append(server)
+            group.append(server)
+            problems += check_compressed(server, script, "gzip", sibling if static else None)
+    if problems:
+        print("compressed: NOT TIMED, an answer was wrong:\n  " + "\n  ".join(problems),
+              file=sys.stderr)
+        failures += problems
+        return []
+    return group
 
 
 def run(o: argparse.Namespace, tmp: Path) -> int:
@@ -785,13 +1022,23 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
                       for kind in ("evserver", "nginx") if kind in names]
             servers_to_stop.extend(secure)
             raw["https"] = {s.name: [] for s in secure}
+        compressing: list[Server] = []  # evserver, and two nginx instances of their own
+        if "compressed" in o.scenarios:
+            compressing = start_compressing(servers, tmp, failures, servers_to_stop)
+            if compressing:
+                raw["compressed"] = {s.name: [] for s in compressing}
+            else:
+                o.scenarios.remove("compressed")
+                del raw["compressed"]
         print(f"servers: {', '.join(names)}; skipped (not installed or did not start):"
               f" {', '.join(skipped) or 'none'}\n{SETTINGS}")
         print("byte-exact check:", "ok" if not failures else "FAILED\n  " + "\n  ".join(failures))
         for rnd in range(o.rounds):
             for sc in o.scenarios:
-                # The workers' servers start per run; the HTTPS ones are their own instances.
-                group = scaling if sc == "workers" else secure if sc == "https" else servers
+                # The workers' servers start per run; the HTTPS ones are their own instances,
+                # and so are compressed's nginx (its evserver is the one of the others).
+                group = {"workers": scaling, "https": secure,
+                         "compressed": compressing}.get(sc, servers)
                 for s in group[rnd % len(group):] + group[:rnd % len(group)]:
                     t0 = time.monotonic()
                     try:
@@ -801,7 +1048,7 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
                         got = {}
                         print(f"  {s.name} {sc} failed: {err}", file=sys.stderr)
                     raw[sc][s.name].append(got)
-                    print(f"round {rnd + 1} {sc:9} {s.name:11} {time.monotonic() - t0:4.1f} s  "
+                    print(f"round {rnd + 1} {sc:9} {s.name:17} {time.monotonic() - t0:4.1f} s  "
                           + " ".join(f"{k}={fmt(v)}" for k, v in got.items()), flush=True)
     finally:
         for s in servers + servers_to_stop:
@@ -811,6 +1058,12 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
     summary = print_workers(raw, medians) if "workers" in raw else {}
     if "https" in raw:
         print_https(raw, medians)
+    packed: dict[str, object] = {}  # the compressed scenario's ratios and encodings
+    if "compressed" in raw:
+        encoded = {s.name: s.encoded for s in compressing if s.encoded}
+        packed = {
+            "ratios": print_compressed(raw, medians, {n: c for n, (c, _) in encoded.items()}),
+            "file_bytes": JS_SIZE, "encoded": encoded}
     log_ok = True
     print()
     for ev in (s for s in (*servers, *scaling, *servers_to_stop)
@@ -829,7 +1082,8 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
     if o.json:
         Path(o.json).write_text(json.dumps({"machine": meta, "servers": names, "skipped": skipped,
                                             "medians": medians, "rounds": raw,
-                                            "workers": summary, "failures": failures},
+                                            "workers": summary, "compressed": packed,
+                                            "failures": failures},
                                            indent=1))
     return 0 if log_ok and not failures else 1
 
