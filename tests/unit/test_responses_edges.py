@@ -388,13 +388,15 @@ def test_the_failure_limiter_feeds_the_gate(failures: int, at: float, blocked: b
 
 # -- the SPA fallback --------------------------------------------------------------------------
 
-def test_spa_fallback_compares_the_index_key_of_the_same_codings() -> None:
-    """The missing key carries the client's codings: the index's key must be built with
-    them too, or a missing index would be tried again instead of a 404."""
+def test_spa_fallback_compares_the_path_of_the_missing_file() -> None:
+    """The missing key carries the variant asked for (codings, no-transform): whichever it
+    is, a missing index is a 404, never tried again; another missing path falls back."""
     spa = site(spa=True)
     gzip = request(b"/", b"GET", (b"accept-encoding", b"gzip"))
-    assert spa_fallback(spa, gzip, "/srv/www/index.html\0gzip") is None
-    assert spa_fallback(spa, gzip, "/srv/www/index.html") == SPA_INDEX
+    for key in ("/srv/www/index.html\0gzip", "/srv/www/index.html",
+                "/srv/www/index.html\0br,gzip,no-transform"):
+        assert spa_fallback(spa, gzip, key) is None
+    assert spa_fallback(spa, gzip, "/srv/www/route\0gzip") == SPA_INDEX
 
 
 @pytest.mark.parametrize(("target", "answer"), [
