@@ -160,7 +160,7 @@ def route(docroot: str, target: bytes, accept_encoding: bytes | None,
 
 
 def _route_uncached(docroot: str, target: bytes, accept_encoding: bytes | None,
-                    transform: bool = True) -> Route:
+                    transform: bool) -> Route:
     resolved = resolve_target(docroot, target)
     encodings = accepted_encodings(accept_encoding)
     if encodings and not transform:
@@ -370,11 +370,11 @@ def _body(real: str, fd: int, st: os.stat_result, cfg: Config, ctype: str, codin
                               b"-" + coding.encode() if coding else b"")
     meta = _meta(st, etag, _cache_control(cfg, ctype), vary)
     coding_line = _coding_line(coding)
+    ctype_bytes = ctype.encode("ascii")
     fields = b"Content-Type: %s\r\nContent-Length: %d\r\n%sAccept-Ranges: bytes\r\n%s" % (
-        ctype.encode("ascii"), size, coding_line, meta)
+        ctype_bytes, size, coding_line, meta)
     return FileBody(real, size, st.st_mtime_ns, st.st_ino, etag, fields, data,
-                    None if data is not None else fd, meta, ctype.encode("ascii"),
-                    coding_line, vary)
+                    None if data is not None else fd, meta, ctype_bytes, coding_line, vary)
 
 
 def _cache_control(cfg: Config, ctype: str) -> str:

@@ -87,7 +87,8 @@ def test_installed_looks_for_the_package(monkeypatch: pytest.MonkeyPatch) -> Non
     "application/javascript", "application/json", "application/manifest+json",
     "application/ld+json", "application/xml", "application/atom+xml", "image/svg+xml",
     "application/wasm", "font/ttf", "font/otf", "image/vnd.microsoft.icon", "image/bmp",
-    "application/yaml", "application/toml",
+    "application/yaml", "application/toml", "application/json; charset=utf-8",
+    "image/svg+xml; charset=utf-8", "application/vnd.api+json", "application/vnd.a+b+json",
 ])
 def test_compressible_types(ctype: str) -> None:
     assert compressible(ctype)
@@ -144,7 +145,7 @@ def test_gzip_bytes_carry_no_time_and_use_the_level() -> None:
 
 
 def test_an_unknown_coding_has_no_encoder() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown coding 'lzma'"):
         Encoder("lzma", 1)
 
 
@@ -158,5 +159,18 @@ def test_compress_file_reads_in_steps_and_notices_a_short_file(tmp_path: Path) -
         assert compress_file(fd, len(TEXT) + 1, "gzip", 6) is None  # it shrank meanwhile
         empty = compress_file(fd, 0, "gzip", 6)
         assert empty is not None and gzip.decompress(empty) == b""
+    finally:
+        os.close(fd)
+
+
+def test_compress_file_reads_no_further_than_the_size_it_was_given(tmp_path: Path) -> None:
+    """A file that grew since it was looked at: the encoding covers the size announced."""
+    path = tmp_path / "t.txt"
+    path.write_bytes(TEXT * 2)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = READ_SIZE + 10
+        data = compress_file(fd, size, "gzip", 6)
+        assert data is not None and gzip.decompress(data) == (TEXT * 2)[:size]
     finally:
         os.close(fd)

@@ -228,6 +228,8 @@ def test_a_route_without_transform_keeps_the_codings_but_marks_them() -> None:
     assert offered == ("gzip", NO_TRANSFORM)
     assert key == resolved.path + "\0gzip,no-transform"
     assert route(ROOT, b"/app.js", None, False)[1:] == (resolved.path, ())
+    long_target = b"/" + b"a" * MAX
+    assert route(ROOT, long_target, b"gzip", False)[2] == ("gzip", NO_TRANSFORM)
 
 
 def test_route_key_separates_variants() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from evserver import files
 from evserver.codings import installed
 from evserver.config import Config
 from evserver.files import NO_TRANSFORM, memory_limit
@@ -57,6 +58,7 @@ def test_the_identity_variant_of_an_encodable_file_varies(docroot: Path) -> None
     ("app.js", SCRIPT, {"cache_control": "max-age=60, No-Transform"}),
     ("page.html", SCRIPT, {"cache_control_html": "no-transform"}),
     ("app.js", SCRIPT, {"headers": ("Cache-Control: no-transform",)}),
+    ("app.js", SCRIPT, {"headers": ('Cache-Control: private="a:b", no-transform',)}),
 ])
 def test_files_that_are_never_encoded_here_do_not_vary(docroot: Path, name: str, data: bytes,
                                                         options: dict[str, Any]) -> None:
@@ -124,20 +126,54 @@ def test_content_that_does_not_shrink_goes_as_itself(docroot: Path) -> None:
     assert body.data == noise and body.coding == b"" and body.vary
 
 
+def test_the_memory_limit_is_a_quarter_of_the_budget() -> None:
+    assert memory_limit(Config(compress_cache_bytes=13)) == 3
+
+
 def test_a_file_over_the_memory_limit_is_encoded_as_it_is_sent(docroot: Path) -> None:
     big = SCRIPT * 10
-    touch(docroot / "big.js", big)
-    cfg = Config(docroot=str(docroot), compress_cache_bytes=4 * (len(big) - 1))
-    assert len(big) > memory_limit(cfg)
-    body = load_with(docroot, b"/big.js", ("gzip",), compress_cache_bytes=cfg.compress_cache_bytes)
+    st = touch(docroot / "big.js", big)
+    budget = 4 * (len(big) - 1)
+    assert len(big) > memory_limit(Config(compress_cache_bytes=budget))
+    body = load_with(docroot, b"/big.js", ("gzip",), compress_cache_bytes=budget,
+                     cache_control="max-age=7")
     try:
         assert body.fd is not None and body.data is None
         assert (body.stream, body.level, body.size) == ("gzip", 6, len(big))
-        assert b"Content-Length" not in body.fields and b"Accept-Ranges" not in body.fields
-        assert b"Content-Encoding: gzip\r\n" in body.fields and body.vary
-        assert body.etag.endswith(b'-gzip6"') and not body.changed_in_place()
+        etag = b'"%x-%x-%x-gzip6"' % (st.st_ino, MTIME_NS, len(big))
+        meta = (b"Last-Modified: " + HTTP_DATE + b"\r\nETag: " + etag
+                + b"\r\nCache-Control: max-age=7\r\nVary: Accept-Encoding\r\n")
+        assert body.fields == (b"Content-Type: text/javascript; charset=utf-8\r\n"
+                               b"Content-Encoding: gzip\r\n" + meta)
+        assert (body.etag, body.meta, body.vary) == (etag, meta, True)
+        assert body.ctype == b"text/javascript; charset=utf-8"
+        assert body.coding == b"Content-Encoding: gzip\r\n"
+        assert (body.encoded_here, body.identity_size) == (True, len(big))
+        assert body.path == real(docroot / "big.js") and not body.changed_in_place()
     finally:
         body.close_fd()
+
+
+def test_a_file_of_exactly_the_memory_limit_is_encoded_whole(docroot: Path) -> None:
+    touch(docroot / "edge.js", SCRIPT)
+    body = load_with(docroot, b"/edge.js", ("gzip",), compress_cache_bytes=4 * len(SCRIPT))
+    assert body.fd is None and body.data is not None and not body.stream
+
+
+def test_an_encoding_no_smaller_than_the_file_is_not_sent(
+        docroot: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal is not smaller: the file itself goes (the coding would only cost the client)."""
+    monkeypatch.setattr(files, "compress_file", lambda fd, size, name, level: b"z" * size)
+    body = load_with(docroot, b"/app.js", ("gzip",))
+    assert body.data == SCRIPT and body.coding == b"" and body.vary
+
+
+def test_a_sibling_that_would_shrink_is_still_sent_as_it_is(docroot: Path) -> None:
+    """A precompressed file is never encoded again, even when its bytes look like text."""
+    sibling = b"not really gzip, but text that shrinks\n" * 100
+    touch(docroot / "app.js.gz", sibling)
+    body = load_with(docroot, b"/app.js", ("gzip",))
+    assert body.data == sibling and body.coding == b"Content-Encoding: gzip\r\n"
 
 
 def test_an_unchanged_encoded_body_is_reused_and_a_changed_one_encoded_again(
