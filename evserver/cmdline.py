@@ -291,6 +291,8 @@ def _shown(value: object) -> str:
     """' (default: X)' for --help-all, left out for off switches and empty values."""
     if value is None or value is False or value in ("", ()):
         return ""
+    if value is True:
+        return " (on by default)"
     if isinstance(value, tuple):
         value = ", ".join(value)
     return f" (default: {value})"
