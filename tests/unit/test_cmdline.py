@@ -557,9 +557,10 @@ def test_help_shows_only_useful_defaults(capsys: pytest.CaptureFixture[str]) -> 
         cmdline.parse(["--help-all"])
     out = capsys.readouterr().out
     for noise in ("(default: None)", "(default: False)", "(default: )", "(default: ())",
-                  "default: ==SUPPRESS=="):
+                  "default: ==SUPPRESS==", "(default: True)"):
         assert noise not in out, noise
     assert "(default: 8080)" in out and "(default: combined)" in out
+    assert "packages) (on by default)" in " ".join(out.split())  # --compress
     assert "(default: 127.0.0.0/8, ::1/128)" in out
     section = out.split("configuration:", 1)[1]
     assert "--config FILE" in section and "--check-config" in section
