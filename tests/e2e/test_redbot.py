@@ -29,21 +29,21 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 BIG = 5 * 1024 * 1024
 CSS = (REPO / "www" / "css" / "style.css").read_bytes()
 
-# The CLI has no option for request headers, so a Range request as the *main* request goes
-# through the same few calls `redbot.cli.main` makes, with one header added.
-_RANGE_DRIVER = """
+# The CLI has no option for request headers, so a Range or Accept-Encoding request as the
+# *main* request goes through the same few calls `redbot.cli.main` makes, with one header added.
+_HEADER_DRIVER = """
 import sys
 from configparser import ConfigParser
 import thor
 from redbot.formatter import find_formatter
 from redbot.resource import HttpResource
 
-url, range_value = sys.argv[1:3]
+url, name, value = sys.argv[1:4]
 parser = ConfigParser()
 parser.read_dict({"redbot": {"enable_local_access": "True"}})
 config = parser["redbot"]
 resource = HttpResource(config)
-resource.set_request(url, headers=[("Range", range_value)])
+resource.set_request(url, headers=[(name, value)])
 formatter = find_formatter("har", "text", False)(
     config, resource, sys.stdout.write, {"tty_out": False, "descend": False})
 formatter.bind_resource(resource)
@@ -70,13 +70,20 @@ def docroot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "style.css.gz").write_bytes(gzip.compress(CSS, 9, mtime=0))
     (root / "logo.png").write_bytes((REPO / "www" / "img" / "logo.png").read_bytes())
     (root / "big.bin").write_bytes(os.urandom(BIG))
+    # Text with no sibling, encoded here: one kept in memory, one encoded as it is sent (the
+    # server's budget makes files over 100,000 bytes stream).
+    script = "".join(f"function step{i}(a) {{ return a * {i * 7919 % 1000} + {i % 97}; }}\n"
+                     for i in range(600)).encode()
+    (root / "app.js").write_bytes(script)
+    (root / "log.txt").write_bytes(b"".join(b"line %d: request %d served in %d ms\n"
+                                            % (i, i * 31 % 977, i % 13) for i in range(6000)))
     return root
 
 
 @pytest.fixture
 def server(start_process: Callable[..., ServerProcess], docroot: Path) -> Iterator[str]:
     need_module("redbot")
-    proc = start_process(root=docroot)
+    proc = start_process("--compress-cache-bytes", "400000", root=docroot)
     yield f"http://127.0.0.1:{proc.port}"
     assert proc.terminate() == 0
 
@@ -93,9 +100,13 @@ def redbot_har(url: str) -> dict[str, Any]:
     return _run(["-m", "redbot.cli", "-o", "har", url])
 
 
+def redbot_har_with(url: str, name: str, value: str) -> dict[str, Any]:
+    """As `redbot_har`, with one more header on the main request."""
+    return _run(["-c", _HEADER_DRIVER, url, name, value])
+
+
 def redbot_har_range(url: str, range_value: str) -> dict[str, Any]:
-    """As `redbot_har`, with a `Range` header on the main request."""
-    return _run(["-c", _RANGE_DRIVER, url, range_value])
+    return redbot_har_with(url, "Range", range_value)
 
 
 def _flatten(messages: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -153,6 +164,35 @@ def test_precompressed_stylesheet_passes_redbot(server: str) -> None:
     """The CSS with a .gz sibling: REDbot's gzip probe gets a gzip body that decodes to
     the same bytes, with consistent Vary and a different ETag (no `bad` note)."""
     entry, ids = lint(redbot_har(server + "/style.css"), 200)
+    assert VERIFIED | {"CONNEG_GZIP_GOOD"} <= ids, sorted(ids)
+    assert "accept-encoding" in (header(entry, "vary") or "").lower()
+    assert not ids & {"VARY_INCONSISTENT", "CONNEG_NO_VARY", "VARY_ETAG_DOESNT_CHANGE"}
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+@pytest.mark.parametrize("path", ["/app.js", "/log.txt"])
+def test_a_variant_encoded_here_passes_redbot_without_a_warning(server: str, path: str,
+                                                                coding: str) -> None:
+    """The main request asks for a coding: the variant encoded here (kept in memory, or for
+    log.txt encoded as it is sent, chunked) draws no `bad` and no `warn` note, and its
+    conditional requests give 304; the one in memory also has a correct Content-Length and
+    a byte-exact 206 of its encoded bytes."""
+    entry, ids = lint(redbot_har_with(server + path, "Accept-Encoding", coding), 200)
+    assert header(entry, "content-encoding") == coding
+    assert "accept-encoding" in (header(entry, "vary") or "").lower()
+    notes = list(_flatten(entry["_red_messages"]))
+    assert [n["note_id"] for n in notes if n["level"].lower() == "warn"] == []
+    assert {"INM_304", "IMS_304"} <= ids, sorted(ids)
+    if path == "/app.js":
+        assert {"CL_CORRECT", "RANGE_CORRECT"} <= ids, sorted(ids)
+    else:
+        assert header(entry, "transfer-encoding") == "chunked"
+
+
+def test_a_file_encoded_here_negotiates_gzip(server: str) -> None:
+    """Asked without a coding, REDbot's own gzip probe finds the encoded variant consistent
+    with the identity one: decoded the same, Vary on both, a different ETag."""
+    entry, ids = lint(redbot_har(server + "/app.js"), 200)
     assert VERIFIED | {"CONNEG_GZIP_GOOD"} <= ids, sorted(ids)
     assert "accept-encoding" in (header(entry, "vary") or "").lower()
     assert not ids & {"VARY_INCONSISTENT", "CONNEG_NO_VARY", "VARY_ETAG_DOESNT_CHANGE"}
