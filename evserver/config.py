@@ -371,8 +371,20 @@ class Config:
     cors: str = option(  # Access-Control-Allow-Origin value ("*" for --cors alone)
         "", Text(origin), "--cors", group="responses", metavar="ORIGIN", const="*",
         everyday=True, help="allow cross-origin requests from ORIGIN (alone: '*')")
+    # Development: pages reload (stylesheets swap in place) when a file under the root
+    # changes. Off by default: without it, no response changes by a byte.
+    live_reload: bool = option(
+        False, Switch(), "--live-reload", group="responses", everyday=True,
+        help="reload open pages when a file changes (development)",
+        more="Each HTML page gets a small script before </body> that listens at "
+             "/.evserver/live (server-sent events); a changed stylesheet is swapped in "
+             "place, anything else reloads the page. Files are then served with "
+             "Cache-Control: no-cache, so a reload fetches what changed. Behind a proxy, "
+             "let /.evserver/live through unbuffered (nginx: proxy_buffering off).")
+    live_reload_path: str = fixed("/.evserver/live", Text(url_path))  # a dot path: no file
+    live_reload_max: int = fixed(4096, Count())  # open pages listening at once (503 after)
     no_cache: bool = option(  # Cache-Control: no-store everywhere (development)
-        False, Switch(), "--no-cache", group="responses", everyday=True,
+        False, Switch(), "--no-cache", group="responses",
         help="Cache-Control: no-store on everything (development)")
     # On by default, as Caddy, serve and miniserve are: browsers always ask for it, text
     # shrinks three to ten times, and each file is encoded once (then served from memory).

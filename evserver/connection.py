@@ -30,6 +30,7 @@ from .auth import FailureLimiter
 from .cache import FileCache
 from .files import FileBody, Resolved, close_result, load, route
 from .http11 import DateLine, HTTPError, Request, RequestParser, build_head
+from .live import LiveReload
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
 from .opening import READY, WRAP, Opening, OpeningFailed
@@ -45,6 +46,7 @@ from .outgoing import (
 )
 from .phases import (
     CLOSED,
+    EVENTS,
     HEAD,
     IDLE,
     LINGER,
@@ -103,6 +105,7 @@ class Owner(Protocol):
     counters: Counters
     login_failures: FailureLimiter
     draining: bool
+    live: LiveReload | None
 
     def snapshot(self) -> Snapshot: ...
 
@@ -120,7 +123,8 @@ class Connection:
     __slots__ = ("_sock", "peer", "_owner", "_loop", "_cfg", "_parser", "_phase", "_mask",
                  "_timer", "_deadline", "_seq", "_served", "_eof", "_req", "_request_line",
                  "_started", "_status", "_keep", "_head_len", "_sent", "_out", "_interim",
-                 "_client", "_opening", "_tls", "_plain_on_tls", "_sendfile")
+                 "_client", "_opening", "_tls", "_plain_on_tls", "_sendfile", "_live",
+                 "_chunked")
 
     def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
                  sendfile: Callable[[int, int, int, int], int] = os.sendfile,
@@ -155,6 +159,8 @@ class Connection:
         self._tls = tls is not None  # an HTTPS connection (no sendfile, no sendmsg)
         self._plain_on_tls = False  # plain HTTP arrived on the HTTPS port
         self._sendfile = sendfile  # injectable: tests fake it
+        self._live: LiveReload | None = None  # the page stream this connection carries
+        self._chunked = False  # that stream is chunked (HTTP/1.1) or ends at close (1.0)
 
     @property
     def phase(self) -> Phase:
@@ -237,6 +243,8 @@ class Connection:
             self._begin_refusal()
             self._request_line = self._parser.partial_line()
             self._respond_error(HTTPError(_TIMEOUT, "head not complete"))
+        elif phase is EVENTS:
+            return  # an event stream has no deadline: its heartbeat keeps it open
         elif phase is WAIT_FILE or phase is WAIT_LOGIN:
             self._seq += 1  # the late result is dropped (and a file's fd closed)
             what = "file work" if phase is WAIT_FILE else "password check"
@@ -255,6 +263,8 @@ class Connection:
                 self._on_readable()
             elif phase is OPENING:
                 self._open()
+            elif phase is EVENTS:
+                self._on_events_readable()
             # Else an earlier event of this batch closed us, or a pool job paused us.
         except Exception:
             self._on_bug()
@@ -434,11 +444,96 @@ class Connection:
             self._respond(status_plan(req, client, cfg.status_allow, self._owner.snapshot()))
         elif path == cfg.health_path:
             self._respond(health_plan(self._owner.draining))
+        elif path == cfg.live_reload_path and self._owner.live is not None:
+            self._start_events(req, self._owner.live)
         elif site.credentials is not None and path.startswith(cfg.auth_paths):
             self._check_login(site, req, client)
         else:
             return False
         return True
+
+    # -- --live-reload: an open page's event stream -----------------------------------------
+
+    def _start_events(self, req: Request, live: LiveReload) -> None:
+        """This request opens a page's event stream (text/event-stream): the head, then the
+        connection stays in EVENTS, sending what `live` pushes, until the page goes away or
+        the server stops. Chunked, or for HTTP/1.0 ended by closing; never kept alive."""
+        if live.full or self._owner.draining:
+            raise HTTPError(_UNAVAILABLE, "live-reload streams", close=False,
+                            headers=((b"Retry-After", b"5"),))
+        self._chunked = req.version != b"HTTP/1.0"
+        fields = (b"Content-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+                  b"X-Accel-Buffering: no\r\n")  # nginx: pass each event on at once
+        if self._chunked:
+            fields += b"Transfer-Encoding: chunked\r\n"
+        if req.method == b"HEAD":
+            self._respond(Plan(_OK, fields))
+            return
+        self._keep = False
+        site = self._owner.site
+        head = build_head(_OK, (site.tls_fields if self._tls else site.fields)
+                          + _date.at(self._loop.wall) + fields, keep_alive=False,
+                          http10=not self._chunked)
+        self._status, self._head_len, self._sent = _OK, len(head), 0
+        self._live = live
+        self._set_phase(EVENTS)
+        first = live.subscribe(self, req.fields.get(b"last-event-id"))
+        self._write_events(head + self._framed(first))
+
+    def push(self, data: bytes) -> None:
+        """An event (or a heartbeat) for this page."""
+        if self._phase is EVENTS:
+            self._write_events(self._framed(data))
+
+    def end_events(self) -> None:
+        """The server stops: end the stream cleanly (its last chunk) and close."""
+        if self._phase is not EVENTS:
+            return
+        if self._chunked:
+            self._write_events(b"0\r\n\r\n")
+        if self._phase is EVENTS:
+            self._leave_events()
+            self._shutdown(linger=False)  # a page sends nothing on its stream
+
+    def _framed(self, data: bytes) -> bytes:
+        return b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
+
+    def _write_events(self, data: bytes) -> None:
+        """Events are small and few: the kernel's send buffer holds hours of them. A page
+        whose stream does not drain (a frozen tab, a dead peer) is dropped rather than
+        buffered here; its EventSource reconnects when it can."""
+        try:
+            n = self._sock.send(data)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError,
+                ssl.SSLWantReadError):
+            n = 0
+        except OSError as err:
+            self._leave_events()
+            self._on_socket_error(err)
+            return
+        self._sent += n
+        if n < len(data):
+            self._leave_events()
+            self.close("live-reload stream not read")
+
+    def _on_events_readable(self) -> None:
+        """A page's EventSource sends nothing after its request: EOF (or anything else)
+        means the page went away."""
+        try:
+            data = self._sock.recv(self._cfg.recv_size)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except OSError as err:
+            self._leave_events()
+            self._on_socket_error(err)
+            return
+        self._leave_events()
+        self.close("page closed" if not data else "input on a live-reload stream")
+
+    def _leave_events(self) -> None:
+        if self._live is not None:
+            self._live.unsubscribe(self)
+            self._live = None
 
     def _check_login(self, site: Site, req: Request, client: str) -> None:
         """The password check (a slow hash by design) runs in the pool, in a phase and under
@@ -892,6 +987,7 @@ class Connection:
         """Close now: unregister, close the socket, release the file, leave the registry."""
         if self._phase is CLOSED:
             return
+        self._leave_events()
         self._log_response()  # an interrupted response is still logged, with bytes sent
         if self._timer is not None:
             self._timer.cancel()

@@ -18,10 +18,11 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 from urllib.parse import quote, unquote_to_bytes
 
-from .codings import compress_file, compressible, enabled
+from .codings import compress_bytes, compress_file, compressible, enabled
 from .config import Config
 from .http11 import HTTPError, http_date
 from .listing import render_listing
+from .live import inject
 from .semantics import accepted_encodings
 
 # Built-in types win over the host's /etc/mime.types, which is often old or missing.
@@ -287,7 +288,10 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
         if ((os.sep + ".") in real[len(docroot_real):] if inside
                 else os.path.basename(real).startswith(".")):
             raise _not_found(docroot_real, "a symlink to a dotfile")  # hidden by any name
-        siblings = _siblings(real, docroot_real)
+        ctype = content_type(real, cfg.mime_types)
+        # --live-reload changes each page, so a page's precompressed siblings cannot go.
+        live = cfg.live_reload and ctype.startswith("text/html")
+        siblings = {} if live else _siblings(real, docroot_real)
         coding = next((c for c in encodings if c in siblings), "")
         # O_NONBLOCK: opening a FIFO someone left in the root must not hang a worker.
         fd = os.open(siblings[coding] if coding else real,
@@ -305,7 +309,6 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
                             headers=((b"Location", target.redirect),), close=False)
         if not stat.S_ISREG(st.st_mode):
             raise _not_found(docroot_real, "not a regular file")
-        ctype = content_type(real, cfg.mime_types)
         here = {} if coding else _encodable(ctype, st.st_size, cfg)
         vary = bool(siblings or here)
         encode = next((c for c in encodings if c in here), "")
@@ -318,7 +321,9 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
         # A cached fd is never handed back: the cache may close it meanwhile, so the
         # revalidated body brings its own, which replaces the cached one.
         body = None
-        if encode:
+        if live:
+            body = _live_page(real, fd, st, cfg, ctype, encode, here.get(encode, 0), vary)
+        if encode and body is None:
             body = _encode(real, fd, st, cfg, ctype, encode, here[encode])
         if body is None:
             body = _body(real, fd, st, cfg, ctype, coding, vary)
@@ -380,6 +385,8 @@ def _body(real: str, fd: int, st: os.stat_result, cfg: Config, ctype: str, codin
 def _cache_control(cfg: Config, ctype: str) -> str:
     if cfg.no_cache:
         return "no-store"  # --no-cache: development, every reload is fresh
+    if cfg.live_reload:
+        return "no-cache"  # a page reloaded for a change must fetch what changed
     return cfg.cache_control_html if ctype.startswith("text/html") else cfg.cache_control
 
 
@@ -441,6 +448,38 @@ def _encode(real: str, fd: int, st: os.stat_result, cfg: Config, ctype: str, cod
         ctype_bytes, len(data), coding_line, meta)
     return FileBody(real, len(data), st.st_mtime_ns, st.st_ino, etag, fields, data, None,
                     meta, ctype_bytes, coding_line, True, size, True)
+
+
+_MAX_LIVE_PAGE = 16 * 1024 * 1024  # a larger page is served as it is, without the script
+
+
+def _live_page(real: str, fd: int, st: os.stat_result, cfg: Config, ctype: str, coding: str,
+               level: int, vary: bool) -> FileBody | None:
+    """--live-reload: the page with the script that listens for changes, in memory (and
+    encoded in `coding`, if given), its own representation with its own tag. None when the
+    page has no `</body>` (or is huge): it is then served as it is."""
+    if st.st_size > _MAX_LIVE_PAGE:
+        return None
+    page = inject(_read_all(fd, st.st_size), cfg.live_reload_path)
+    if page is None:
+        return None
+    tag = b"%x-%x-%x-live" % (st.st_ino, st.st_mtime_ns, st.st_size)
+    data = page
+    if coding:
+        encoded = compress_bytes(page, coding, level)
+        if len(encoded) < len(page):
+            data, tag = encoded, tag + b"-%s%d" % (coding.encode(), level)
+        else:
+            coding = ""
+    etag = b'"%s"' % tag
+    meta = _meta(st, etag, _cache_control(cfg, ctype), vary)
+    coding_line = _coding_line(coding)
+    ctype_bytes = ctype.encode("ascii")
+    fields = b"Content-Type: %s\r\nContent-Length: %d\r\n%sAccept-Ranges: bytes\r\n%s" % (
+        ctype_bytes, len(data), coding_line, meta)
+    return FileBody(real, len(data), st.st_mtime_ns, st.st_ino, etag, fields, data, None, meta,
+                    ctype_bytes, coding_line, vary, len(page) if coding else -1,
+                    bool(coding))
 
 
 def _with_identity_size(body: FileBody, real: str) -> FileBody:

@@ -16,7 +16,9 @@ masks).
     WAIT_FILE   none        the pool opens the file               send_timeout (503)
     SEND        WRITE       a response is going out               send_timeout since the
                                                                   last progress (close)
-    WAIT_CHUNK  none        the pool reads a file chunk for TLS   send_timeout (close)
+    WAIT_CHUNK  none        the pool reads (or encodes) a chunk   send_timeout (close)
+    EVENTS      READ        an open page's --live-reload stream   none: a heartbeat every
+                                                                  15 s keeps it open
     LINGER      READ        our side is shut: drain until EOF     linger_timeout (close)
     CLOSED      none        a sink: every entry point returns at once
 
@@ -38,13 +40,14 @@ class Phase(Enum):
     WAIT_FILE = "wait_file"
     SEND = "send"
     WAIT_CHUNK = "wait_chunk"
+    EVENTS = "events"
     LINGER = "linger"
     CLOSED = "closed"
 
 
 OPENING, IDLE, HEAD, SEND = Phase.OPENING, Phase.IDLE, Phase.HEAD, Phase.SEND
 WAIT_LOGIN, WAIT_FILE, WAIT_CHUNK = Phase.WAIT_LOGIN, Phase.WAIT_FILE, Phase.WAIT_CHUNK
-LINGER, CLOSED = Phase.LINGER, Phase.CLOSED
+LINGER, CLOSED, EVENTS = Phase.LINGER, Phase.CLOSED, Phase.EVENTS
 
 
 def interest_of(phase: Phase) -> int:

@@ -20,11 +20,13 @@ from .cache import FileCache
 from .config import Config
 from .connection import Connection
 from .files import load_error_pages
+from .live import HEARTBEAT, LiveReload
 from .log import AccessLog
 from .loop import READ, Loop, TimerHandle
 from .phases import IDLE
 from .site import Site
 from .status import Counters, Snapshot
+from .watch import Watcher, watch
 
 log = logging.getLogger("evserver")
 
@@ -81,6 +83,11 @@ class Server:
                                tls=self.tls_context is not None,
                                error_pages=load_error_pages(docroot),  # before the loop runs
                                credentials=credentials)
+        self.live: LiveReload | None = None
+        self._watcher: Watcher | None = None
+        self._heartbeat: TimerHandle | None = None
+        if cfg.live_reload:
+            self._start_live_reload(docroot)
         self._resume_accept()
 
     @property
@@ -106,6 +113,7 @@ class Server:
             "cache_encoded_entries": self.cache.encoded_entries,
             "cache_encoded_bytes": self.cache.encoded_bytes,
             "compression": self.counters.compression(),
+            **({"live_reload_pages": len(self.live)} if self.live is not None else {}),
             "draining": self.draining,
         }
 
@@ -198,6 +206,32 @@ class Server:
                 self.loop.register(self.tls_listener, READ, self._tls_acceptor)
             self._accepting = True
 
+    # -- --live-reload ---------------------------------------------------------------------------
+
+    def _start_live_reload(self, docroot: str) -> None:
+        """Watch the root (the watcher's disk work runs in the pool) and tell every open
+        page of each coalesced burst of changes; a heartbeat keeps idle streams open."""
+        self.live = LiveReload(self.cfg.live_reload_max)
+        self._watcher = watch(self.loop, docroot, self.live.changed)
+        self._watcher.start()
+        self._heartbeat = self.loop.call_later(HEARTBEAT, self._beat)
+
+    def _beat(self) -> None:
+        if self.live is not None and not self.draining:
+            self.live.heartbeat()
+            self._heartbeat = self.loop.call_later(HEARTBEAT, self._beat)
+
+    def _stop_live_reload(self) -> None:
+        """The streams end at once: a stop does not wait for open pages."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        if self.live is not None:
+            self.live.close()
+
     def on_idle(self, conn: Connection, idle: bool) -> None:
         """A connection entered (or left) the idle phase."""
         if idle:
@@ -238,6 +272,7 @@ class Server:
         if self.tls_listener is not None:
             self.tls_listener.close()
         self.draining = True
+        self._stop_live_reload()
         for conn in list(self.connections):
             # Idle between requests: close. Not yet asked anything: its first request may be
             # on its way (it gets its answer, with Connection: close, within the grace).
@@ -254,6 +289,7 @@ class Server:
         self.loop.stop()
 
     def _close(self) -> None:
+        self._stop_live_reload()
         for conn in list(self.connections):
             conn.close("server closed")
         self.listener.close()

@@ -24,6 +24,7 @@ from typing import Any
 from evserver.auth import Credentials, FailureLimiter
 from evserver.cache import FileCache
 from evserver.config import Config
+from evserver.live import LiveReload
 from evserver.log import access_line
 from evserver.loop import READ, WRITE
 from evserver.site import Site
@@ -371,6 +372,7 @@ class FakeOwner:
                        if cfg.auth or cfg.auth_file else None)
         self.site = Site.build(cfg, os.path.realpath(docroot), credentials=credentials)
         self.draining = False
+        self.live = LiveReload(cfg.live_reload_max) if cfg.live_reload else None
         self.login_failures = FailureLimiter()
         self.counters = Counters()
         self.forgotten: list[Any] = []

@@ -1,0 +1,169 @@
+"""Layer 2: --live-reload as a connection carries it out, on the fakes: a page's event
+stream (its head, its phase, what the hub pushes, heartbeats, the page going away, a stream
+that does not drain, the server stopping), the cap on streams, and the script in pages."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from evserver.live import SCRIPT, LiveReload
+from evserver.loop import READ
+from evserver.phases import Phase
+from tests.wire import dechunk, parse_head, request
+
+from .rig import INDEX, Rig
+
+LIVE = "/.evserver/live"
+
+
+class Page:
+    def push(self, data: bytes) -> None:
+        pass
+
+    def end_events(self) -> None:
+        pass
+
+
+@pytest.fixture
+def rig(make_rig: Callable[..., Rig]) -> Rig:
+    return make_rig(live_reload=True)
+
+
+def hub(rig: Rig) -> LiveReload:
+    assert rig.owner.live is not None
+    return rig.owner.live
+
+
+def stream(rig: Rig) -> tuple[bytes, bytes]:
+    """The stream's head, and its chunks so far joined (the content, unframed)."""
+    head, _, rest = bytes(rig.sock.sent).partition(b"\r\n\r\n")
+    content = b""
+    while rest and not rest.startswith(b"0\r\n"):
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        content += rest[:size]
+        rest = rest[size + 2:]
+    return head + b"\r\n\r\n", content
+
+
+def test_a_page_opens_its_stream_and_stays_in_events(rig: Rig) -> None:
+    rig.serve(request(LIVE))
+    head, content = stream(rig)
+    reply = parse_head(head)
+    assert reply.status == 200
+    assert reply.header("content-type") == "text/event-stream"
+    assert reply.header("cache-control") == "no-store"
+    assert reply.header("transfer-encoding") == "chunked"
+    assert reply.header("connection") == "close" and reply.header("x-accel-buffering") == "no"
+    assert content == b"retry: 1000\nid: %s-0\n\n" % hub(rig).instance.encode()
+    assert rig.phase is Phase.EVENTS and rig.mask == READ and len(hub(rig)) == 1
+    assert rig.loop.jobs == [] and rig.log() == []  # logged when it ends
+
+
+def test_changes_and_heartbeats_reach_the_page(rig: Rig) -> None:
+    rig.serve(request(LIVE))
+    hub(rig).changed(["/css/site.css"])
+    hub(rig).heartbeat()
+    _, content = stream(rig)
+    assert content.endswith(b'event: change\ndata: {"paths":["/css/site.css"]}\n\n'
+                            b": keep-alive\n\n")
+
+
+def test_the_stream_outlives_every_timeout(rig: Rig) -> None:
+    rig.serve(request(LIVE))
+    rig.loop.advance(3600)
+    assert rig.phase is Phase.EVENTS
+
+
+def test_the_page_going_away_ends_the_stream_and_logs_it(rig: Rig) -> None:
+    rig.serve(request(LIVE))
+    rig.receive(b"")
+    assert rig.phase is Phase.CLOSED and len(hub(rig)) == 0
+    head, _ = stream(rig)
+    sent = len(rig.sock.sent) - len(head)
+    assert rig.log() == [(f"GET {LIVE} HTTP/1.1".encode(), 200, sent)]
+
+
+def test_a_stream_that_does_not_drain_is_dropped(rig: Rig) -> None:
+    rig.serve(request(LIVE))
+    rig.sock.block()
+    hub(rig).changed(["/a.html"])
+    assert rig.phase is Phase.CLOSED and len(hub(rig)) == 0
+    assert len(rig.log()) == 1
+
+
+def test_the_server_stopping_ends_the_stream_with_its_last_chunk(rig: Rig) -> None:
+    rig.serve(request(LIVE))
+    hub(rig).close()
+    assert bytes(rig.sock.sent).endswith(b"\r\n0\r\n\r\n")
+    assert rig.phase is Phase.CLOSED and len(rig.log()) == 1
+
+
+def test_http_10_gets_the_events_unframed(rig: Rig) -> None:
+    rig.serve(request(LIVE, version="HTTP/1.0"))
+    hub(rig).changed(["/a.css"])
+    head, _, body = bytes(rig.sock.sent).partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head
+    assert body.endswith(b'data: {"paths":["/a.css"]}\n\n') and body.startswith(b"retry:")
+
+
+def test_head_gets_the_fields_and_no_stream(rig: Rig) -> None:
+    rig.serve(request(LIVE, method="HEAD"))
+    (reply,) = rig.replies(head_only=(True,))
+    assert reply.header("content-type") == "text/event-stream" and reply.body == b""
+    assert rig.phase is Phase.IDLE and len(hub(rig)) == 0
+
+
+def test_a_reconnecting_page_resumes_after_its_last_event(rig: Rig) -> None:
+    hub(rig).changed(["/a.css"])
+    hub(rig).changed(["/b.js"])
+    last = f"{hub(rig).instance}-1"
+    rig.serve(request(LIVE, headers=f"Last-Event-ID: {last}\r\n"))
+    _, content = stream(rig)
+    assert content.endswith(b'data: {"paths":["/b.js"]}\n\n') and b"/a.css" not in content
+
+
+def test_streams_are_capped(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(live_reload=True, live_reload_max=1)
+    hub(rig).subscribe(Page(), None)  # another page holds the one stream allowed
+    rig.serve(request(LIVE))
+    (reply,) = rig.replies()
+    assert reply.status == 503 and reply.header("retry-after") == "5"
+    assert rig.phase is Phase.IDLE
+
+
+def test_pages_get_the_script_and_a_tag_of_their_own(rig: Rig) -> None:
+    rig.serve(request("/index.html"))
+    (reply,) = rig.replies()
+    assert reply.body == INDEX  # no </body>: served as it is
+    page = b"<!doctype html><title>t</title><body><p>hi</p></body>\n"
+    (rig.docroot / "page.html").write_bytes(page)
+    rig.serve(request("/page.html"))
+    injected = rig.replies()[1]
+    assert injected.body == page.replace(b"</body>", SCRIPT % LIVE.encode() + b"</body>")
+    assert injected.header("content-length") == str(len(injected.body))
+    assert (injected.header("etag") or "").endswith('-live"')
+    assert injected.header("cache-control") == "no-cache"
+
+
+def test_other_files_are_served_no_cache(rig: Rig, docroot: Path) -> None:
+    rig.serve(request("/hello.txt"))
+    assert rig.replies()[0].header("cache-control") == "no-cache"
+
+
+def test_without_the_option_the_path_is_not_served_and_pages_are_untouched(
+        make_rig: Callable[..., Rig], docroot: Path) -> None:
+    rig = make_rig()
+    page = b"<body><p>hi</p></body>\n"
+    (docroot / "page.html").write_bytes(page)
+    rig.serve(request(LIVE))
+    rig.serve(request("/page.html"))
+    missing, plain = rig.replies()
+    assert missing.status == 404 and plain.body == page
+    assert rig.owner.live is None
+
+
+def test_dechunk_reads_a_whole_stream() -> None:
+    assert dechunk(b"3\r\nabc\r\n0\r\n\r\nrest") == (b"abc", b"rest")
