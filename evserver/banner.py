@@ -40,6 +40,9 @@ def show(host: str, port: int, cfg: Config, tls_port: int = 0) -> None:
     if cfg.access_log is not None:
         where = "standard output" if cfg.access_log == "-" else os.path.abspath(cfg.access_log)
         log.info("access log: %s", where)
+    if cfg.live_reload:
+        log.info("live reload: open pages reload when a file under the root changes "
+                 "(for development)")
     if cfg.qr:
         lan = [u for u in urls if "//127.0.0.1:" not in u and "//[::1]:" not in u]
         if lan:

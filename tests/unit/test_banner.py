@@ -35,6 +35,14 @@ def test_banner_lists_loopback_then_lan_urls(caplog: pytest.LogCaptureFixture,
     assert "\x1b[" not in text and "access log:" in text
 
 
+def test_banner_says_live_reload_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    line = ("live reload: open pages reload when a file under the root changes "
+            "(for development)")
+    assert line in banner(caplog, "127.0.0.1", live_reload=True).splitlines()
+    caplog.clear()
+    assert "live reload" not in banner(caplog, "127.0.0.1")
+
+
 def test_banner_ipv6_dual_stack(caplog: pytest.LogCaptureFixture,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """`::` serves IPv4 too: both families' URLs, IPv6 ones in brackets."""
