@@ -5,6 +5,7 @@ of each variant, no-transform, HEAD, and the savings counted."""
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -217,3 +218,49 @@ def test_an_encoded_variant_over_tls_goes_out_too(make_tls: Callable[..., Rig],
     rig.serve(get("/big.js"))
     (reply,) = rig.replies()
     assert gzip.decompress(reply.body) == BIG
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ("", 200),                            # the stream itself
+    ("Range: bytes=0-9\r\n", 206),        # a range: from the file itself
+    ("If-None-Match: {tag}\r\n", 304),
+    ('If-Match: "nope"\r\n', 412),
+])
+def test_a_cached_stream_keeps_the_caches_fd(make_rig: Callable[..., Rig], docroot: Path,
+                                            headers: str, status: int) -> None:
+    """A streamed variant the open-file cache holds: whatever the answer, it sends from a
+    dup (or closes nothing), so the cache's fd outlives it and the next request streams."""
+    (docroot / "big.js").write_bytes(BIG)
+    rig = make_rig(compress_cache_bytes=BUDGET, compress_encodings="gzip", cache_max_open=4)
+    rig.serve(get("/big.js"))
+    tag = rig.replies()[0].header("etag")
+    fresh, _ = rig.owner.cache.lookup(next(iter(rig.owner.cache._open)), rig.loop.now)
+    assert fresh is not None and fresh.fd is not None and fresh.stream == "gzip"
+    rig.serve(get("/big.js", headers=GZIP + headers.format(tag=tag)))
+    os.fstat(fresh.fd)  # still open: raises OSError (EBADF) otherwise
+    rig.serve(get("/big.js"))
+    replies = rig.replies()
+    assert [r.status for r in replies] == [200, status, 200]
+    assert gzip.decompress(replies[2].body) == BIG and len(rig.loop.jobs) > 1
+
+
+def test_a_stream_says_chunked_in_its_head_exactly(rig: Rig) -> None:
+    rig.serve(get("/big.js"))
+    head = rig.replies()[0].head
+    assert b"\r\nContent-Encoding: gzip\r\n" in head
+    assert b"\r\nTransfer-Encoding: chunked\r\n" in head
+
+
+def test_get_is_counted_and_head_is_not(rig: Rig) -> None:
+    rig.serve(get("/app.js"))
+    rig.serve(get("/app.js"))
+    rig.serve(get("/app.js", method="HEAD"))
+    assert rig.owner.counters.encoded_responses == 2
+
+
+def test_a_sibling_of_an_empty_file_counts_as_encoded(rig: Rig, docroot: Path) -> None:
+    (docroot / "empty.js").write_bytes(b"")
+    (docroot / "empty.js.gz").write_bytes(gzip.compress(b"", mtime=0))
+    rig.serve(get("/empty.js"))
+    counted = rig.owner.counters
+    assert (counted.encoded_responses, counted.identity_bytes) == (1, 0)
