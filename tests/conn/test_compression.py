@@ -186,6 +186,13 @@ def test_a_streamed_variant_has_its_304(rig: Rig) -> None:
     assert not_modified.header("vary") == "Accept-Encoding"
 
 
+def test_a_streamed_variant_answers_if_modified_since(rig: Rig) -> None:
+    rig.serve(get("/big.js"))
+    modified = rig.replies()[0].header("last-modified")
+    rig.serve(get("/big.js", headers=GZIP + f"If-Modified-Since: {modified}\r\n"))
+    assert rig.replies()[1].status == 304
+
+
 def test_a_file_that_shrinks_while_streamed_ends_without_its_last_chunk(
         rig: Rig, docroot: Path) -> None:
     rig.receive(get("/big.js"))
