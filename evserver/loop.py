@@ -28,6 +28,12 @@ _SLOW_CALLBACK = 0.1  # seconds; asyncio's slow_callback_duration, reported in d
 _PURGE_MIN_TIMERS = 100
 
 
+class Selectable(Protocol):
+    """What the selector watches: a socket, or any object with a descriptor (inotify's)."""
+
+    def fileno(self) -> int: ...
+
+
 class Handler(Protocol):
     def on_event(self, mask: int) -> None: ...
 
@@ -79,13 +85,13 @@ class Loop:
 
     # -- selector -----------------------------------------------------------------------
 
-    def register(self, sock: socket.socket, mask: int, handler: Handler) -> None:
+    def register(self, sock: Selectable, mask: int, handler: Handler) -> None:
         self._selector.register(sock, mask, handler)
 
     def modify(self, sock: socket.socket, mask: int, handler: Handler) -> None:
         self._selector.modify(sock, mask, handler)
 
-    def unregister(self, sock: socket.socket) -> None:
+    def unregister(self, sock: Selectable) -> None:
         self._selector.unregister(sock)
 
     # -- callbacks and timers -------------------------------------------------------------

@@ -21,7 +21,6 @@ import functools
 import logging
 import os
 import posixpath
-import socket
 import stat
 import struct
 import sys
@@ -29,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 from urllib.parse import quote
 
 from .loop import READ
@@ -386,7 +385,7 @@ class InotifyWatcher:
             self._fall_back(_why(err))
             return
         # Loop.register is typed for sockets; the selector takes anything with fileno().
-        self._loop.register(cast(socket.socket, self._inotify), READ, self)
+        self._loop.register(self._inotify, READ, self)
         self._walk(self._root, report=False, first=True)
 
     def _walk(self, top: str, *, report: bool, first: bool = False) -> None:
@@ -471,7 +470,7 @@ class InotifyWatcher:
 
     def _stop_inotify(self) -> None:
         if self._inotify is not None:
-            self._loop.unregister(cast(socket.socket, self._inotify))
+            self._loop.unregister(self._inotify)
             self._inotify.close()
             self._inotify = None
         self._folders.clear()
