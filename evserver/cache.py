@@ -110,6 +110,14 @@ class FileCache:
             self.encoded_bytes -= len(old.data or b"")
         return True
 
+    def expire(self) -> None:
+        """Make every entry stale: each is checked against the disk before it is served
+        again (--live-reload, after a change). The bodies stay: an unchanged file is not
+        read again."""
+        for table in (self._entries, self._encoded, self._open):
+            for path, (body, _) in table.items():
+                table[path] = (body, float("-inf"))
+
     def discard(self, path: str) -> None:
         item = self._entries.pop(path, None)
         if item is not None:

@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from functools import partial
 from http import HTTPStatus
 from typing import Protocol
+from urllib.parse import unquote_to_bytes
 
 from .addresses import in_networks
 from .auth import FailureLimiter
@@ -477,7 +478,7 @@ class Connection:
         self._status, self._head_len, self._sent = _OK, len(head), 0
         self._live = live
         self._set_phase(EVENTS)
-        first = live.subscribe(self, req.fields.get(b"last-event-id"))
+        first = live.subscribe(self, req.fields.get(b"last-event-id") or _last_seen(req.target))
         self._write_events(head + self._framed(first))
 
     def push(self, data: bytes) -> None:
@@ -728,7 +729,8 @@ class Connection:
     def _respond_error(self, err: HTTPError) -> None:
         if err.status is not _TIMEOUT:
             log.debug("%s %s: %s", self.peer, err.status.value, err.detail)
-        self._respond(error_plan(err, self._owner.site.error_pages))
+        site = self._owner.site
+        self._respond(error_plan(err, site.error_pages, site.live_path))
 
     # -- carrying out a plan ----------------------------------------------------------------
 
@@ -999,3 +1001,13 @@ class Connection:
             self._out = None
         self._owner.forget(self)
         log.debug("%s closed: %s", self.peer, reason)
+
+
+def _last_seen(target: bytes) -> bytes | None:
+    """The `?last=` of a live-reload stream: the last event id the page's tabs saw, for a
+    tab that takes the stream over (an EventSource cannot set Last-Event-ID itself)."""
+    for pair in target.partition(b"?")[2].split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if name == b"last" and value:
+            return unquote_to_bytes(value)
+    return None

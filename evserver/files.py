@@ -289,9 +289,11 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
                 else os.path.basename(real).startswith(".")):
             raise _not_found(docroot_real, "a symlink to a dotfile")  # hidden by any name
         ctype = content_type(real, cfg.mime_types)
-        # --live-reload changes each page, so a page's precompressed siblings cannot go.
+        # --live-reload: a page gets the script, so its precompressed siblings cannot go;
+        # and while files are being edited a sibling is likely stale (app.css.gz made by the
+        # last build, app.css saved since): the file itself goes, encoded here if it pays.
         live = cfg.live_reload and ctype.startswith("text/html")
-        siblings = {} if live else _siblings(real, docroot_real)
+        siblings = {} if cfg.live_reload else _siblings(real, docroot_real)
         coding = next((c for c in encodings if c in siblings), "")
         # O_NONBLOCK: opening a FIFO someone left in the root must not hang a worker.
         fd = os.open(siblings[coding] if coding else real,

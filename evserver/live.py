@@ -23,13 +23,17 @@ HEARTBEAT = 15.0  # seconds between comments on an idle stream (proxies often cu
 RETRY_MS = 1000  # how soon a page's EventSource reconnects after the stream ends
 _HISTORY = 64  # events kept for pages that reconnect
 
-# The page side: one EventSource; a change of stylesheets only swaps those links (the
-# page keeps its state and scroll), anything else reloads the page. The EventSource
-# reconnects by itself when the server restarts.
+# The page side. Browsers give HTTP/1.1 six connections per host, and a stream holds one for
+# as long as its page is open: with one stream per tab, six tabs would starve everything
+# else. So the tabs of one browser share one stream: the tab holding a Web Lock listens and
+# passes each event to the others over a BroadcastChannel; when it goes (a reload, a closed
+# tab) the lock passes to another, which resumes from the last event id, kept in
+# localStorage and sent as `?last=`. A change of stylesheets only swaps those links (the
+# page keeps its state and scroll); anything else reloads the page. EventSource reconnects
+# by itself when the server restarts.
 SCRIPT = b"""<script>/* evserver --live-reload */(() => {
-  const source = new EventSource("%s");
-  source.addEventListener("change", (event) => {
-    const paths = JSON.parse(event.data).paths;
+  const PATH = "%s", KEY = "evserver-live-reload";
+  const apply = (paths) => {
     if (!paths.length || !paths.every((path) => path.endsWith(".css"))) {
       location.reload();
       return;
@@ -45,7 +49,21 @@ SCRIPT = b"""<script>/* evserver --live-reload */(() => {
       fresh.onload = () => link.remove();
       link.after(fresh);
     }
+  };
+  const channel = "BroadcastChannel" in window ? new BroadcastChannel(KEY) : null;
+  if (channel) channel.onmessage = (event) => apply(event.data);
+  const store = (id) => { try { localStorage.setItem(KEY, id); } catch (e) {} };
+  const last = () => { try { return localStorage.getItem(KEY) || ""; } catch (e) { return ""; } };
+  const listen = () => new Promise(() => {
+    const source = new EventSource(PATH + "?last=" + encodeURIComponent(last()));
+    source.addEventListener("change", (event) => {
+      const paths = JSON.parse(event.data).paths;
+      store(event.lastEventId);
+      if (channel) channel.postMessage(paths);
+      apply(paths);
+    });
   });
+  if (navigator.locks && channel) navigator.locks.request(KEY, listen); else listen();
 })();</script>
 """
 _BODY_END = b"</body>"

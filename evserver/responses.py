@@ -21,6 +21,7 @@ from http import HTTPStatus
 from .addresses import forwarded_client, in_networks
 from .files import FileBody, route
 from .http11 import TCHAR, HTTPError, Request
+from .live import inject
 from .semantics import (
     Validators,
     content_range,
@@ -97,12 +98,16 @@ def error_page(status: HTTPStatus) -> bytes:
     return page
 
 
-def error_plan(err: HTTPError, pages: Mapping[int, bytes]) -> Plan:
-    """The answer to an `HTTPError`: its own body, the root's NNN.html, or ours."""
+def error_plan(err: HTTPError, pages: Mapping[int, bytes], live_path: str = "") -> Plan:
+    """The answer to an `HTTPError`: its own body, the root's NNN.html, or ours. With
+    `live_path` (--live-reload) an HTML page listens for changes too: a 404 for a page not
+    written yet reloads when it is."""
     status = err.status
     body = err.body
     if body is None:
         body = pages.get(status) or error_page(status)
+    if live_path:
+        body = inject(body, live_path) or body
     extra = b"".join(b"%s: %s\r\n" % pair for pair in err.headers)
     fields = b"Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n%s" % (
         len(body), extra)

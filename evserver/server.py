@@ -212,9 +212,16 @@ class Server:
         """Watch the root (the watcher's disk work runs in the pool) and tell every open
         page of each coalesced burst of changes; a heartbeat keeps idle streams open."""
         self.live = LiveReload(self.cfg.live_reload_max)
-        self._watcher = watch(self.loop, docroot, self.live.changed)
+        self._watcher = watch(self.loop, docroot, self._changed)
         self._watcher.start()
         self._heartbeat = self.loop.call_later(HEARTBEAT, self._beat)
+
+    def _changed(self, paths: list[str]) -> None:
+        """Files changed: what the cache holds is checked again before it is served (or a
+        page reloading at once would get what it had), then every open page is told."""
+        self.cache.expire()
+        if self.live is not None:
+            self.live.changed(paths)
 
     def _beat(self) -> None:
         if self.live is not None and not self.draining:

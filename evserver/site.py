@@ -33,6 +33,7 @@ class Site:
     challenge: bytes  # the WWW-Authenticate value of a 401
     tls_port: int  # the HTTPS port, for --tls-redirect (0: none)
     screening: bool  # some rule needs each request's path or client address
+    live_path: str  # --live-reload: where pages listen ("" without it)
 
     @classmethod
     def build(cls, cfg: Config, docroot: str, *, tls_port: int = 0, tls: bool = False,
@@ -48,7 +49,8 @@ class Site:
                          or cfg.live_reload)
         return cls(cfg, docroot, fields, tls_fields, b"HTTP/1.1 200 OK\r\n" + fields,
                    b"HTTP/1.1 200 OK\r\n" + tls_fields, error_pages or {}, credentials,
-                   challenge(cfg.auth_realm), tls_port, screening)
+                   challenge(cfg.auth_realm), tls_port, screening,
+                   cfg.live_reload_path if cfg.live_reload else "")
 
     def reloaded(self) -> Site:
         """The same site with its error pages and auth file read again: SIGHUP, in the

@@ -125,6 +125,23 @@ def test_a_reconnecting_page_resumes_after_its_last_event(rig: Rig) -> None:
     assert content.endswith(b'data: {"paths":["/b.js"]}\n\n') and b"/a.css" not in content
 
 
+def test_a_tab_taking_the_stream_over_resumes_from_last(rig: Rig) -> None:
+    """The tab that takes the shared stream over sends the last id its tabs saw as
+    `?last=` (an EventSource cannot set Last-Event-ID): it resumes from there."""
+    hub(rig).changed(["/a.css"])
+    hub(rig).changed(["/b.js"])
+    rig.serve(request(f"{LIVE}?last={hub(rig).instance}-1"))
+    _, content = stream(rig)
+    assert content.endswith(b'data: {"paths":["/b.js"]}\n\n') and b"/a.css" not in content
+
+
+def test_an_empty_last_is_a_first_visit(rig: Rig) -> None:
+    hub(rig).changed(["/a.css"])
+    rig.serve(request(f"{LIVE}?last="))
+    _, content = stream(rig)
+    assert b"event:" not in content
+
+
 def test_streams_are_capped(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(live_reload=True, live_reload_max=1)
     hub(rig).subscribe(Page(), None)  # another page holds the one stream allowed

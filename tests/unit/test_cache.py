@@ -162,3 +162,15 @@ def test_closing_the_cache_forgets_encoded_variants() -> None:
     cache.put("a", encoded(5), 0.0)
     cache.close()
     assert (cache.encoded_bytes, len(cache)) == (0, 0)
+
+
+def test_expire_makes_every_entry_stale_and_keeps_the_bodies() -> None:
+    """--live-reload, after a change: each entry is checked before it is served again."""
+    cache = FileCache(max_bytes=1000, max_entries=10, ttl=100.0, encoded_max_bytes=1000)
+    plain, enc = body(10), encoded(5)
+    cache.put("/a", plain, 0.0)
+    cache.put("/a\0gzip", enc, 0.0)
+    cache.expire()
+    assert cache.lookup("/a", 1.0) == (None, plain)
+    assert cache.lookup("/a\0gzip", 1.0) == (None, enc)
+    assert (len(cache), cache.bytes, cache.encoded_bytes) == (2, 10, 5)

@@ -190,3 +190,11 @@ def test_a_cached_body_of_another_coding_is_not_reused(docroot: Path) -> None:
     encoded = load_with(docroot, b"/app.js", ("gzip",), prev=identity)
     assert encoded is not identity and encoded.encoded_here
 
+
+
+def test_under_live_reload_a_sibling_is_passed_over_for_the_file(docroot: Path) -> None:
+    """While files are edited a precompressed sibling is likely stale: the file goes."""
+    touch(docroot / "app.js.gz", b"AN OLD BUILD")
+    body = load_with(docroot, b"/app.js", ("gzip",), live_reload=True)
+    assert body.data is not None and gzip.decompress(body.data) == SCRIPT
+    assert b"Cache-Control: no-cache\r\n" in body.fields

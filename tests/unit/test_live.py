@@ -28,8 +28,10 @@ def test_a_page_without_a_body_end_gets_no_script(page: bytes) -> None:
 
 
 def test_the_script_listens_at_the_path_and_swaps_stylesheets() -> None:
-    assert b'new EventSource("/.evserver/live")' in SCRIPT_HERE
+    assert b'const PATH = "/.evserver/live"' in SCRIPT_HERE
+    assert b'new EventSource(PATH + "?last="' in SCRIPT_HERE
     assert b'addEventListener("change"' in SCRIPT_HERE and b"location.reload()" in SCRIPT_HERE
+    assert b"navigator.locks.request" in SCRIPT_HERE and b"BroadcastChannel" in SCRIPT_HERE
     assert SCRIPT_HERE.startswith(b"<script>") and SCRIPT_HERE.endswith(b"</script>\n")
 
 
@@ -125,3 +127,21 @@ def test_an_unsubscribed_page_hears_nothing_more() -> None:
 
 def test_the_instance_is_random_by_default() -> None:
     assert LiveReload(1).instance != LiveReload(1).instance
+
+
+def test_error_pages_listen_under_live_reload() -> None:
+    """A 404 for a page not written yet reloads when it is: the error page gets the script
+    too (the built-in page and the root's own), and nothing without --live-reload."""
+    from http import HTTPStatus
+
+    from evserver.http11 import HTTPError
+    from evserver.responses import error_page, error_plan
+
+    missing = HTTPError(HTTPStatus.NOT_FOUND, "missing", close=False)
+    plan = error_plan(missing, {}, PATH)
+    assert plan.body == inject(error_page(HTTPStatus.NOT_FOUND), PATH)
+    assert b"Content-Length: %d\r\n" % len(plan.body) in plan.fields
+    own = b"<html><body>not here</body></html>"
+    assert error_plan(missing, {404: own}, PATH).body == inject(own, PATH)
+    assert error_plan(missing, {404: b"no body end"}, PATH).body == b"no body end"
+    assert error_plan(missing, {404: own}).body == own
