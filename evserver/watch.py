@@ -384,7 +384,6 @@ class InotifyWatcher:
         except OSError as err:
             self._fall_back(_why(err))
             return
-        # Loop.register is typed for sockets; the selector takes anything with fileno().
         self._loop.register(self._inotify, READ, self)
         self._walk(self._root, report=False, first=True)
 
