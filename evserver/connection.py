@@ -470,7 +470,6 @@ class Connection:
         if req.method == b"HEAD":
             self._respond(Plan(_OK, fields))
             return
-        self._keep = False
         site = self._owner.site
         head = build_head(_OK, (site.tls_fields if self._tls else site.fields)
                           + _date.at(self._loop.wall) + fields, keep_alive=False,

@@ -3,11 +3,14 @@ stream (its head, its phase, what the hub pushes, heartbeats, the page going awa
 that does not drain, the server stopping), the cap on streams, and the script in pages."""
 from __future__ import annotations
 
+import errno
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from evserver.connection import _last_seen
 from evserver.live import SCRIPT, LiveReload
 from evserver.loop import READ
 from evserver.phases import Phase
@@ -184,3 +187,80 @@ def test_without_the_option_the_path_is_not_served_and_pages_are_untouched(
 
 def test_dechunk_reads_a_whole_stream() -> None:
     assert dechunk(b"3\r\nabc\r\n0\r\n\r\nrest") == (b"abc", b"rest")
+
+
+def test_the_streams_head_byte_for_byte(rig: Rig) -> None:
+    rig.serve(request(LIVE))
+    head, _ = stream(rig)
+    assert re.sub(rb"Date: [^\r]*", b"Date: D", head) == (
+        b"HTTP/1.1 200 OK\r\nServer: evserver\r\nX-Content-Type-Options: nosniff\r\n"
+        b"Date: D\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+        b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+
+
+def test_an_http_10_streams_head_byte_for_byte(rig: Rig) -> None:
+    rig.serve(request(LIVE, version="HTTP/1.0"))
+    head = bytes(rig.sock.sent).partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    assert re.sub(rb"Date: [^\r]*", b"Date: D", head) == (
+        b"HTTP/1.1 200 OK\r\nServer: evserver\r\nX-Content-Type-Options: nosniff\r\n"
+        b"Date: D\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+        b"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
+
+
+def test_the_refusal_at_the_cap_says_when_to_retry_byte_for_byte(
+        make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(live_reload=True, live_reload_max=1)
+    hub(rig).subscribe(Page(), None)
+    rig.serve(request(LIVE))
+    assert b"\r\nRetry-After: 5\r\n" in rig.replies()[0].head
+
+
+def test_the_stream_over_https_carries_the_https_fields(make_tls: Callable[..., Rig],
+                                                        make_rig: Callable[..., Rig]) -> None:
+    tls = make_tls(live_reload=True, hsts=60)
+    tls.serve(request(LIVE))
+    assert b"\r\nStrict-Transport-Security: max-age=60\r\n" in bytes(tls.sock.sent)
+    plain = make_rig(live_reload=True, hsts=60)
+    plain.serve(request(LIVE))
+    assert b"Strict-Transport-Security" not in bytes(plain.sock.sent)
+
+
+def test_every_byte_of_the_stream_is_logged(rig: Rig) -> None:
+    rig.serve(request(LIVE))
+    hub(rig).changed(["/a.css"])
+    hub(rig).heartbeat()
+    rig.receive(b"")
+    head, _ = stream(rig)
+    assert rig.log() == [(f"GET {LIVE} HTTP/1.1".encode(), 200, len(rig.sock.sent) - len(head))]
+
+
+@pytest.mark.parametrize("where", ["send", "recv"])
+def test_a_reset_stream_closes_quietly(rig: Rig, where: str) -> None:
+    rig.serve(request(LIVE))
+    reset = ConnectionResetError(errno.ECONNRESET, "reset")
+    if where == "send":
+        rig.sock.fail_send = reset
+        hub(rig).changed(["/a.css"])
+    else:
+        rig.receive(reset)
+    assert rig.phase is Phase.CLOSED and len(hub(rig)) == 0 and len(rig.log()) == 1
+
+
+def test_error_pages_get_the_script(rig: Rig) -> None:
+    rig.serve(request("/not-written-yet.html"))
+    (reply,) = rig.replies()
+    assert reply.status == 404 and SCRIPT % LIVE.encode() in reply.body
+
+
+@pytest.mark.parametrize(("target", "last"), [
+    (b"/.evserver/live?last=a1-3", b"a1-3"),
+    (b"/.evserver/live?v=2&last=a1-3", b"a1-3"),
+    (b"/.evserver/live?last=a1-3&x=?", b"a1-3"),
+    (b"/.evserver/live?last=a%3D1", b"a=1"),
+    (b"/.evserver/live?last=a=1", b"a=1"),
+    (b"/.evserver/live?last=", None),
+    (b"/.evserver/live", None),
+    (b"/.evserver/live?lastx=1", None),
+])
+def test_last_seen_reads_the_query(target: bytes, last: bytes | None) -> None:
+    assert _last_seen(target) == last
