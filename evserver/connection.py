@@ -472,8 +472,7 @@ class Connection:
             return
         site = self._owner.site
         head = build_head(_OK, (site.tls_fields if self._tls else site.fields)
-                          + _date.at(self._loop.wall) + fields, keep_alive=False,
-                          http10=not self._chunked)
+                          + _date.at(self._loop.wall) + fields, keep_alive=False)
         self._status, self._head_len, self._sent = _OK, len(head), 0
         self._live = live
         self._set_phase(EVENTS)

@@ -235,7 +235,8 @@ def test_every_byte_of_the_stream_is_logged(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("where", ["send", "recv"])
-def test_a_reset_stream_closes_quietly(rig: Rig, where: str) -> None:
+def test_a_reset_stream_closes_quietly(rig: Rig, where: str,
+                                       caplog: pytest.LogCaptureFixture) -> None:
     rig.serve(request(LIVE))
     reset = ConnectionResetError(errno.ECONNRESET, "reset")
     if where == "send":
@@ -244,6 +245,7 @@ def test_a_reset_stream_closes_quietly(rig: Rig, where: str) -> None:
     else:
         rig.receive(reset)
     assert rig.phase is Phase.CLOSED and len(hub(rig)) == 0 and len(rig.log()) == 1
+    assert [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")] == []
 
 
 def test_error_pages_get_the_script(rig: Rig) -> None:
