@@ -664,14 +664,7 @@ class Connection:
             if body.stream:
                 self._respond_stream(site, body, shared)
                 return
-            try:
-                plan = file_plan(req, body, self._cfg.max_ranges, self._loop.wall)
-            except HTTPError as err:
-                body.close_unless(shared)
-                self._respond_error(err)
-                return
-            if plan is not None:
-                self._respond(plan, body, shared)
+            if self._answered_conditionally(req, body, shared):
                 return
         if body.identity_size >= 0:  # an encoded variant: one test on the identity path
             if body.stream:
@@ -696,6 +689,20 @@ class Connection:
             return
         self._respond(whole_file_plan(body), body, shared)
 
+    def _answered_conditionally(self, req: Request, body: FileBody, shared: bool) -> bool:
+        """A conditional or ranged request: answered with 304, 206, 412 or 416 (True), or
+        False when the whole file is the answer."""
+        try:
+            plan = file_plan(req, body, self._cfg.max_ranges, self._loop.wall)
+        except HTTPError as err:
+            body.close_unless(shared)
+            self._respond_error(err)
+            return True
+        if plan is None:
+            return False
+        self._respond(plan, body, shared)
+        return True
+
     def _respond_stream(self, site: Site, body: FileBody, shared: bool) -> None:
         """A file encoded as it is sent: chunked (its length is known only at the end), or
         for HTTP/1.0, which has no chunks, ended by closing the connection. A range of it
@@ -707,16 +714,9 @@ class Connection:
             body.close_unless(shared)
             self._serve(site, req.target, identity=True)
             return
-        if not CONDITIONAL.isdisjoint(req.fields):
-            try:
-                plan = file_plan(req, body, self._cfg.max_ranges, self._loop.wall)
-            except HTTPError as err:
-                body.close_unless(shared)
-                self._respond_error(err)
-                return
-            if plan is not None:
-                self._respond(plan, body, shared)
-                return
+        if not CONDITIONAL.isdisjoint(req.fields) and self._answered_conditionally(
+                req, body, shared):
+            return
         chunked = req.version != b"HTTP/1.0"
         if not chunked and req.method == b"GET":
             self._keep = False

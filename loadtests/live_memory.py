@@ -2,15 +2,15 @@
 
     python3 loadtests/live_memory.py [--pages 1000] [--concurrency 200] [--timeout 30]
 
-Starts `python3 -m evserver --live-reload --no-log --host 127.0.0.1 --port 0` on a temporary
-root (a page and a stylesheet), with a status page that counts the open streams. Once it has
-served a page and one event stream (so the code paths are loaded) and is idle, it reads the
-server's RSS (VmRSS in /proc/PID/status). Then it opens `--pages` event streams at
-/.evserver/live from this process with raw non-blocking sockets (at most `--concurrency`
-still connecting at a time; the open-file limit raised as needed, which the server inherits),
-reads each stream's head and first lines (`retry:` and `id:`), checks that the server counts
-them all, and reads the RSS again. Then it writes one file in the root and waits until every
-stream has received the `change` event naming it.
+Starts `python3 -m evserver --live-reload --host 127.0.0.1 --port 0` (attack.py's launcher,
+with its access log) on a temporary root (a page and a stylesheet), with a status page that
+counts the open streams. Once it has served a page and one event stream (so the code paths
+are loaded) and is idle, it reads the server's RSS (VmRSS in /proc/PID/status). Then it
+opens `--pages` event streams at /.evserver/live from this process with raw non-blocking
+sockets (at most `--concurrency` still connecting at a time; the open-file limit raised as
+needed, which the server inherits), reads each stream's head and first lines (`retry:` and
+`id:`), checks that the server counts them all, and reads the RSS again. Then it writes one
+file in the root and waits until every stream has received the `change` event naming it.
 
 Prints the RSS before and after, the difference per open page (KiB), the server's open
 files, how long opening the streams took, and the time from the write until the first and
@@ -27,10 +27,8 @@ import errno
 import http.client
 import json
 import os
-import re
 import resource
 import selectors
-import signal
 import socket
 import subprocess
 import sys
@@ -40,7 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from attack import ServerProcess, fd_count, rss_kib  # loadtests/ is this script's folder
+
 LIVE = "/.evserver/live"
 STATUS = "/_status"
 REQUEST = (f"GET {LIVE} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
@@ -53,44 +52,12 @@ MAX_PAGES = 4096  # evserver's live_reload_max: beyond it a stream gets 503
 
 # -- the server -----------------------------------------------------------------------------
 
-class Server:
-    """`python3 -m evserver --live-reload` on an ephemeral port; stderr goes to a file."""
+class Server(ServerProcess):
+    """attack.py's `python3 -m evserver` on an ephemeral port, with --live-reload and a status
+    page that counts the open streams."""
 
     def __init__(self, root: Path, workdir: Path) -> None:
-        self.stderr_path = workdir / "evserver-stderr.txt"
-        argv = [sys.executable, "-m", "evserver", "--live-reload", "--no-log",
-                "--host", "127.0.0.1", "--port", "0", "--root", str(root),
-                "--status-path", STATUS]
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=err)
-        self.pid = self.proc.pid
-        self.port = self._read_port()
-
-    def _read_port(self) -> int:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            match = re.search(r"http://127\.0\.0\.1:(\d+)/", self.stderr())
-            if match:
-                return int(match.group(1))
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"evserver exited: {self.stderr()}")
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("evserver printed no URL within 15 s")
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def rss_kib(self) -> int:
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise RuntimeError("no VmRSS in /proc/PID/status")
-
-    def open_files(self) -> int:
-        return len(os.listdir(f"/proc/{self.pid}/fd"))
+        super().__init__(root, workdir, ["--live-reload", "--status-path", STATUS])
 
     def get(self, path: str) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -111,15 +78,11 @@ class Server:
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after 10 s; the exit status (None if it had to be killed)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                return None
-        return self.proc.returncode
+        try:
+            return self.terminate(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
@@ -288,7 +251,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             print("the warm-up stream was not released")
             return 1
         time.sleep(1.0)
-        rss_before, files_before = server.rss_kib(), server.open_files()
+        rss_before, files_before = rss_kib(server.pid), fd_count(server.pid)
 
         began = time.monotonic()
         streams = open_streams(server.port, args.pages, args.concurrency, args.timeout, sel)
@@ -300,7 +263,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             print(f"{len(failed)} of {args.pages} streams did not open: {reasons[:5]}")
         counted = server.listening()
         time.sleep(1.0)  # let the server settle (and the pool go idle)
-        rss_after, files_after = server.rss_kib(), server.open_files()
+        rss_after, files_after = rss_kib(server.pid), fd_count(server.pid)
 
         with open(root / CHANGED, "w") as f:
             f.write("changed\n")

@@ -34,21 +34,12 @@ from evserver.watch import (
     served_change,
     watch,
 )
+
+# Every watcher closes its inotify fd (and a test its loop): the connection tests' check,
+# an autouse fixture that applies here once imported.
+from tests.conn.conftest import no_fd_leak  # noqa: F401
 from tests.conn.fakes import FakeJob, FakeLoop, is_closed_fd
 from tests.unit.conftest import ListHandler
-
-
-def _open_fds() -> set[int]:
-    return {int(fd) for fd in os.listdir("/proc/self/fd") if not is_closed_fd(int(fd))}
-
-
-@pytest.fixture(autouse=True)
-def no_fd_leak() -> Iterator[None]:
-    """Every watcher closes its inotify fd (and a test its loop)."""
-    before = _open_fds()
-    yield
-    leaked = _open_fds() - before
-    assert not leaked, [os.readlink(f"/proc/self/fd/{fd}") for fd in leaked]
 
 
 def _inotify_works() -> bool:
