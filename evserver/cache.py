@@ -37,6 +37,8 @@ class FileCache:
         self.encoded_bytes = 0
         self.hits = 0
         self.misses = 0
+        self.open_hits = 0  # the hits on a file kept open (counted in `hits` too)
+        self.evictions = 0
         self._entries: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
         self._encoded: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
         self._open: OrderedDict[str, tuple[FileBody, float]] = OrderedDict()
@@ -69,6 +71,8 @@ class FileCache:
         body, loaded = item
         if now - loaded < self.ttl:
             self.hits += 1
+            if body.fd is not None:
+                self.open_hits += 1
             table.move_to_end(path)
             return body, None
         self.misses += 1
@@ -87,6 +91,7 @@ class FileCache:
             while len(self._open) > self.max_open:
                 _, (old, _) = self._open.popitem(last=False)
                 old.close_fd()
+                self.evictions += 1
             return True
         if body.encoded_here:
             return self._put_encoded(path, body, now)
@@ -97,6 +102,7 @@ class FileCache:
         while self.bytes > self.max_bytes or len(self._entries) > self.max_entries:
             _, (old, _) = self._entries.popitem(last=False)
             self.bytes -= len(old.data or b"")
+            self.evictions += 1
         return True
 
     def _put_encoded(self, path: str, body: FileBody, now: float) -> bool:
@@ -108,6 +114,7 @@ class FileCache:
         while self.encoded_bytes > self.encoded_max_bytes or len(self._encoded) > self.max_entries:
             _, (old, _) = self._encoded.popitem(last=False)
             self.encoded_bytes -= len(old.data or b"")
+            self.evictions += 1
         return True
 
     def expire(self) -> None:

@@ -103,11 +103,12 @@ def _not_above(other: str) -> Rule:
     return rule
 
 
-def _differs_from(other: str) -> Rule:
+def _differs_from(*others: str) -> Rule:
     def rule(cfg: object, name: str) -> None:
         value = getattr(cfg, name)
-        if value and value == getattr(cfg, other):
-            raise _invalid(name, f"must differ from {_flag(other)}", other=other)
+        for other in others:
+            if value and value == getattr(cfg, other):
+                raise _invalid(name, f"must differ from {_flag(other)}", other=other)
     return rule
 
 
@@ -421,7 +422,13 @@ class Config:
         help="print each request on a terminal's stderr, coloured by status")
     status_path: str = option(  # e.g. /_status: counters as HTML and JSON (off when empty)
         "", Text(url_path), "--status-path", group="logs", metavar="PATH",
-        help="serve counters at PATH (HTML, or JSON with ?json); off if empty")
+        help="serve the metrics at PATH as a page with live charts (JSON with "
+             "?format=json); off if empty")
+    metrics_path: str = option(  # e.g. /metrics: the Prometheus text exposition
+        "", Text(url_path), "--metrics-path", group="logs", metavar="PATH",
+        relation=_differs_from("status_path", "health_path"),
+        help="serve the metrics at PATH for Prometheus to scrape (to {status_allow} "
+             "addresses); off if empty")
     health_path: str = option(  # e.g. /healthz: 200 while serving, 503 while draining
         "", Text(url_path), "--health-path", group="logs", metavar="PATH",
         relation=_differs_from("status_path"),

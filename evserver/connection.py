@@ -34,6 +34,18 @@ from .http11 import DateLine, HTTPError, Request, RequestParser, build_head
 from .live import LiveReload
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
+from .metrics import (
+    CLIENT,
+    DONE,
+    ERROR,
+    LIMIT,
+    REFUSED,
+    RESET,
+    SHUTDOWN,
+    TIMEOUT,
+    Counters,
+    Snapshot,
+)
 from .opening import READY, WRAP, Opening, OpeningFailed
 from .outgoing import (
     BLOCKED,
@@ -70,6 +82,7 @@ from .responses import (
     login_gate,
     login_refused,
     method_plan,
+    metrics_plan,
     path_of,
     screen,
     spa_fallback,
@@ -77,7 +90,6 @@ from .responses import (
     whole_file_plan,
 )
 from .site import Site
-from .status import Counters, Snapshot
 
 log = logging.getLogger("evserver")
 
@@ -180,6 +192,8 @@ class Connection:
         if cfg.proxy_protocol and not in_networks(self.peer, cfg.trusted_proxies):
             log.debug("%s closed: not a trusted proxy", self.peer)
             self._sock.close()  # still CLOSED, as before start(): nothing registered
+            self._owner.counters.proxy_failures += 1
+            self._owner.counters.connection_closed(REFUSED, 0)
             self._owner.forget(self)
             return
         if self._opening is not None:
@@ -251,7 +265,7 @@ class Connection:
             what = "file work" if phase is WAIT_FILE else "password check"
             self._respond_error(HTTPError(_UNAVAILABLE, f"{what} too slow"))
         else:
-            self.close(f"{phase.value} timeout")
+            self.close(f"{phase.value} timeout", TIMEOUT)
 
     # -- events and reading ---------------------------------------------------------------
 
@@ -290,7 +304,7 @@ class Connection:
                 return
             except Exception:
                 log.exception("%s: cannot even answer 500", self.peer)
-        self.close("internal error")
+        self.close("internal error", ERROR)
 
     def _open(self) -> None:
         """The stage before HTTP, one step per event; then HTTP begins, in IDLE."""
@@ -305,7 +319,12 @@ class Connection:
                 self._sock = opening.wrap(self._sock)
                 step = opening.step(self._sock)
         except OpeningFailed as err:
-            self.close(str(err))
+            counters = self._owner.counters
+            if err.stage == "tls":
+                counters.tls_failures += 1
+            else:
+                counters.proxy_failures += 1
+            self.close(str(err), CLIENT if err.left else ERROR)
             return
         except OSError as err:
             self._on_socket_error(err)
@@ -314,6 +333,10 @@ class Connection:
             self._set_phase(OPENING)  # reading or writing, as the opening asks
             return
         self._opening = None
+        if opening.preamble_read:
+            self._owner.counters.proxy_preambles += 1
+        if opening.handshaken:
+            self._owner.counters.tls_handshakes += 1
         if opening.client is not None:
             self.peer = self._client = opening.client
         if opening.plain:
@@ -398,7 +421,7 @@ class Connection:
                           and served < self._cfg.max_keepalive_requests)
             self._dispatch(req)
         elif self._eof:
-            self.close("client closed")
+            self.close("client closed", CLIENT)
         elif self._phase is HEAD and not self._parser.buffered and not self._parser.in_body:
             # Only a discarded body or empty lines came: idle again, with the idle timeout.
             self._set_phase(IDLE)
@@ -443,6 +466,8 @@ class Connection:
         path = path_of(req.target)
         if path == cfg.status_path:
             self._respond(status_plan(req, client, cfg.status_allow, self._owner.snapshot()))
+        elif path == cfg.metrics_path:
+            self._respond(metrics_plan(client, cfg.status_allow, self._owner.snapshot()))
         elif path == cfg.health_path:
             self._respond(health_plan(self._owner.draining))
         elif path == cfg.live_reload_path and self._owner.live is not None:
@@ -513,7 +538,7 @@ class Connection:
         self._sent += n
         if n < len(data):
             self._leave_events()
-            self.close("live-reload stream not read")
+            self.close("live-reload stream not read", LIMIT)
 
     def _on_events_readable(self) -> None:
         """A page's EventSource sends nothing after its request: EOF (or anything else)
@@ -527,7 +552,7 @@ class Connection:
             self._on_socket_error(err)
             return
         self._leave_events()
-        self.close("page closed" if not data else "input on a live-reload stream")
+        self.close("page closed" if not data else "input on a live-reload stream", CLIENT)
 
     def _leave_events(self) -> None:
         if self._live is not None:
@@ -560,6 +585,7 @@ class Connection:
             failures = self._owner.login_failures
             if user is None:
                 failures.failure(self._client, self._loop.now)
+                self._owner.counters.login_failures += 1
                 log.warning("%s: failed login for %s", self._client, path_of(req.target))
                 self._respond_error(login_refused(site.challenge))
                 return
@@ -869,7 +895,7 @@ class Connection:
         try:
             self._loop.submit(out.read_job(), on_done=partial(self._on_chunk, self._seq))
         except RuntimeError:
-            self.close("shutting down")
+            self.close("shutting down", SHUTDOWN)
             return
         self._set_phase(WAIT_CHUNK)
         self._set_deadline(self._loop.now + self._cfg.send_timeout)
@@ -936,11 +962,13 @@ class Connection:
         fields = req.fields if req is not None else _NO_FIELDS
         sent = self._out.sent if self._out is not None else self._sent
         body_bytes = max(0, sent - self._head_len)
-        self._owner.counters.count(status, body_bytes)
+        duration = self._loop.now - self._started
+        self._owner.counters.count(req.method if req is not None else b"", status, body_bytes,
+                                   duration)
         # status is an IntEnum, formatted with %d: its .value is a slow Python property.
         self._owner.access_log.record(
             self._client, self._loop.wall, self._request_line, status, body_bytes,
-            fields.get(b"referer"), fields.get(b"user-agent"), self._loop.now - self._started)
+            fields.get(b"referer"), fields.get(b"user-agent"), duration)
 
     # -- closing --------------------------------------------------------------------------------
 
@@ -958,7 +986,7 @@ class Connection:
         try:
             self._sock.shutdown(socket.SHUT_WR)
         except OSError:
-            self.close("shutdown failed")
+            self.close("shutdown failed", RESET)
             return
         self._set_phase(LINGER)
         self._set_deadline(self._loop.now + self._cfg.linger_timeout)
@@ -979,12 +1007,14 @@ class Connection:
     def _on_socket_error(self, err: OSError) -> None:
         if err.errno in _DISCONNECTS or isinstance(err, _QUIET_TLS_ERRORS):
             log.debug("%s disconnected: %s", self.peer, err)
+            self.close("socket error", RESET)
         else:
             log.warning("%s: %s", self.peer, err)
-        self.close("socket error")
+            self.close("socket error", ERROR)
 
-    def close(self, reason: str = "") -> None:
-        """Close now: unregister, close the socket, release the file, leave the registry."""
+    def close(self, reason: str = "", cause: str = DONE) -> None:
+        """Close now: unregister, close the socket, release the file, leave the registry.
+        `cause` is the class of `reason` that the metrics count (see `metrics`)."""
         if self._phase is CLOSED:
             return
         self._leave_events()
@@ -997,6 +1027,7 @@ class Connection:
         if self._out is not None:
             self._out.release()
             self._out = None
+        self._owner.counters.connection_closed(cause, self._served)
         self._owner.forget(self)
         log.debug("%s closed: %s", self.peer, reason)
 

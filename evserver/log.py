@@ -165,6 +165,8 @@ class AccessLog:
         self._reopen_failed = False
         self._lines: deque[bytes] = deque()
         self._max_backlog = max_backlog
+        self.written = 0  # lines written (by the writer thread; read for the metrics)
+        self.dropped = 0  # lines lost: the log could not be written for too long
         self._interval = flush_interval
         self._stop = threading.Event()
         self._closed = False
@@ -285,20 +287,26 @@ class AccessLog:
         lines = self._lines
         if not lines or self._out is None:
             return
-        pending = memoryview(b"".join([lines.popleft() for _ in range(len(lines))]))
+        data = b"".join([lines.popleft() for _ in range(len(lines))])
+        pending = memoryview(data)
         try:
             while pending:
                 pending = pending[self._out.write(pending):]  # a raw file may write part
             self._out.flush()
             self._failed = False
+            self.written += data.count(b"\n")
         except (OSError, ValueError) as err:
             if not self._failed:
                 log.error("cannot write the access log: %s", err)
                 self._failed = True
             # Requeue only what the file did not take: bytes a buffered writer accepted
             # are retried by its own next flush, and requeueing them too wrote them twice.
+            unsent = pending.tobytes().count(b"\n")  # lines not (wholly) written
+            self.written += data.count(b"\n") - unsent
             if pending and len(lines) < self._max_backlog:
                 lines.appendleft(bytes(pending))
+            else:
+                self.dropped += unsent
 
     def close(self) -> None:
         """Stop the writer and flush every line written so far."""

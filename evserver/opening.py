@@ -24,14 +24,21 @@ _TLS_HANDSHAKE_RECORD = b"\x16"
 class OpeningFailed(Exception):
     """The connection must be closed without a word: a malformed preamble, a failed
     handshake, or a client that left. Answering would speak HTTP to something that is not
-    an HTTP client. The message is the reason, for the debug log."""
+    an HTTP client. The message is the reason, for the debug log; `stage` is what failed
+    ("proxy": the preamble, "tls": the handshake); `left` is true when the client just
+    went away (closed before finishing), false when it sent something wrong."""
+
+    def __init__(self, message: str, stage: str, left: bool = False) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.left = left
 
 
 class Opening:
     """The preamble (if --proxy-protocol) and then the handshake (if a TLS port)."""
 
     __slots__ = ("_preamble", "_tls", "_recv_size", "_handshaking", "wants_write", "client",
-                 "rest", "plain")
+                 "rest", "plain", "preamble_read", "handshaken")
 
     def __init__(self, proxy_protocol: bool, tls: ssl.SSLContext | None,
                  recv_size: int = 65536) -> None:
@@ -43,6 +50,8 @@ class Opening:
         self.client: str | None = None  # who the balancer says the client is
         self.rest = b""  # plain HTTP bytes that came in the preamble's packet
         self.plain = False  # plain HTTP arrived on the HTTPS port
+        self.preamble_read = False  # (for the metrics) a PROXY preamble was accepted
+        self.handshaken = False  # a TLS handshake completed
 
     def step(self, sock: socket.socket) -> int:
         """Go as far as the socket allows. Raises OpeningFailed, or OSError from the
@@ -70,17 +79,18 @@ class Opening:
         except (BlockingIOError, InterruptedError):
             return False
         if not data:
-            raise OpeningFailed("closed before its PROXY preamble")
+            raise OpeningFailed("closed before its PROXY preamble", "proxy", left=True)
         try:
             preamble = self._preamble.feed(data)
         except ProxyError as err:
-            raise OpeningFailed(f"bad PROXY preamble: {err}") from None
+            raise OpeningFailed(f"bad PROXY preamble: {err}", "proxy") from None
         if preamble is None:
             return False
         self._preamble = None
+        self.preamble_read = True
         self.client = preamble.client  # None for LOCAL (a health check): the balancer itself
         if self._tls is not None and preamble.rest:
-            raise OpeningFailed("data after the PROXY preamble on a TLS port")
+            raise OpeningFailed("data after the PROXY preamble on a TLS port", "proxy")
         self.rest = preamble.rest
         return True
 
@@ -92,7 +102,7 @@ class Opening:
         except (BlockingIOError, InterruptedError):
             return WANT_READ
         if not first:
-            raise OpeningFailed("closed before the TLS handshake")
+            raise OpeningFailed("closed before the TLS handshake", "tls", left=True)
         if first != _TLS_HANDSHAKE_RECORD:
             self._tls = None
             self.plain = True
@@ -119,7 +129,8 @@ class Opening:
             self.wants_write = True
             return WANT_WRITE
         except (ssl.SSLError, OSError) as err:
-            raise OpeningFailed(f"TLS handshake failed: {err}") from None
+            raise OpeningFailed(f"TLS handshake failed: {err}", "tls") from None
         self._handshaking = False
+        self.handshaken = True
         self.wants_write = False
         return READY

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from . import banner
+from .board import Seat
 from .config import Config
 from .log import AccessLog, human_size, setup_direct_logging, setup_logging
 from .selfsigned import SelfSignedError, ensure_certificate, state_folder
@@ -79,11 +80,13 @@ def _remove_pidfile(path: str) -> None:
         pass
 
 
-def _serve(cfg: Config, ready: Callable[[], None] | None = None) -> int:
+def _serve(cfg: Config, ready: Callable[[], None] | None = None,
+           seat: Seat | None = None) -> int:
     """One server process: bind, open the log, run the loop until a stop signal. Prints
-    the banner itself, unless it is a worker, which calls `ready()` once it listens."""
+    the banner itself, unless it is a worker, which calls `ready()` once it listens (and
+    posts its numbers at its `seat` for the others)."""
     try:
-        server = Server(cfg)
+        server = Server(cfg, seat=seat)
     except ValueError as err:  # a bad --auth or --auth-file line
         return _fail(str(err))
     except ssl.SSLError as err:

@@ -3,10 +3,10 @@ file's metadata and the client's facts, and returns a `Plan` or raises `HTTPErro
 
 Owns: `Plan`, and the decisions: error pages (`error_plan`), OPTIONS and CORS preflight
 (`method_plan`), `Expect` (`expectation`), plain HTTP on the HTTPS port, the HTTPS redirect
-and the address rules (`screen`, with the X-Forwarded-For walk), the status and health
-answers, the login gate, the SPA fallback, and the conditional / range / multipart plan of
-a file (`file_plan`, `whole_file_plan`). Imports `http11`, `semantics`, `files`, `site`,
-`addresses`, `status`.
+and the address rules (`screen`, with the X-Forwarded-For walk), the status, metrics and
+health answers, the login gate, the SPA fallback, and the conditional / range / multipart
+plan of a file (`file_plan`, `whole_file_plan`). Imports `http11`, `semantics`, `files`, `site`,
+`addresses`, `status`, `metrics`, `live`.
 
 A plan holds only what is particular to its response: the status, the header lines after
 the ones every response carries (which the connection adds with `Date` and `Connection`),
@@ -22,6 +22,8 @@ from .addresses import forwarded_client, in_networks
 from .files import FileBody, route
 from .http11 import TCHAR, HTTPError, Request
 from .live import inject
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import Snapshot, render_text
 from .semantics import (
     Validators,
     content_range,
@@ -30,10 +32,11 @@ from .semantics import (
     multipart_plan,
     parse_range,
     precondition_status,
+    prefers_json,
     unsatisfied_range,
 )
 from .site import Site
-from .status import Snapshot, render_html, render_json
+from .status import render_html, render_json
 
 ALLOW = b"GET, HEAD, OPTIONS"
 # Registered methods (IANA) that exist but are not allowed on static files: 405, not 501.
@@ -204,16 +207,27 @@ def path_of(target: bytes) -> str:
 # -- pages of the server's own --------------------------------------------------------------
 
 def status_plan(req: Request, client: str, allow: tuple[str, ...], snapshot: Snapshot) -> Plan:
-    """--status-path: the counters, as HTML, or JSON with `?json`; only to the addresses
-    --status-allow names (loopback by default), 403 to others."""
+    """--status-path: the metrics, as a page with charts, or as JSON (`?format=json`, the
+    old `?json`, or `Accept: application/json`); only to the addresses --status-allow names
+    (loopback by default), 403 to others."""
     if not in_networks(client, allow):
         raise HTTPError(HTTPStatus.FORBIDDEN, "status page", close=False)
-    if req.target.partition(b"?")[2] == b"json":
+    if prefers_json(req.target.partition(b"?")[2], req.fields.get(b"accept")):
         body, ctype = render_json(snapshot), b"application/json"
     else:
         body, ctype = render_html(snapshot), b"text/html; charset=utf-8"
     return Plan(_OK, b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
-                % (ctype, len(body)), body)
+                b"Vary: Accept\r\n" % (ctype, len(body)), body)
+
+
+def metrics_plan(client: str, allow: tuple[str, ...], snapshot: Snapshot) -> Plan:
+    """--metrics-path: the Prometheus text exposition (format 0.0.4), to the addresses
+    --status-allow names, 403 to others."""
+    if not in_networks(client, allow):
+        raise HTTPError(HTTPStatus.FORBIDDEN, "metrics", close=False)
+    body = render_text(snapshot)
+    return Plan(_OK, b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
+                % (METRICS_TYPE, len(body)), body)
 
 
 def health_plan(draining: bool) -> Plan:

@@ -3,7 +3,8 @@
 Owns: `Validators`, `precondition_status()` (§13.2.2), `if_range_allows()` (§13.1.5),
 `parse_range()` and `RangeSpec` (§14.1.2), the multipart/byteranges layout
 (`multipart_boundary()`, `multipart_plan()`, §14.6), `content_range()`,
-`unsatisfied_range()` (§14.4) and `accepted_encodings()` (§12.5.3).
+`unsatisfied_range()` (§14.4), `accepted_encodings()` (§12.5.3) and `prefers_json()`
+(§12.5.1).
 Imports only the stdlib and `http11` (`Request`, `parse_http_date`). Sans-IO: no socket, file,
 logger or clock (the caller passes `now`), so each rule is a plain function over values.
 Where the RFC leaves a choice, the comments say what nginx does and that we do the same.
@@ -343,3 +344,34 @@ def accepted_encodings(accept_encoding: bytes | None) -> tuple[str, ...]:
     ranked = sorted((c for c in _CODINGS if weights[c] > 0 and weights[c] >= identity),
                     key=lambda c: -weights[c])
     return tuple(ranked)  # sorted() is stable: equal weights keep our order
+
+
+# -- JSON or HTML (RFC 9110 §12.5.1) ----------------------------------------------------------
+
+def prefers_json(query: bytes, accept: bytes | None) -> bool:
+    """Whether a page that has a JSON form (the status page, a directory listing) answers
+    with it: `?format=json` (or the status page's old `?json`) says so, `?format=html`
+    says not; else `Accept` does, when it weighs application/json above text/html (each
+    by its most specific range). A tie, `*/*` or no Accept at all: HTML."""
+    for field in query.split(b"&"):
+        if field == b"json" or field == b"format=json":
+            return True
+        if field == b"format=html":
+            return False
+    if not accept:
+        return False
+    json_q = html_q = 0
+    json_rank = html_rank = -1  # 2: type/subtype, 1: type/*, 0: */*
+    for element in accept.decode("latin-1").split(","):
+        media, *params = element.split(";")
+        kind, _, sub = media.strip(" \t").lower().partition("/")
+        q = _weight(params)
+        if q is None:
+            continue
+        rank = 0 if kind == "*" and sub == "*" else 1 if sub == "*" else 2
+        if (kind, sub) in (("application", "json"), ("application", "*"), ("*", "*")) \
+                and rank > json_rank:
+            json_q, json_rank = q, rank
+        if (kind, sub) in (("text", "html"), ("text", "*"), ("*", "*")) and rank > html_rank:
+            html_q, html_rank = q, rank
+    return json_q > html_q

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import Future
 
 from .auth import Credentials, FailureLimiter
+from .board import Seat
 from .cache import FileCache
 from .config import Config
 from .connection import Connection
@@ -23,9 +24,10 @@ from .files import load_error_pages
 from .live import HEARTBEAT, LiveReload
 from .log import AccessLog
 from .loop import READ, Loop, TimerHandle
+from .metrics import Counters, Snapshot, carried, merge
 from .phases import IDLE
 from .site import Site
-from .status import Counters, Snapshot
+from .status import History, merge_history
 from .watch import Watcher, watch
 
 log = logging.getLogger("evserver")
@@ -39,7 +41,7 @@ class Server:
     """Accepts connections into one Loop and tracks them until they close."""
 
     def __init__(self, cfg: Config, loop: Loop | None = None,
-                 access_log: AccessLog | None = None) -> None:
+                 access_log: AccessLog | None = None, seat: Seat | None = None) -> None:
         self.cfg = cfg
         self.loop = loop or Loop(cfg.threads, debug=cfg.debug)
         self.cache = FileCache(cfg.cache_max_bytes, cfg.cache_max_entries, cfg.cache_ttl,
@@ -88,6 +90,15 @@ class Server:
         self._heartbeat: TimerHandle | None = None
         if cfg.live_reload:
             self._start_live_reload(docroot)
+        # --status-path, --metrics-path: the charts' history, the process's facts (read in
+        # the pool) and, with --workers, this worker's numbers posted for the others.
+        self.history: History | None = None
+        self._seat = seat
+        self._predecessor: Snapshot = {}  # the last numbers of the worker this one replaces
+        self._process_facts: Snapshot = {}
+        self._sampler: TimerHandle | None = None
+        if cfg.status_path or cfg.metrics_path:
+            self._start_sampling()
         self._resume_accept()
 
     @property
@@ -95,27 +106,90 @@ class Server:
         return self._address
 
     def snapshot(self) -> Snapshot:
-        """The counters the status page shows."""
-        lookups = self.cache.hits + self.cache.misses
-        return {
-            "uptime_seconds": round(time.time() - self.started),
+        """The metrics (see `metrics`) and the charts' history: this process's, or with
+        --workers the whole server's, every worker's last posted numbers added to ours."""
+        own = self._own_snapshot()
+        if self._seat is None:
+            return own
+        self._seat.board.post(self._seat.slot, own)
+        others = self._seat.others()
+        whole = merge([own, *others])
+        whole["history"] = merge_history([own.get("history"),
+                                          *(other.get("history") for other in others)])
+        return whole
+
+    def _own_snapshot(self) -> Snapshot:
+        counters, cache, loop = self.counters, self.cache, self.loop
+        queued = loop.queued_jobs
+        snapshot = counters.snapshot()
+        snapshot.update({
+            # A request after a connection's first is counted as reused once the connection
+            # closes; the open connections' are added here.
+            "http_keepalive_requests_total": counters.reused + sum(
+                conn.served - 1 for conn in self.connections if conn.served > 1),
+            "connections_accepted_total": self.accepted,
             "connections_open": len(self.connections),
             "connections_idle": len(self.idle),
-            "connections_total": self.accepted,
-            "requests_total": sum(self.counters.by_status.values()),
-            "requests_by_status": {str(k): v for k, v in sorted(self.counters.by_status.items())},
-            "bytes_sent": self.counters.bytes_sent,
-            "pool_jobs_pending": self.loop.pending_jobs,
-            "pool_jobs_queued": self.loop.queued_jobs,
-            "cache_entries": len(self.cache),
-            "cache_open_files": self.cache.open_files,
-            "cache_hit_ratio": round(self.cache.hits / lookups, 3) if lookups else None,
-            "cache_encoded_entries": self.cache.encoded_entries,
-            "cache_encoded_bytes": self.cache.encoded_bytes,
-            "compression": self.counters.compression(),
-            **({"live_reload_pages": len(self.live)} if self.live is not None else {}),
-            "draining": self.draining,
-        }
+            "pool_threads": self.cfg.threads,
+            "pool_threads_busy": max(0, loop.pending_jobs - queued),
+            "pool_queue_jobs": queued,
+            "file_cache_hits_total": cache.hits,
+            "file_cache_misses_total": cache.misses,
+            "file_cache_evictions_total": cache.evictions,
+            "file_cache_entries": len(cache),
+            "file_cache_bytes": cache.bytes,
+            "open_file_cache_hits_total": cache.open_hits,
+            "open_file_cache_files": cache.open_files,
+            "encoded_cache_entries": cache.encoded_entries,
+            "encoded_cache_bytes": cache.encoded_bytes,
+            "log_lines_total": self.access_log.written,
+            "log_lines_dropped_total": self.access_log.dropped,
+            "draining": int(self.draining),
+            "workers": 1,
+            "process_start_time_seconds": self.started,
+            "process_cpu_seconds_total": round(sum(os.times()[:2]), 3),
+        })
+        if self.live is not None:
+            snapshot["live_reload_pages"] = len(self.live)
+            snapshot["live_reload_changes_total"] = self.live.events_sent
+        snapshot.update(self._process_facts)
+        if self._predecessor:
+            snapshot = carried(self._predecessor, snapshot)
+        if self.history is not None:
+            snapshot["history"] = self.history.json()
+        return snapshot
+
+    # -- sampling, for the status page's charts and the workers' board --------------------------
+
+    def _start_sampling(self) -> None:
+        self.history = History()
+        if self._seat is not None:
+            previous = self._seat.board.read(self._seat.slot)
+            if previous is not None:  # this worker replaces one that died: go on from it
+                self._predecessor = previous
+                self.history.extend(previous.get("history"))
+        self._sample()
+
+    def _sample(self) -> None:
+        """Every HISTORY_STEP seconds, at the wall clock's multiples of it: a sample of the
+        totals for the charts, the process's facts read in the pool, and (--workers) our
+        numbers posted."""
+        assert self.history is not None
+        counters = self.counters
+        wall = self.loop.wall
+        self.history.add(wall, counters.requests, counters.bytes_sent, len(self.connections))
+        if self._seat is not None:
+            self._seat.board.post(self._seat.slot, self._own_snapshot())
+        try:
+            self.loop.submit(process_facts, on_done=self._on_process_facts)
+        except RuntimeError:
+            return  # stopping
+        step = self.history.step
+        self._sampler = self.loop.call_later(step - wall % step, self._sample)
+
+    def _on_process_facts(self, future: Future[Snapshot]) -> None:
+        if future.exception() is None:
+            self._process_facts = future.result()
 
     def reload(self) -> None:
         """SIGHUP: build the site again in the pool (it reads the error pages and the auth
@@ -297,6 +371,8 @@ class Server:
 
     def _close(self) -> None:
         self._stop_live_reload()
+        if self._sampler is not None:
+            self._sampler.cancel()
         for conn in list(self.connections):
             conn.close("server closed")
         self.listener.close()
@@ -357,3 +433,16 @@ def _listen(cfg: Config, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def process_facts() -> Snapshot:
+    """Resident memory and open fds, from /proc (Linux); none elsewhere. In the pool."""
+    facts: Snapshot = {}
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            facts["process_resident_memory_bytes"] = int(f.read().split()[1]) * os.sysconf(
+                "SC_PAGE_SIZE")
+        facts["process_open_fds"] = len(os.listdir("/proc/self/fd"))
+    except (OSError, ValueError, IndexError):
+        pass
+    return facts

@@ -44,8 +44,8 @@ class Site:
         fields = response_fields(cfg)
         tls_fields = fields + (b"Strict-Transport-Security: max-age=%d\r\n" % cfg.hsts
                                if cfg.hsts else b"")
-        screening = bool(cfg.status_path or cfg.health_path or cfg.allow or cfg.deny
-                         or cfg.trusted_proxies or credentials is not None or tls
+        screening = bool(cfg.status_path or cfg.metrics_path or cfg.health_path or cfg.allow
+                         or cfg.deny or cfg.trusted_proxies or credentials is not None or tls
                          or cfg.live_reload)
         return cls(cfg, docroot, fields, tls_fields, b"HTTP/1.1 200 OK\r\n" + fields,
                    b"HTTP/1.1 200 OK\r\n" + tls_fields, error_pages or {}, credentials,

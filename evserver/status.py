@@ -1,47 +1,68 @@
-"""The status page (`--status-path`): the server's counters, and who may read them.
+"""The status page (`--status-path`): the metrics as JSON or as a page with live charts.
 
-Owns: `Counters`, `render_json()`, `render_html()`. Imports nothing from
-evserver: the server fills a `Snapshot` dict and these functions only format it.
+Owns: `History` (the last minutes, sampled), `merge_history()`, `render_json()`,
+`render_html()`. Imports `metrics`. The server fills a snapshot (see `metrics`); these
+functions only format it.
 """
 from __future__ import annotations
 
 import html
 import json
+from collections import deque
 
-Snapshot = dict[str, object]
+from .metrics import Snapshot, compression_summary, total
+
+HISTORY_STEP = 2.0  # seconds between samples
+HISTORY_SAMPLES = 300  # ten minutes of them
 
 
-class Counters:
-    """What the loop counts per answered request: two dict/int updates, nothing more; and
-    per encoded body sent whole, what it would have weighed without its coding."""
+class History:
+    """Samples of the totals every HISTORY_STEP seconds, at wall-clock times that are
+    multiples of the step (so the samples of several workers line up and add up)."""
 
-    __slots__ = ("by_status", "bytes_sent", "encoded_responses", "identity_bytes",
-                 "encoded_bytes")
+    def __init__(self, size: int = HISTORY_SAMPLES, step: float = HISTORY_STEP) -> None:
+        self.step = step
+        self._samples: deque[tuple[float, int, int, int]] = deque(maxlen=size)
 
-    def __init__(self) -> None:
-        self.by_status: dict[int, int] = {}
-        self.bytes_sent = 0
-        self.encoded_responses = 0
-        self.identity_bytes = 0  # what the encoded responses' files weigh
-        self.encoded_bytes = 0  # what their bodies weighed as sent
+    def __len__(self) -> int:
+        return len(self._samples)
 
-    def count(self, status: int, body_bytes: int) -> None:
-        by_status = self.by_status
-        by_status[status] = by_status.get(status, 0) + 1
-        self.bytes_sent += body_bytes
+    def add(self, wall: float, requests: int, body_bytes: int, connections: int) -> None:
+        """A sample taken at `wall` (seconds since the epoch), filed under its step."""
+        when = round(wall / self.step) * self.step
+        if self._samples and self._samples[-1][0] >= when:
+            self._samples.pop()  # a late timer: the newer sample replaces the older
+        self._samples.append((when, requests, body_bytes, connections))
 
-    def encoded(self, identity_bytes: int, encoded_bytes: int) -> None:
-        self.encoded_responses += 1
-        self.identity_bytes += identity_bytes
-        self.encoded_bytes += encoded_bytes
+    def extend(self, earlier: object) -> None:
+        """Begin with the samples of a `json()` (a replaced worker's, from the board)."""
+        if isinstance(earlier, dict):
+            for sample in earlier.get("samples", [])[-(self._samples.maxlen or 0):]:
+                self._samples.append(tuple(sample))
 
-    def compression(self) -> dict[str, object]:
-        """The savings, for the status page and the stop line."""
-        saved = self.identity_bytes - self.encoded_bytes
-        return {"responses": self.encoded_responses, "bytes_before": self.identity_bytes,
-                "bytes_after": self.encoded_bytes, "bytes_saved": saved,
-                "saved_ratio": round(saved / self.identity_bytes, 3)
-                if self.identity_bytes else None}
+    def json(self) -> dict[str, object]:
+        return {"step": self.step, "samples": [list(sample) for sample in self._samples]}
+
+
+def merge_history(histories: list[object]) -> dict[str, object]:
+    """Several workers' `History.json()`s as one: the samples of each time added up (a
+    time some worker has no sample for is left out, so a worker's restart shows no dip)."""
+    step = HISTORY_STEP
+    by_time: dict[float, list[float]] = {}
+    seen: dict[float, int] = {}
+    count = 0
+    for history in histories:
+        if not isinstance(history, dict):
+            continue
+        count += 1
+        step = float(history.get("step", step))
+        for when, *values in history.get("samples", []):
+            sums = by_time.setdefault(when, [0, 0, 0])
+            for i, value in enumerate(values[:3]):
+                sums[i] += value
+            seen[when] = seen.get(when, 0) + 1
+    samples = [[when, *sums] for when, sums in sorted(by_time.items()) if seen[when] == count]
+    return {"step": step, "samples": samples}
 
 
 def render_json(snapshot: Snapshot) -> bytes:
@@ -49,23 +70,19 @@ def render_json(snapshot: Snapshot) -> bytes:
 
 
 def render_html(snapshot: Snapshot) -> bytes:
-    """A small page that refreshes itself every 5 s; every value is escaped."""
-    rows = []
-    for key, value in snapshot.items():
-        if isinstance(value, dict):
-            inner = ", ".join(f"{k}: {v}" for k, v in sorted(value.items()))
-            value = inner or "none"
-        rows.append(f"<tr><th>{html.escape(key.replace('_', ' '))}</th>"
-                    f"<td>{html.escape(str(value))}</td></tr>")
+    """A small page of the main numbers; every value is escaped."""
+    rows = [("requests", f"{total(snapshot, 'http_requests_total'):.0f}"),
+            ("bytes sent", f"{total(snapshot, 'http_response_bytes_total'):.0f}"),
+            ("connections open", f"{total(snapshot, 'connections_open'):.0f}"),
+            ("compression", str(compression_summary(snapshot)))]
+    body = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                     for k, v in rows)
     page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>evserver status</title>
-<style>body{{font:16px system-ui,sans-serif;margin:2em auto;max-width:40em;padding:0 1em}}
-th{{text-align:left;padding:.3em 1em .3em 0;font-weight:600}}td{{font-family:monospace}}
-table{{border-collapse:collapse}}tr{{border-bottom:1px solid #ddd}}</style></head>
+<title>evserver status</title></head>
 <body><h1>evserver status</h1><table>
-{chr(10).join(rows)}
-</table><p>The same as JSON: <a href="?json">?json</a></p></body></html>
+{body}
+</table><p>The same as JSON: <a href="?format=json">?format=json</a></p></body></html>
 """
     return page.encode()

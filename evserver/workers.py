@@ -1,6 +1,6 @@
 """`--workers N`: N server processes on one port (SO_REUSEPORT) under a small supervisor.
 
-Owns: `supervise()`, `reserve_port()`, `STOP_SIGNALS`. Imports `config`. The supervisor
+Owns: `supervise()`, `reserve_port()`, `STOP_SIGNALS`. Imports `config`, `board`. The supervisor
 forks before any thread exists, forwards SIGTERM/SIGINT/SIGHUP to its workers, starts a new
 worker when one dies, and exits once all have stopped. A worker starts with those signals
 blocked; its `serve` unblocks them once it handles them. Each worker is a whole evserver
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from types import FrameType
 
+from .board import Board, Seat
 from .config import Config
 
 log = logging.getLogger("evserver")
@@ -48,17 +49,20 @@ def reserve_port(cfg: Config) -> socket.socket:
     return sock
 
 
-Serve = Callable[[Config, Callable[[], None]], int]
+Serve = Callable[[Config, Callable[[], None], Seat | None], int]
 
 
 def supervise(cfg: Config, reservation: socket.socket, serve: Serve,
               on_ready: Callable[[], None]) -> int:
-    """Run `serve(cfg, ready)` in `cfg.workers` forked processes until a stop signal;
-    `on_ready()` runs once every first worker called `ready()` (is listening). Returns the
-    exit status: 0 when every worker stopped cleanly."""
+    """Run `serve(cfg, ready, seat)` in `cfg.workers` forked processes until a stop signal;
+    `on_ready()` runs once every first worker called `ready()` (is listening). With the
+    status page or the metrics on, each worker has a seat on a shared board (a restarted
+    worker takes the seat of the one it replaces). Returns the exit status: 0 when every
+    worker stopped cleanly."""
     cfg = replace(cfg, port=reservation.getsockname()[1], reuse_port=True)
     ready_r, ready_w = os.pipe()  # each worker writes a byte once it listens
-    children: dict[int, float] = {}  # pid -> start time
+    board = Board(cfg.workers) if cfg.status_path or cfg.metrics_path else None
+    children: dict[int, tuple[float, int]] = {}  # pid -> (start time, slot)
     stopping = False
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -71,16 +75,16 @@ def supervise(cfg: Config, reservation: socket.socket, serve: Serve,
             except ProcessLookupError:
                 pass
 
-    def start_worker() -> None:
-        pid = _fork(cfg, serve, ready_w)
-        children[pid] = time.monotonic()
+    def start_worker(slot: int) -> None:
+        pid = _fork(cfg, serve, ready_w, Seat(board, slot) if board is not None else None)
+        children[pid] = (time.monotonic(), slot)
         if stopping:  # the stop came while it was being forked, before it was on the list
             os.kill(pid, signal.SIGTERM)
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, forward)
-    for _ in range(cfg.workers):
-        start_worker()
+    for slot in range(cfg.workers):
+        start_worker(slot)
     _await_ready(ready_r, cfg.workers)
     os.close(ready_r)
     on_ready()  # the banner: a client told the URL now finds a listener
@@ -90,9 +94,10 @@ def supervise(cfg: Config, reservation: socket.socket, serve: Serve,
             pid, wait_status = os.wait()  # PEP 475: retried after a forwarding handler
         except ChildProcessError:
             break
-        started = children.pop(pid, None)
-        if started is None:
+        child = children.pop(pid, None)
+        if child is None:
             continue
+        started, slot = child
         code = os.waitstatus_to_exitcode(wait_status)
         if stopping:
             status = status or (0 if code == 0 else 1)
@@ -105,7 +110,7 @@ def supervise(cfg: Config, reservation: socket.socket, serve: Serve,
         if time.monotonic() - started < _FAST_DEATH:
             time.sleep(_FAST_DEATH)  # no restart storm when workers die at once
         if not stopping:
-            start_worker()
+            start_worker(slot)
     reservation.close()
     os.close(ready_w)
     return status
@@ -126,7 +131,7 @@ def _await_ready(ready_r: int, workers: int, timeout: float = 10.0) -> None:
         got += len(data)
 
 
-def _fork(cfg: Config, serve: Serve, ready_w: int) -> int:
+def _fork(cfg: Config, serve: Serve, ready_w: int, seat: Seat | None) -> int:
     """Fork a worker, the stop signals blocked across the fork: the worker starts with them
     blocked, and `serve` unblocks them once its handlers are in place."""
     before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -146,7 +151,7 @@ def _fork(cfg: Config, serve: Serve, ready_w: int) -> int:
             pass  # the supervisor stopped listening for it: a restart after start-up
 
     try:
-        code = serve(cfg, ready)
+        code = serve(cfg, ready, seat)
     except BaseException:
         log.exception("worker failed")
     finally:

@@ -28,7 +28,7 @@ from evserver.live import LiveReload
 from evserver.log import access_line
 from evserver.loop import READ, WRITE
 from evserver.site import Site
-from evserver.status import Counters
+from evserver.metrics import Counters
 
 Journal = list[tuple[Any, ...]]
 
@@ -382,7 +382,7 @@ class FakeOwner:
         self.forgotten.append(conn)
 
     def snapshot(self) -> dict[str, object]:
-        return {"requests_by_status": dict(self.counters.by_status)}
+        return self.counters.snapshot()
 
     def on_idle(self, conn: Any, idle: bool) -> None:
         self.idle_changes.append(idle)

@@ -207,7 +207,7 @@ def test_the_access_line_carries_referer_user_agent_and_duration(rig: Rig) -> No
     rig.run_jobs()
     (line,) = rig.owner.access_log.lines
     assert line.endswith(b' 200 13 "http://a.example/" "probe/1.0" 0.750\n')
-    assert rig.owner.counters.by_status == {200: 1}
+    assert rig.owner.counters.by_status() == {200: 1}
 
 
 def test_a_500_for_a_half_sent_head_is_timed_from_its_first_byte(rig: Rig) -> None:
@@ -416,23 +416,31 @@ def test_the_roots_error_page_replaces_the_generic_one(rig: Rig) -> None:
     assert brew.status == 501 and b"nothing here" not in brew.body
 
 
-@pytest.mark.parametrize("target, ctype, count", [
-    ("/_status?json", "application/json", b'"200": 1'),
-    ("/_status", "text/html; charset=utf-8", b"200: 1"),
+@pytest.mark.parametrize("target, accept, ctype, count", [
+    ("/_status?json", "", "application/json",
+     b'{\n      "code": "200",\n      "method": "GET",\n      "value": 1\n    }'),
+    ("/_status?format=json", "", "application/json", b'"code": "200"'),
+    ("/_status", "Accept: application/json\r\n", "application/json", b'"code": "200"'),
+    ("/_status", "", "text/html; charset=utf-8", b"<html"),
+    ("/_metrics", "", "text/plain; version=0.0.4; charset=utf-8",
+     b'\nevserver_http_requests_total{method="GET",code="200"} 1\n'),
 ])
-def test_the_status_page_shows_the_counters_to_an_allowed_client(
-        make_rig: Callable[..., Rig], target: str, ctype: str, count: bytes) -> None:
-    rig = make_rig(status_path="/_status", status_allow=TRUSTED)
+def test_the_status_page_and_metrics_show_the_counters_to_an_allowed_client(
+        make_rig: Callable[..., Rig], target: str, accept: str, ctype: str,
+        count: bytes) -> None:
+    rig = make_rig(status_path="/_status", metrics_path="/_metrics", status_allow=TRUSTED)
     rig.serve(request("/hello.txt"))
-    rig.serve(request(target))
+    rig.serve(request(target, headers=accept))
     reply = rig.replies()[-1]
     assert reply.status == 200 and reply.header("content-type") == ctype
     assert count in reply.body
 
 
-def test_the_status_page_is_403_to_others(make_rig: Callable[..., Rig]) -> None:
-    rig = make_rig(status_path="/_status")  # loopback only by default
-    rig.serve(request("/_status"))
+@pytest.mark.parametrize("path", ["/_status", "/_metrics"])
+def test_the_status_page_and_metrics_are_403_to_others(make_rig: Callable[..., Rig],
+                                                        path: str) -> None:
+    rig = make_rig(status_path="/_status", metrics_path="/_metrics")  # loopback only
+    rig.serve(request(path))
     assert [r.status for r in rig.replies()] == [403]
 
 

@@ -86,6 +86,9 @@ def test_replace_validates() -> None:
 @pytest.mark.parametrize(("kwargs", "needle"), [
     ({"log_format": "xml"}, "--log-format"),
     ({"status_path": "nope"}, "--status-path"),
+    ({"metrics_path": "metrics"}, "--metrics-path"),
+    ({"metrics_path": "/m", "status_path": "/m"}, "--metrics-path must differ from --status-path"),
+    ({"metrics_path": "/m", "health_path": "/m"}, "--metrics-path must differ from --health-path"),
     ({"status_allow": ("x",)}, "--status-allow"),
     ({"headers": ("Date: now",)}, "--header"),
     ({"mime_types": ("x",)}, "--mime-type"),

@@ -31,6 +31,7 @@ from evserver.responses import (
     screen,
     spa_fallback,
     status_plan,
+    metrics_plan,
     whole_file_plan,
 )
 from evserver.site import Site
@@ -200,16 +201,30 @@ def test_path_of() -> None:
 
 def test_status_page_only_for_allowed_clients() -> None:
     allow = ("127.0.0.0/8",)
-    err = refused(status_plan, request(b"/_status"), PEER, allow, {"requests_total": 1})
+    snapshot = {"http_requests_total": [{"method": "GET", "code": "200", "value": 7}]}
+    err = refused(status_plan, request(b"/_status"), PEER, allow, snapshot)
     assert err.status == 403 and err.close is False
-    html_plan = status_plan(request(b"/_status"), "127.0.0.1", allow, {"requests_total": 1})
-    assert html_plan.status == 200 and b"requests total" in html_plan.body
+    html_plan = status_plan(request(b"/_status"), "127.0.0.1", allow, snapshot)
+    assert html_plan.status == 200 and b"<html" in html_plan.body
     assert lines(html_plan)[b"content-type"].startswith(b"text/html")
-    json_plan = status_plan(request(b"/_status?json"), "127.0.0.1", allow, {"requests_total": 1})
-    assert json.loads(json_plan.body) == {"requests_total": 1}
+    json_plan = status_plan(request(b"/_status?json"), "127.0.0.1", allow, snapshot)
+    assert json.loads(json_plan.body) == snapshot
     assert lines(json_plan) == {b"content-type": b"application/json",
                                 b"content-length": b"%d" % len(json_plan.body),
-                                b"cache-control": b"no-store"}
+                                b"cache-control": b"no-store", b"vary": b"Accept"}
+
+
+def test_metrics_only_for_allowed_clients_in_the_text_format() -> None:
+    allow = ("127.0.0.0/8",)
+    snapshot = {"http_response_bytes_total": 12}
+    err = refused(metrics_plan, PEER, allow, snapshot)
+    assert err.status == 403 and err.close is False
+    plan = metrics_plan("127.0.0.1", allow, snapshot)
+    assert plan.status == 200
+    assert plan.body.endswith(b"\nevserver_http_response_bytes_total 12\n")
+    assert lines(plan) == {b"content-type": b"text/plain; version=0.0.4; charset=utf-8",
+                           b"content-length": b"%d" % len(plan.body),
+                           b"cache-control": b"no-store"}
 
 
 @pytest.mark.parametrize("draining, status, body", [(False, 200, b"ok\n"),

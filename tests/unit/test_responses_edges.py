@@ -278,19 +278,28 @@ LOOPBACK = ("127.0.0.0/8",)
 
 
 def test_status_plan_html_byte_for_byte_head() -> None:
-    """HTML by default, never cached, its exact length."""
+    """HTML by default, never cached, its exact length, varying by Accept."""
     plan = status_plan(request(b"/_status"), "127.0.0.1", LOOPBACK, {"a": 1})
-    assert plan.status == 200 and b"<th>a</th><td>1</td>" in plan.body
+    assert plan.status == 200 and plan.body.startswith(b"<!doctype html>")
     assert plan.fields == (b"Content-Type: text/html; charset=utf-8\r\n"
-                           b"Content-Length: %d\r\nCache-Control: no-store\r\n" % len(plan.body))
+                           b"Content-Length: %d\r\nCache-Control: no-store\r\n"
+                           b"Vary: Accept\r\n" % len(plan.body))
 
 
-@pytest.mark.parametrize(("target", "is_json"), [
-    (b"/_status?json", True), (b"/_status?jsonx", False), (b"/_status?x=json", False),
-    (b"/_status?", False), (b"/_status?JSON", False), (b"/_status?x?json", False)])
-def test_status_plan_is_json_only_for_the_exact_query(target: bytes, is_json: bool) -> None:
-    """`?json` and nothing else selects JSON."""
-    plan = status_plan(request(target), "127.0.0.1", LOOPBACK, {"a": 1})
+@pytest.mark.parametrize(("target", "accept", "is_json"), [
+    (b"/_status?json", None, True), (b"/_status?format=json", None, True),
+    (b"/_status?sort=x&format=json", None, True), (b"/_status?jsonx", None, False),
+    (b"/_status?x=json", None, False), (b"/_status?", None, False),
+    (b"/_status?JSON", None, False), (b"/_status?x?json", None, False),
+    (b"/_status", b"application/json", True), (b"/_status", b"*/*", False),
+    (b"/_status", b"text/html,application/xhtml+xml,*/*;q=0.8", False),
+    (b"/_status?format=html", b"application/json", False),
+    (b"/_status?format=json", b"text/html", True)])
+def test_status_plan_is_json_when_the_query_or_accept_asks(
+        target: bytes, accept: bytes | None, is_json: bool) -> None:
+    """`?format=json`, the old `?json`, or an Accept that prefers JSON; nothing else."""
+    fields = ((b"accept", accept),) if accept is not None else ()
+    plan = status_plan(request(target, b"GET", *fields), "127.0.0.1", LOOPBACK, {"a": 1})
     assert plan.fields.startswith(b"Content-Type: application/json\r\n") is is_json
     assert (plan.body == b'{\n  "a": 1\n}\n') is is_json
 
