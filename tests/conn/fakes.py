@@ -27,8 +27,8 @@ from evserver.config import Config
 from evserver.live import LiveReload
 from evserver.log import access_line
 from evserver.loop import READ, WRITE
-from evserver.site import Site
 from evserver.metrics import Counters
+from evserver.site import Site
 
 Journal = list[tuple[Any, ...]]
 

@@ -27,11 +27,11 @@ from evserver.responses import (
     login_gate,
     login_refused,
     method_plan,
+    metrics_plan,
     path_of,
     screen,
     spa_fallback,
     status_plan,
-    metrics_plan,
     whole_file_plan,
 )
 from evserver.site import Site
