@@ -29,6 +29,7 @@ APT_PACKAGES = {
     "logrotate": "logrotate",
     "nginx": "nginx-light",
     "openssl": "openssl",
+    "prometheus": "prometheus",
     "slowhttptest": "slowhttptest",
     "systemd-analyze": "systemd",
     "zbarimg": "zbar-tools",
