@@ -628,7 +628,8 @@ class Connection:
                 raise HTTPError(_UNAVAILABLE, "pool queue full",
                                 headers=((b"Retry-After", b"1"),), close=False)
             try:
-                loop.submit(load, path, site.docroot, self._cfg, stale, encodings,
+                accept = self._req.fields.get(b"accept") if path.is_dir and self._req else None
+                loop.submit(load, path, site.docroot, self._cfg, stale, encodings, accept,
                             on_done=partial(self._on_loaded, self._seq, site, key))
             except RuntimeError:  # the pool is shut down: we are stopping
                 raise HTTPError(_UNAVAILABLE, "shutting down") from None

@@ -23,7 +23,7 @@ from .config import Config
 from .http11 import HTTPError, http_date
 from .listing import render_listing
 from .live import inject
-from .semantics import accepted_encodings
+from .semantics import accepted_encodings, prefers_json
 
 # Built-in types win over the host's /etc/mime.types, which is often old or missing.
 _TYPES = {
@@ -270,7 +270,7 @@ _SIBLINGS = (("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz"))
 
 
 def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None = None,
-         encodings: tuple[str, ...] = ()) -> FileBody:
+         encodings: tuple[str, ...] = (), accept: bytes | None = None) -> FileBody:
     """Open and check a file; read it if small, else keep the fd. Runs in the pool only.
 
     `encodings` are the codings the client accepts, best first (see `route`). A
@@ -302,7 +302,7 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
         if err.errno == errno.EACCES:
             raise HTTPError(HTTPStatus.FORBIDDEN, "permission denied", close=False) from None
         if err.errno == errno.ENOENT and target.is_dir and cfg.listing:
-            return _listing(target, docroot_real)
+            return _listing(target, docroot_real, prefers_json(b"", accept))
         raise _not_found(docroot_real, os.strerror(err.errno or 0)) from None
     try:
         st = os.fstat(fd)
@@ -492,19 +492,20 @@ def _with_identity_size(body: FileBody, real: str) -> FileBody:
         return body
 
 
-def _listing(target: Resolved, docroot_real: str) -> FileBody:
-    """A generated index of a directory that has no index.html (--listing)."""
+def _listing(target: Resolved, docroot_real: str, accepts_json: bool) -> FileBody:
+    """A generated index of a directory that has no index.html (--listing), as JSON when
+    the query says so or the client's `Accept` prefers it."""
     directory = _inside(os.path.realpath(os.path.dirname(target.path)), docroot_real)
     if not os.path.isdir(directory):
         raise _not_found(docroot_real, "no such directory")
     try:
-        data, ctype = render_listing(directory, target.url_path, target.query)
+        data, ctype = render_listing(directory, target.url_path, target.query, accepts_json)
     except OSError as err:  # unreadable, or removed since the check
         if err.errno == errno.EACCES:
             raise HTTPError(HTTPStatus.FORBIDDEN, "listing denied", close=False) from None
         raise _not_found(docroot_real, os.strerror(err.errno or 0)) from None
-    fields = b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-cache\r\n" % (
-        ctype, len(data))
+    fields = (b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-cache\r\n"
+              b"Vary: Accept\r\n" % (ctype, len(data)))
     return FileBody(directory, len(data), 0, 0, b"", fields, data, None, b"", ctype)
 
 

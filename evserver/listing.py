@@ -62,15 +62,18 @@ class _Entry:
         return quote(os.fsencode(self.name), safe="") + ("/" if self.is_dir else "")
 
 
-def render_listing(directory: str, url_path: str, query: bytes) -> tuple[bytes, bytes]:
+def render_listing(directory: str, url_path: str, query: bytes,
+                   accepts_json: bool = False) -> tuple[bytes, bytes]:
     """(body, content_type) for a directory index.
 
     directory: the real filesystem path of the directory (already checked to be inside the root).
     url_path: the decoded URL path of the directory, starting and ending with "/".
     query: the raw query string bytes (without "?"), e.g. b"sort=size&order=desc&format=json".
+    accepts_json: the request's Accept prefers JSON (`format=` in the query overrides it).
     Raises OSError only if the directory itself cannot be opened; a failing entry is skipped.
     """
-    sort, desc, as_json = _options(query)
+    sort, desc, wanted = _options(query)
+    as_json = accepts_json if wanted is None else wanted
     entries, truncated = _scan(directory)
     _sort(entries, sort, desc)
     if as_json:
@@ -91,15 +94,17 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _options(query: bytes) -> tuple[str, bool, bool]:
-    """(sort key, descending, JSON?) from the query; unknown values mean the default."""
+def _options(query: bytes) -> tuple[str, bool, bool | None]:
+    """(sort key, descending, JSON?) from the query; unknown values mean the default (for
+    the format: None, which leaves it to Accept)."""
     seen: dict[str, str] = {}
     for field in query.split(b"&")[:_MAX_QUERY_FIELDS]:
         key, _, value = field.decode("latin-1").partition("=")
         seen.setdefault(unquote_plus(key), unquote_plus(value).lower())
     sort = seen.get("sort", "name")
+    form = seen.get("format")
     return (sort if sort in _SORTS else "name", seen.get("order") == "desc",
-            seen.get("format") == "json")
+            form == "json" if form in ("json", "html") else None)
 
 
 def _scan(directory: str) -> tuple[list[_Entry], bool]:

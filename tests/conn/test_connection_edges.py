@@ -959,6 +959,21 @@ def test_a_conditional_request_for_a_listing_gets_the_listing(make_rig: Callable
     assert reply.status == 200 and b"a.txt" in reply.body
 
 
+@pytest.mark.parametrize(("accept", "ctype"), [
+    ("Accept: application/json\r\n", "application/json"),
+    ("Accept: text/html,*/*;q=0.8\r\n", "text/html; charset=utf-8"),
+    ("", "text/html; charset=utf-8")])
+def test_a_listing_follows_the_clients_accept(make_rig: Callable[..., Rig], accept: str,
+                                              ctype: str) -> None:
+    rig = make_rig(listing=True)
+    (rig.docroot / "dir").mkdir()
+    (rig.docroot / "dir" / "a.txt").write_bytes(b"a")
+    rig.serve(request("/dir/", headers=accept))
+    (reply,) = rig.replies()
+    assert reply.status == 200 and reply.header("content-type") == ctype
+    assert reply.header("vary") == "Accept" and b"a.txt" in reply.body
+
+
 def test_a_bug_between_requests_closes_without_a_response(
         rig: Rig, debug: Callable[[], list[str]]) -> None:
     """After a response, with no new request begun, a 500 would answer nothing (the client

@@ -592,16 +592,32 @@ def test_open_file_cache_off_leaves_the_fd_to_the_caller(big: FileBody) -> None:
 @pytest.mark.parametrize("query", [b"", b"format=json", b"sort=size&order=desc"])
 def test_listing_body_exact(docroot: Path, query: bytes) -> None:
     """A directory without index.html, with --listing, is the rendered listing of that
-    directory: no file identity (mtime, inode, tag), no validators, no-cache."""
+    directory: no file identity (mtime, inode, tag), no validators, no-cache, and a Vary:
+    Accept (the same URL is JSON to a client that prefers it)."""
     (docroot / "docs").mkdir()
     touch(docroot / "docs" / "a.txt", b"a")
     touch(docroot / "docs" / "bb.txt", b"bb")
     body = load_with(docroot, b"/docs/?" + query, listing=True)
     directory = real(docroot / "docs")
     data, ctype = render_listing(directory, "/docs/", query)
-    fields = b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-cache\r\n" % (
-        ctype, len(data))
+    fields = (b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-cache\r\n"
+              b"Vary: Accept\r\n" % (ctype, len(data)))
     assert body == FileBody(directory, len(data), 0, 0, b"", fields, data, None, b"", ctype)
+
+
+@pytest.mark.parametrize(("query", "accept", "is_json"), [
+    (b"", b"application/json", True), (b"", b"text/html,*/*;q=0.8", False),
+    (b"", None, False), (b"format=html", b"application/json", False),
+    (b"format=json", b"text/html", True), (b"sort=size", b"application/json", True)])
+def test_a_listing_is_json_when_accept_prefers_it_unless_the_query_says(
+        docroot: Path, query: bytes, accept: bytes | None, is_json: bool) -> None:
+    (docroot / "docs").mkdir()
+    touch(docroot / "docs" / "a.txt", b"a")
+    cfg = Config(docroot=str(docroot), listing=True)
+    body = load(resolve_target(str(docroot), b"/docs/?" + query), real(docroot), cfg,
+                accept=accept)
+    assert body.fields.startswith(b"Content-Type: application/json\r\n") is is_json
+    assert body.data is not None and body.data.startswith(b"{") is is_json
 
 
 def test_listing_of_a_missing_directory_is_404(docroot: Path) -> None:

@@ -24,6 +24,7 @@ from evserver.semantics import (
     multipart_plan,
     parse_range,
     precondition_status,
+    prefers_json,
     unsatisfied_range,
 )
 
@@ -492,3 +493,35 @@ def test_parse_range_order_rule(size: int, ranges: list[tuple[int, int]]) -> Non
     else:
         assert result == sorted(result or [])
         assert result is not None and len(result) < len(kept)
+
+
+# -- JSON or HTML (§12.5.1) ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("query", "accept", "expected"), [
+    (b"", None, False),
+    (b"", b"", False),
+    (b"format=json", None, True),
+    (b"json", None, True),  # the status page's old spelling
+    (b"sort=size&format=json", None, True),
+    (b"format=JSON", None, False),  # values are exact, as the listing reads them lower-cased
+    (b"format=html", b"application/json", False),  # the query wins over Accept
+    (b"format=json", b"text/html", True),
+    (b"xjson", None, False),
+    (b"", b"application/json", True),
+    (b"", b"application/*", True),
+    (b"", b"*/*", False),  # a tie: HTML
+    (b"", b"text/html, application/json", False),  # a tie
+    (b"", b"application/json, text/html;q=0.9", True),
+    (b"", b"text/html;q=0.5, application/json;q=0.6", True),
+    (b"", b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", False),
+    (b"", b"application/json;q=0", False),
+    (b"", b"*/*;q=0.1, application/json", True),  # the most specific range weighs
+    (b"", b"application/json;q=0.2, */*", False),  # text/html by */* at 1
+    (b"", b"text/*;q=0.1, application/*;q=0.2", True),
+    (b"", b"application/json;q=bad", False),  # a malformed q: the element is ignored
+    (b"", b"APPLICATION/JSON", True),
+    (b"", b"application/json; charset=utf-8", True),
+    (b"", b"image/png", False),
+])
+def test_prefers_json(query: bytes, accept: bytes | None, expected: bool) -> None:
+    assert prefers_json(query, accept) is expected
