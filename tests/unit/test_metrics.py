@@ -1,0 +1,240 @@
+"""The metrics without a server: counting, the text exposition, and workers' numbers added.
+
+The exposition is read back with prometheus_client's own parser (a test dependency), so
+"Prometheus can read it" is checked by Prometheus's code, not by ours."""
+from __future__ import annotations
+
+import json
+import re
+from http import HTTPStatus
+
+import pytest
+
+from evserver.metrics import (
+    CLOSE_REASONS,
+    CONTENT_TYPE,
+    DURATION_BUCKETS,
+    FAMILIES,
+    FAMILY,
+    PREFIX,
+    Counters,
+    carried,
+    compression_summary,
+    merge,
+    render_text,
+    total,
+)
+from tests.tools import need_module
+
+
+def parsed(text: bytes) -> dict[str, object]:
+    need_module("prometheus_client")
+    from prometheus_client.parser import text_string_to_metric_families
+    return {family.name: family for family in text_string_to_metric_families(text.decode())}
+
+
+def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    need_module("prometheus_client")
+    from prometheus_client.parser import text_string_to_metric_families
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text.decode())
+            for s in family.samples}
+
+
+# -- the list of families --------------------------------------------------------------------
+
+def test_names_follow_prometheus_conventions() -> None:
+    """snake_case; counters end _total; a unit, when named, is the base unit at the end
+    (before _total); help is one sentence; labels are not reserved names."""
+    assert len(FAMILY) == len(FAMILIES)
+    for family in FAMILIES:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", family.name), family.name
+        assert family.name.endswith("_total") == (family.kind == "counter"), family.name
+        assert family.kind in ("counter", "gauge", "histogram")
+        assert not re.search(r"_(ms|milliseconds|kb|kib|mb|percent)(_|$)", family.name)
+        assert family.help.endswith(".") and "\n" not in family.help
+        assert all(not label.startswith("__") and label != "le" for label in family.labels)
+        assert family.combine in ("sum", "min", "max")
+    assert FAMILY["http_request_duration_seconds"].kind == "histogram"
+    assert FAMILY["process_start_time_seconds"].combine == "min"
+    assert FAMILY["draining"].combine == "max"
+
+
+# -- counting ------------------------------------------------------------------------------
+
+def test_count_by_method_and_code_with_bytes_and_durations() -> None:
+    counters = Counters()
+    counters.count(b"GET", HTTPStatus.OK, 100, 0.0002)
+    counters.count(b"GET", 200, 50, 0.0005)  # on the bound: le="0.0005"
+    counters.count(b"HEAD", HTTPStatus.NOT_MODIFIED, 0, 0.003)
+    counters.count(b"POST", 405, 10, 0.2)
+    counters.count(b"", 400, 10, 120.0)  # no request parsed; slower than every bucket
+    snap = counters.snapshot()
+    assert snap["http_requests_total"] == [
+        {"method": "GET", "code": "200", "value": 2},
+        {"method": "HEAD", "code": "304", "value": 1},
+        {"method": "other", "code": "400", "value": 1},
+        {"method": "other", "code": "405", "value": 1}]
+    assert snap["http_response_bytes_total"] == 170
+    histogram = snap["http_request_duration_seconds"]
+    assert isinstance(histogram, dict)
+    cumulative = {b["le"]: b["value"] for b in histogram["buckets"]}
+    assert list(cumulative) == [*map(repr, DURATION_BUCKETS), "+Inf"]
+    assert (cumulative["0.0005"], cumulative["0.001"], cumulative["0.005"],
+            cumulative["0.25"], cumulative["60.0"], cumulative["+Inf"]) == (2, 2, 3, 4, 4, 5)
+    assert histogram["count"] == 5 and histogram["sum"] == pytest.approx(120.2037)
+    assert counters.requests == 5
+    assert counters.by_status() == {200: 2, 304: 1, 405: 1, 400: 1}
+
+
+def test_a_status_enum_and_its_int_are_one_sample() -> None:
+    counters = Counters()
+    counters.count(b"GET", HTTPStatus.OK, 0, 0.0)
+    counters.count(b"GET", 200, 0, 0.0)
+    assert counters.snapshot()["http_requests_total"] == [
+        {"method": "GET", "code": "200", "value": 2}]
+
+
+def test_closes_by_reason_and_keepalive_reuse() -> None:
+    counters = Counters()
+    counters.connection_closed("client", 1)
+    counters.connection_closed("timeout", 0)
+    counters.connection_closed("done", 5)  # four requests came after the first
+    closed = {s["reason"]: s["value"] for s in counters.snapshot()["connections_closed_total"]}
+    assert closed == dict.fromkeys(CLOSE_REASONS, 0) | {"client": 1, "timeout": 1, "done": 1}
+    assert counters.reused == 4
+
+
+def test_compression_summary() -> None:
+    counters = Counters()
+    assert compression_summary(counters.snapshot())["saved_ratio"] is None
+    counters.encoded(1000, 250)
+    counters.encoded(1000, 350)
+    assert compression_summary(counters.snapshot()) == {
+        "responses": 2, "bytes_before": 2000, "bytes_after": 600, "bytes_saved": 1400,
+        "saved_ratio": 0.7}
+
+
+def test_total_sums_labels_and_counts_a_histogram() -> None:
+    counters = Counters()
+    counters.count(b"GET", 200, 1, 0.1)
+    counters.count(b"GET", 404, 1, 0.1)
+    snap = counters.snapshot() | {"connections_open": 3}
+    assert total(snap, "http_requests_total") == 2
+    assert total(snap, "http_request_duration_seconds") == 2
+    assert total(snap, "connections_open") == 3
+    assert total(snap, "missing") == 0
+
+
+# -- the text exposition -------------------------------------------------------------------
+
+def test_the_exposition_is_read_by_prometheus_client_with_help_and_type() -> None:
+    counters = Counters()
+    counters.count(b"GET", 200, 1024, 0.0007)
+    counters.count(b"OPTIONS", 204, 0, 0.0001)
+    snap = counters.snapshot() | {"connections_open": 2, "draining": 0,
+                                  "process_start_time_seconds": 1.75e9}
+    text = render_text(snap)
+    families = parsed(text)
+    def parsed_name(name: str, kind: str) -> str:  # the parser drops a counter's _total
+        return PREFIX + (name.removesuffix("_total") if kind == "counter" else name)
+
+    assert set(families) == {parsed_name(f.name, f.kind) for f in FAMILIES if f.name in snap}
+    for family in FAMILIES:
+        if family.name in snap:
+            name = parsed_name(family.name, family.kind)
+            assert families[name].type == family.kind
+            assert families[name].documentation == family.help
+    got = samples(text)
+    assert got[("evserver_http_requests_total", (("code", "200"), ("method", "GET")))] == 1
+    assert got[("evserver_http_requests_total", (("code", "204"), ("method", "OPTIONS")))] == 1
+    assert got[("evserver_http_response_bytes_total", ())] == 1024
+    assert got[("evserver_http_request_duration_seconds_bucket", (("le", "0.0005"),))] == 1
+    assert got[("evserver_http_request_duration_seconds_bucket", (("le", "0.001"),))] == 2
+    assert got[("evserver_http_request_duration_seconds_bucket", (("le", "+Inf"),))] == 2
+    assert got[("evserver_http_request_duration_seconds_count", ())] == 2
+    assert got[("evserver_http_request_duration_seconds_sum", ())] == pytest.approx(0.0008)
+    assert got[("evserver_process_start_time_seconds", ())] == 1.75e9
+    assert got[("evserver_draining", ())] == 0
+
+
+def test_the_exposition_layout_line_by_line() -> None:
+    text = render_text({"connections_open": 3, "workers": 1})
+    assert text == (
+        b"# HELP evserver_connections_open Connections open now.\n"
+        b"# TYPE evserver_connections_open gauge\n"
+        b"evserver_connections_open 3\n"
+        b"# HELP evserver_workers Server processes whose numbers these are.\n"
+        b"# TYPE evserver_workers gauge\n"
+        b"evserver_workers 1\n")
+    assert CONTENT_TYPE == b"text/plain; version=0.0.4; charset=utf-8"
+    assert render_text({}) == b"\n"
+    assert render_text({"not_a_metric": 1, "history": {}}) == b"\n"
+
+
+def test_label_values_and_numbers_are_escaped_as_the_format_asks() -> None:
+    snap = {"connections_closed_total": [{"reason": 'a"b\\c\nd', "value": 1}],
+            "process_resident_memory_bytes": float("inf"), "draining": True,
+            "process_cpu_seconds_total": float("nan")}
+    text = render_text(snap)
+    assert b'evserver_connections_closed_total{reason="a\\"b\\\\c\\nd"} 1\n' in text
+    assert b"evserver_process_resident_memory_bytes +Inf\n" in text
+    assert b"evserver_draining 1\n" in text
+    assert b"evserver_process_cpu_seconds_total NaN\n" in text
+    got = samples(text)
+    assert got[("evserver_connections_closed_total", (("reason", 'a"b\\c\nd'),))] == 1
+
+
+def test_every_name_carries_the_prefix() -> None:
+    text = render_text(Counters().snapshot())
+    for line in text.decode().splitlines():
+        name = line.split()[2] if line.startswith("#") else line.split("{")[0].split()[0]
+        assert name.startswith(PREFIX)
+
+
+# -- several workers -----------------------------------------------------------------------
+
+def worker(get: int, not_found: int, open_: int, started: float) -> dict[str, object]:
+    counters = Counters()
+    for _ in range(get):
+        counters.count(b"GET", 200, 10, 0.001)
+    for _ in range(not_found):
+        counters.count(b"GET", 404, 5, 0.02)
+    return counters.snapshot() | {"connections_open": open_, "draining": 0,
+                                  "process_start_time_seconds": started, "workers": 1,
+                                  "history": {"from": started}}
+
+
+def test_merge_adds_samples_buckets_and_gauges_and_keeps_the_earliest_start() -> None:
+    merged = merge([worker(3, 0, 2, 100.0), worker(1, 2, 5, 90.0)])
+    assert merged["http_requests_total"] == [{"method": "GET", "code": "200", "value": 4},
+                                             {"method": "GET", "code": "404", "value": 2}]
+    assert merged["http_response_bytes_total"] == 50
+    histogram = merged["http_request_duration_seconds"]
+    assert isinstance(histogram, dict)
+    assert histogram["count"] == 6 and histogram["sum"] == pytest.approx(0.044)
+    assert {b["le"]: b["value"] for b in histogram["buckets"]}["0.001"] == 4
+    assert (merged["connections_open"], merged["workers"]) == (7, 2)
+    assert merged["process_start_time_seconds"] == 90.0
+    assert merged["history"] == {"from": 100.0}  # not a metric: the first one's
+
+
+def test_merge_takes_the_largest_draining_and_does_not_change_its_inputs() -> None:
+    a, b = worker(1, 0, 0, 1.0), worker(1, 0, 0, 1.0) | {"draining": 1}
+    before = json.dumps([a, b], sort_keys=True)
+    assert merge([a, b])["draining"] == 1
+    assert json.dumps([a, b], sort_keys=True) == before
+    assert merge([a]) == a
+
+
+def test_a_replacement_worker_carries_its_predecessors_counters_not_its_gauges() -> None:
+    predecessor = worker(10, 1, 8, 50.0)
+    now = worker(2, 0, 1, 60.0)
+    got = carried(predecessor, now)
+    assert got["http_requests_total"] == [{"method": "GET", "code": "200", "value": 12},
+                                          {"method": "GET", "code": "404", "value": 1}]
+    histogram = got["http_request_duration_seconds"]
+    assert isinstance(histogram, dict) and histogram["count"] == 13
+    assert got["connections_open"] == 1  # a gauge: the dead worker's connections are gone
+    assert got["process_start_time_seconds"] == 60.0
+    assert got["workers"] == 1
