@@ -6,6 +6,8 @@
     python3 loadtests/bench.py --json results.json   # also save every figure of every round
     python3 loadtests/bench.py --baseline /tmp/before   # another checkout beside this one
     python3 loadtests/bench.py --only compressed --servers evserver,nginx   # compression
+    python3 loadtests/bench.py --only keepalive --servers evserver,nginx --metrics
+                                            # evserver with and without its metrics scraped
 
 Scenarios (--only): keepalive (1 KiB, wrk -c50), close (1 KiB, `Connection: close`), 100k
 (100 KiB, -c50), 10m (10 MiB, -c4: MiB/s and server CPU seconds per GiB), c1000 (1 KiB,
@@ -210,11 +212,15 @@ class Server:
     def __init__(self, name: str, tmp: Path, root: Path, kind: str | None = None,
                  workers: int = 1, cpu: int | None = 0, start: bool = True,
                  tls: tuple[Path, Path] | None = None, source: Path = REPO,
-                 conf: str = "") -> None:
+                 conf: str = "", extra: tuple[str, ...] = (), scrape: str = "") -> None:
         self.name, self.dir, self.root = name, tmp / name, root
         self.source = source  # the checkout whose evserver runs (--baseline: another one)
         self.tls = tls  # (certificate, key): the port speaks HTTPS
         self.conf = conf  # nginx: more directives for its http block
+        self.extra = extra  # evserver: more options
+        self.scrape = scrape  # a path fetched once a second while it runs, as Prometheus does
+        self._scraper: threading.Thread | None = None
+        self._scraping = threading.Event()
         self.encoded: tuple[str, int] | None = None  # compressed: (coding, body bytes)
         self.kind, self.workers, self.cpu_pin = kind or name, workers, cpu
         self.dir.mkdir()
@@ -243,6 +249,22 @@ class Server:
             raise
         self.pids = proc_tree(self.proc.pid)
         self.cmdlines = [cmdline(pid) for pid in self.pids]
+        if self.scrape:
+            self._scraping.clear()
+            self._scraper = threading.Thread(target=self._scrape, daemon=True)
+            self._scraper.start()
+
+    def _scrape(self) -> None:
+        """GET the scrape path every second until stopped (its answers are not timed)."""
+        while not self._scraping.wait(1.0):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", self.scrape)
+                conn.getresponse().read()
+                conn.close()
+                self.completed += 1
+            except OSError:
+                pass
 
     def wait_workers(self) -> None:
         """Until every worker process is there (nginx's master has 1 or more; evserver's
@@ -273,7 +295,8 @@ class Server:
             tls = (["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
                    if self.tls else [])
             return [py, "-m", "evserver", "--host", "127.0.0.1", "--port", port, "--root", root,
-                    "--log", str(self.log), *EVSERVER_OPTS, "--workers", str(self.workers), *tls]
+                    "--log", str(self.log), *EVSERVER_OPTS, "--workers", str(self.workers), *tls,
+                    *self.extra]
         if self.kind == "http.server":
             return [py, "-m", "http.server", "--bind", "127.0.0.1", "--directory", root, port]
         if self.kind == "nginx":
@@ -321,6 +344,10 @@ class Server:
         evserver's supervisor with --workers), then SIGKILL to any of its children still
         there. Returns the pids that had to be killed (none when it stopped as it should)."""
         killed = []
+        if self._scraper is not None:
+            self._scraping.set()
+            self._scraper.join()
+            self._scraper = None
         if self.proc.poll() is None:
             self.pids = proc_tree(self.proc.pid)  # with workers restarted since start()
             self.cmdlines = [cmdline(pid) for pid in self.pids]
@@ -938,6 +965,10 @@ def parse_args() -> argparse.Namespace:
                     "run as the server `baseline` in the same rounds: a change's before and "
                     "after, measured side by side (not in the workers, https and compressed"
                     " scenarios)")
+    ap.add_argument("--metrics", action="store_true",
+                    help="also run evserver-metrics (--metrics-path and --status-path on, "
+                    "its metrics scraped once a second) in the same rounds (not in the "
+                    "workers, https and compressed scenarios)")
     o = ap.parse_args()
     o.rounds = o.rounds or (1 if o.quick else 3)
     o.seconds = o.seconds or (2 if o.quick else 4)
@@ -1006,6 +1037,11 @@ def run(o: argparse.Namespace, tmp: Path) -> int:
         if o.baseline is not None:
             servers.append(Server("baseline", tmp, tmp / "root", kind="evserver",
                                   source=o.baseline.resolve()))
+            failures += check_files(servers[-1], expected)
+        if o.metrics:
+            servers.append(Server("evserver-metrics", tmp, tmp / "root", kind="evserver",
+                                  extra=("--metrics-path", "/metrics", "--status-path",
+                                         "/_status"), scrape="/metrics"))
             failures += check_files(servers[-1], expected)
         names = [s.name for s in servers]
         raw: dict[str, dict[str, list[Metrics]]] = {sc: {n: [] for n in names}

@@ -6,6 +6,7 @@
     python3 loadtests/instructions.py --size 102400   # a 100 KiB file (head and body gathered)
     python3 loadtests/instructions.py --head browser --text --size 102400
                                                       # 100 KiB of JavaScript, sent encoded
+    python3 loadtests/instructions.py --metrics       # with --metrics-path and --status-path
     python3 loadtests/instructions.py --requests N    # one run of N requests, no valgrind
 
 The hot path is a keep-alive GET of a file that the cache holds: a real `Server` (its loop,
@@ -99,9 +100,12 @@ def javascript(size: int) -> bytes:
     return b"".join(lines)[:size]
 
 
-def serve(requests: int, request: bytes, size: int, text: bool = False) -> None:
+def serve(requests: int, request: bytes, size: int, text: bool = False,
+          metrics: bool = False) -> None:
     """Answer `requests` cached GETs on one connection, in this process. `text`: the file
-    is JavaScript (the browser's head then gets it encoded, from the cache of encodings)."""
+    is JavaScript (the browser's head then gets it encoded, from the cache of encodings).
+    `metrics`: the server has a metrics and a status path (each request is then screened
+    against them)."""
     sys.path.insert(0, str(REPO))
     from evserver.config import Config
     from evserver.connection import Connection
@@ -116,7 +120,9 @@ def serve(requests: int, request: bytes, size: int, text: bool = False) -> None:
         (root / "1k.bin").write_bytes(javascript(size) if text else b"x" * size)
         cfg = Config(host="127.0.0.1", port=0, docroot=str(root), access_log=None,
                      max_keepalive_requests=10**9, cache_ttl=10**6, threads=1,
-                     mime_types=(".bin=text/javascript",) if text else ())
+                     mime_types=(".bin=text/javascript",) if text else (),
+                     metrics_path="/metrics" if metrics else "",
+                     status_path="/_status" if metrics else "")
         server = Server(cfg, access_log=AccessLog.open(str(Path(tmp, "access.log"))))
         left, right = socket.socketpair()
         sock = MinimalSocket(left)
@@ -147,13 +153,14 @@ def serve(requests: int, request: bytes, size: int, text: bool = False) -> None:
         right.close()
 
 
-def count(requests: int, head: str, size: int, text: bool) -> int:
+def count(requests: int, head: str, size: int, text: bool, metrics: bool) -> int:
     """Instructions (Ir) of a whole run of `requests` requests under callgrind."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp, "callgrind.out")
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                         sys.executable, __file__, "--requests", str(requests), "--head", head,
-                        "--size", str(size), *(["--text"] if text else [])],
+                        "--size", str(size), *(["--text"] if text else []),
+                        *(["--metrics"] if metrics else [])],
                        check=True, capture_output=True)
         for line in out.read_text().splitlines():
             match = re.match(r"(?:summary|totals): (\d+)", line)
@@ -176,17 +183,19 @@ def main() -> int:
     ap.add_argument("--text", action="store_true",
                     help="the file is JavaScript, not bytes of x: with a head that accepts "
                     "codings, it goes out encoded from the cache of encodings")
+    ap.add_argument("--metrics", action="store_true",
+                    help="the server has --metrics-path and --status-path set")
     args = ap.parse_args()
     if args.requests is not None:
-        serve(args.requests, HEADS[args.head], args.size, args.text)
+        serve(args.requests, HEADS[args.head], args.size, args.text, args.metrics)
         return 0
     if shutil.which("valgrind") is None:
         print("needs valgrind: apt-get install valgrind", file=sys.stderr)
         return 2
     figures = []
     for _ in range(args.repeat):
-        small = count(SMALL, args.head, args.size, args.text)
-        large = count(LARGE, args.head, args.size, args.text)
+        small = count(SMALL, args.head, args.size, args.text, args.metrics)
+        large = count(LARGE, args.head, args.size, args.text, args.metrics)
         figures.append((large - small) / (LARGE - SMALL))
     what = "JavaScript" if args.text else "byte"
     print(f"{statistics.median(figures):,.0f} instructions per cached {args.size:,}-{what} GET, "
