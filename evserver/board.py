@@ -37,6 +37,7 @@ class Board:
         base = slot * self.slot_size
         memory = self._memory
         sequence = _HEAD.unpack_from(memory, base)[0]
+        sequence += sequence % 2  # odd: a worker died writing here; its successor goes on
         _HEAD.pack_into(memory, base, sequence + 1, 0)  # odd: being written
         memory[base + _HEAD.size:base + _HEAD.size + len(data)] = data
         _HEAD.pack_into(memory, base, sequence + 2, len(data))

@@ -57,21 +57,32 @@ class FileCache:
 
     def lookup(self, path: str, now: float) -> tuple[FileBody | None, FileBody | None]:
         """(fresh, stale): a body to serve now, or one to revalidate in the pool."""
-        table = self._entries
-        item = table.get(path)
+        item = self._entries.get(path)
         if item is None:
-            table = self._encoded
-            item = table.get(path)
-            if item is None:
-                table = self._open
-                item = table.get(path)
-                if item is None:
-                    self.misses += 1
-                    return None, None
+            return self._lookup_elsewhere(path, now)
         body, loaded = item
         if now - loaded < self.ttl:
             self.hits += 1
-            if body.fd is not None:
+            self._entries.move_to_end(path)
+            return body, None
+        self.misses += 1
+        return None, body
+
+    def _lookup_elsewhere(self, path: str, now: float
+                          ) -> tuple[FileBody | None, FileBody | None]:
+        """`lookup` in the encoded variants and the open files (not the hot path)."""
+        table = self._encoded
+        item = table.get(path)
+        if item is None:
+            table = self._open
+            item = table.get(path)
+            if item is None:
+                self.misses += 1
+                return None, None
+        body, loaded = item
+        if now - loaded < self.ttl:
+            self.hits += 1
+            if table is self._open:
                 self.open_hits += 1
             table.move_to_end(path)
             return body, None

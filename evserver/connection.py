@@ -120,7 +120,7 @@ class Owner(Protocol):
     draining: bool
     live: LiveReload | None
 
-    def snapshot(self) -> Snapshot: ...
+    def snapshot(self, asking: Connection | None = None) -> Snapshot: ...
 
     def forget(self, conn: Connection) -> None: ...
 
@@ -265,6 +265,8 @@ class Connection:
             what = "file work" if phase is WAIT_FILE else "password check"
             self._respond_error(HTTPError(_UNAVAILABLE, f"{what} too slow"))
         else:
+            if phase is OPENING and self._opening is not None:
+                self._opening_failed(self._opening.stage)
             self.close(f"{phase.value} timeout", TIMEOUT)
 
     # -- events and reading ---------------------------------------------------------------
@@ -319,11 +321,7 @@ class Connection:
                 self._sock = opening.wrap(self._sock)
                 step = opening.step(self._sock)
         except OpeningFailed as err:
-            counters = self._owner.counters
-            if err.stage == "tls":
-                counters.tls_failures += 1
-            else:
-                counters.proxy_failures += 1
+            self._opening_failed(err.stage)
             self.close(str(err), CLIENT if err.left else ERROR)
             return
         except OSError as err:
@@ -347,6 +345,13 @@ class Connection:
             self._parser.feed(opening.rest)
             self._answer_from_idle()
 
+    def _opening_failed(self, stage: str) -> None:
+        counters = self._owner.counters
+        if stage == "tls":
+            counters.tls_failures += 1
+        elif stage == "proxy":
+            counters.proxy_failures += 1
+
     def _on_readable(self) -> None:
         try:
             data = self._sock.recv(self._cfg.recv_size)
@@ -357,7 +362,7 @@ class Connection:
             return
         if self._phase is LINGER:
             if not data:
-                self.close("closed after the response")
+                self.close("closed after the response", DONE)
             return
         if not data:
             self._eof = True
@@ -465,9 +470,9 @@ class Connection:
                                        plain_on_tls=self._plain_on_tls)
         path = path_of(req.target)
         if path == cfg.status_path:
-            self._respond(status_plan(req, client, cfg.status_allow, self._owner.snapshot()))
+            self._respond(status_plan(req, client, cfg.status_allow, self._owner.snapshot(self)))
         elif path == cfg.metrics_path:
-            self._respond(metrics_plan(client, cfg.status_allow, self._owner.snapshot()))
+            self._respond(metrics_plan(client, cfg.status_allow, self._owner.snapshot(self)))
         elif path == cfg.health_path:
             self._respond(health_plan(self._owner.draining))
         elif path == cfg.live_reload_path and self._owner.live is not None:
@@ -982,7 +987,7 @@ class Connection:
         close heuristic).
         """
         if self._eof or (not linger and not self._input_pending()):
-            self.close("done")
+            self.close("done", DONE)
             return
         try:
             self._sock.shutdown(socket.SHUT_WR)
@@ -1013,7 +1018,7 @@ class Connection:
             log.warning("%s: %s", self.peer, err)
             self.close("socket error", ERROR)
 
-    def close(self, reason: str = "", cause: str = DONE) -> None:
+    def close(self, reason: str, cause: str) -> None:
         """Close now: unregister, close the socket, release the file, leave the registry.
         `cause` is the class of `reason` that the metrics count (see `metrics`)."""
         if self._phase is CLOSED:

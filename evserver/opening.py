@@ -25,8 +25,9 @@ class OpeningFailed(Exception):
     """The connection must be closed without a word: a malformed preamble, a failed
     handshake, or a client that left. Answering would speak HTTP to something that is not
     an HTTP client. The message is the reason, for the debug log; `stage` is what failed
-    ("proxy": the preamble, "tls": the handshake); `left` is true when the client just
-    went away (closed before finishing), false when it sent something wrong."""
+    ("proxy": the preamble, "tls": the handshake; "" when the client closed before sending
+    a byte, as a TCP health check does: nothing was attempted); `left` is true when the
+    client went away (closed or reset), false when it sent something wrong."""
 
     def __init__(self, message: str, stage: str, left: bool = False) -> None:
         super().__init__(message)
@@ -38,7 +39,7 @@ class Opening:
     """The preamble (if --proxy-protocol) and then the handshake (if a TLS port)."""
 
     __slots__ = ("_preamble", "_tls", "_recv_size", "_handshaking", "wants_write", "client",
-                 "rest", "plain", "preamble_read", "handshaken")
+                 "rest", "plain", "preamble_read", "handshaken", "_heard")
 
     def __init__(self, proxy_protocol: bool, tls: ssl.SSLContext | None,
                  recv_size: int = 65536) -> None:
@@ -52,6 +53,7 @@ class Opening:
         self.plain = False  # plain HTTP arrived on the HTTPS port
         self.preamble_read = False  # (for the metrics) a PROXY preamble was accepted
         self.handshaken = False  # a TLS handshake completed
+        self._heard = False  # the client sent a byte of its preamble
 
     def step(self, sock: socket.socket) -> int:
         """Go as far as the socket allows. Raises OpeningFailed, or OSError from the
@@ -79,7 +81,9 @@ class Opening:
         except (BlockingIOError, InterruptedError):
             return False
         if not data:
-            raise OpeningFailed("closed before its PROXY preamble", "proxy", left=True)
+            raise OpeningFailed("closed before its PROXY preamble",
+                                "proxy" if self._heard else "", left=True)
+        self._heard = True
         try:
             preamble = self._preamble.feed(data)
         except ProxyError as err:
@@ -102,12 +106,17 @@ class Opening:
         except (BlockingIOError, InterruptedError):
             return WANT_READ
         if not first:
-            raise OpeningFailed("closed before the TLS handshake", "tls", left=True)
+            raise OpeningFailed("closed before the TLS handshake", "", left=True)
         if first != _TLS_HANDSHAKE_RECORD:
             self._tls = None
             self.plain = True
             return READY
         return WRAP
+
+    @property
+    def stage(self) -> str:
+        """What a timeout interrupts: "proxy" (a preamble begun or awaited), "tls"."""
+        return "proxy" if self._preamble is not None else "tls"
 
     def wrap(self, sock: socket.socket) -> ssl.SSLSocket:
         """The TLS socket that replaces `sock` (same fd), its handshake still to do. The
@@ -128,6 +137,8 @@ class Opening:
         except ssl.SSLWantWriteError:
             self.wants_write = True
             return WANT_WRITE
+        except (ssl.SSLEOFError, ConnectionError) as err:  # the client left halfway
+            raise OpeningFailed(f"TLS handshake failed: {err}", "tls", left=True) from None
         except (ssl.SSLError, OSError) as err:
             raise OpeningFailed(f"TLS handshake failed: {err}", "tls") from None
         self._handshaking = False

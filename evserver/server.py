@@ -24,7 +24,7 @@ from .files import load_error_pages
 from .live import HEARTBEAT, LiveReload
 from .log import AccessLog
 from .loop import READ, Loop, TimerHandle
-from .metrics import Counters, Snapshot, carried, merge
+from .metrics import LIMIT, SHUTDOWN, Counters, Snapshot, TimedCounters, carried, merge
 from .phases import IDLE
 from .site import Site
 from .status import History, merge_history
@@ -52,7 +52,9 @@ class Server:
         # Connections waiting for a request, oldest first: closed first at the cap.
         self.idle: dict[Connection, None] = {}
         self.accepted = 0
-        self.counters = Counters()
+        # The requests' durations are kept only where a status page or metrics show them.
+        self.counters = (TimedCounters() if cfg.status_path or cfg.metrics_path
+                         else Counters())
         self.login_failures = FailureLimiter()
         self.started = time.time()
         docroot = os.path.realpath(cfg.docroot)
@@ -105,10 +107,11 @@ class Server:
     def address(self) -> tuple[str, int]:
         return self._address
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, asking: Connection | None = None) -> Snapshot:
         """The metrics (see `metrics`) and the charts' history: this process's, or with
-        --workers the whole server's, every worker's last posted numbers added to ours."""
-        own = self._own_snapshot()
+        --workers the whole server's, every worker's last posted numbers added to ours.
+        `asking`: the connection that will send them (being answered, it is not idle)."""
+        own = self._own_snapshot(asking)
         if self._seat is None:
             return own
         self._seat.board.post(self._seat.slot, own)
@@ -118,7 +121,7 @@ class Server:
                                           *(other.get("history") for other in others)])
         return whole
 
-    def _own_snapshot(self) -> Snapshot:
+    def _own_snapshot(self, asking: Connection | None = None) -> Snapshot:
         counters, cache, loop = self.counters, self.cache, self.loop
         queued = loop.queued_jobs
         snapshot = counters.snapshot()
@@ -129,7 +132,7 @@ class Server:
                 conn.served - 1 for conn in self.connections if conn.served > 1),
             "connections_accepted_total": self.accepted,
             "connections_open": len(self.connections),
-            "connections_idle": len(self.idle),
+            "connections_idle": len(self.idle) - (asking in self.idle),
             "pool_threads": self.cfg.threads,
             "pool_threads_busy": max(0, loop.pending_jobs - queued),
             "pool_queue_jobs": queued,
@@ -238,7 +241,7 @@ class Server:
             if at_cap:
                 # Make room by closing the connection idle the longest (nginx reuses idle
                 # keep-alive connections the same way when it runs out of them).
-                next(iter(self.idle)).close("connection limit: idle the longest")
+                next(iter(self.idle)).close("connection limit: idle the longest", LIMIT)
             self._accept_error_logged = False  # resources are back: a new episode logs again
             self._adopt(sock, addr[0], tls)
 
@@ -358,7 +361,7 @@ class Server:
             # Idle between requests: close. Not yet asked anything: its first request may be
             # on its way (it gets its answer, with Connection: close, within the grace).
             if conn.phase is IDLE and conn.served:
-                conn.close("shutting down")
+                conn.close("shutting down", SHUTDOWN)
         if not self.connections:
             self.loop.stop()
         else:
@@ -366,7 +369,7 @@ class Server:
 
     def _force_stop(self) -> None:
         for conn in list(self.connections):
-            conn.close("shutdown grace expired")
+            conn.close("shutdown grace expired", SHUTDOWN)
         self.loop.stop()
 
     def _close(self) -> None:
@@ -374,7 +377,7 @@ class Server:
         if self._sampler is not None:
             self._sampler.cancel()
         for conn in list(self.connections):
-            conn.close("server closed")
+            conn.close("server closed", SHUTDOWN)
         self.listener.close()
         if self.tls_listener is not None:
             self.tls_listener.close()

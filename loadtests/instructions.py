@@ -146,7 +146,7 @@ def serve(requests: int, request: bytes, size: int, text: bool = False,
         if text and request.find(b"Accept-Encoding") >= 0 and sock.last.find(
                 b"\r\nContent-Encoding: ") < 0:
             raise SystemExit("the text was not sent encoded")
-        conn.close("done")
+        conn.close("done", "done")
         server.access_log.close()
         server.loop.close()
         left.close()

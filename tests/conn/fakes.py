@@ -27,7 +27,7 @@ from evserver.config import Config
 from evserver.live import LiveReload
 from evserver.log import access_line
 from evserver.loop import READ, WRITE
-from evserver.metrics import Counters
+from evserver.metrics import Counters, TimedCounters
 from evserver.site import Site
 
 Journal = list[tuple[Any, ...]]
@@ -374,14 +374,15 @@ class FakeOwner:
         self.draining = False
         self.live = LiveReload(cfg.live_reload_max) if cfg.live_reload else None
         self.login_failures = FailureLimiter()
-        self.counters = Counters()
+        self.counters = (TimedCounters() if cfg.status_path or cfg.metrics_path
+                         else Counters())  # as the server chooses
         self.forgotten: list[Any] = []
         self.idle_changes: list[bool] = []  # on_idle() calls, in order
 
     def forget(self, conn: Any) -> None:
         self.forgotten.append(conn)
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self, asking: object = None) -> dict[str, object]:
         return self.counters.snapshot()
 
     def on_idle(self, conn: Any, idle: bool) -> None:

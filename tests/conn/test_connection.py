@@ -650,7 +650,7 @@ def test_file_result_arriving_after_close_is_dropped_and_its_fd_closed(rig: Rig)
     """A pool result for a closed connection is dropped and its fd closed (EBADF)."""
     rig.receive(request("/big.bin"))
     assert rig.phase is Phase.WAIT_FILE
-    rig.conn.close("client went away")
+    rig.conn.close("client went away", "client")
     assert rig.owner.forgotten == [rig.conn]
     (future,) = rig.run_jobs()
     fd = future.result().fd
@@ -717,7 +717,7 @@ def test_eof_with_a_partial_request_closes(rig: Rig) -> None:
 
 def test_events_after_close_do_nothing(rig: Rig) -> None:
     """Stale events, callbacks and timers after close touch nothing."""
-    rig.conn.close("test")
+    rig.conn.close("test", "client")
     recv_calls = rig.sock.recv_calls
     rig.sock.feed(request("/hello.txt"))
     for mask in (READ, WRITE, READ | WRITE):
@@ -730,10 +730,10 @@ def test_events_after_close_do_nothing(rig: Rig) -> None:
 
 def test_close_unregisters_before_closing_and_twice_is_harmless(rig: Rig) -> None:
     """unregister precedes socket close (fd reuse); a second close is a no-op."""
-    rig.conn.close("first")
+    rig.conn.close("first", "client")
     assert rig.index_of("unregister", rig.sock) < rig.index_of("close", rig.sock)
     journal = list(rig.journal)
-    rig.conn.close("second")
+    rig.conn.close("second", "client")
     assert rig.journal == journal and rig.owner.forgotten == [rig.conn]
     assert rig.loop.live_timers() == []
 
@@ -741,7 +741,7 @@ def test_close_unregisters_before_closing_and_twice_is_harmless(rig: Rig) -> Non
 def test_close_while_waiting_for_the_pool_does_not_unregister_twice(rig: Rig) -> None:
     """Closing in WAIT_FILE (already unregistered) raises no KeyError."""
     rig.receive(request("/big.bin"))
-    rig.conn.close("stop")  # the socket is already unregistered in WAIT_FILE
+    rig.conn.close("stop", "client")  # the socket is already unregistered in WAIT_FILE
     assert [e[0] for e in rig.journal].count("unregister") == 1
     assert rig.sock.closed
     rig.run_jobs()
@@ -954,7 +954,7 @@ def test_owner_hears_when_the_connection_is_idle(rig: Rig) -> None:
     rig.receive(b"Host: test\r\n\r\n")
     rig.settle()
     assert rig.owner.idle_changes == [True, False, True]
-    rig.conn.close("test")
+    rig.conn.close("test", "client")
     assert rig.owner.idle_changes == [True, False, True, False]
 
 
@@ -1032,7 +1032,7 @@ def test_a_waiting_request_still_gets_its_answer_when_the_loader_went_away(rig: 
     rig.receive(request("/hello.txt"))
     sock.feed(request("/hello.txt"))
     other.on_event(READ)
-    rig.conn.close("client went away")
+    rig.conn.close("client went away", "client")
     for job in rig.loop.undelivered():
         job.run()
     for job in rig.loop.undelivered():  # the waiter's own load

@@ -225,7 +225,7 @@ def test_an_interrupted_response_is_logged_with_the_bytes_sent(rig: Rig) -> None
     rig.sock.window = 5000
     rig.serve(request("/big.bin"))
     head_len = bytes(rig.sock.sent).index(b"\r\n\r\n") + 4
-    rig.conn.close("test")
+    rig.conn.close("test", "client")
     assert rig.log() == [(b"GET /big.bin HTTP/1.1", 200, 5000 - head_len)]
 
 
@@ -237,12 +237,6 @@ def test_the_untrusted_proxy_close_is_logged_and_forgotten(make_rig: Callable[..
     rig = make_rig(proxy_protocol=True, trusted_proxies=("192.0.2.0/24",))
     assert rig.owner.forgotten == [rig.conn] and rig.sock.closed
     assert [r.getMessage() for r in caplog.records] == [closed_line("not a trusted proxy")]
-
-
-def test_close_without_a_reason_logs_an_empty_one(rig: Rig, debug: Callable[[], list[str]]
-                                                  ) -> None:
-    rig.conn.close()
-    assert debug() == [closed_line("")]
 
 
 def test_framing_lost_after_the_response_is_logged(rig: Rig, debug: Callable[[], list[str]]
@@ -693,7 +687,7 @@ def test_a_password_check_finishing_after_close_is_ignored(
         make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(auth=USERS, auth_insecure=True)
     rig.receive(request("/hello.txt", headers=basic("alice", "guess")))
-    rig.conn.close("client went away")
+    rig.conn.close("client went away", "client")
     rig.run_jobs()
     assert len(rig.owner.login_failures) == 0 and len(rig.loop.jobs) == 1
 
@@ -718,7 +712,7 @@ def test_a_waiter_that_closed_does_not_load_when_the_file_arrives(rig: Rig) -> N
     rig.receive(request("/big.bin"))  # not kept: with cache_max_open=0 each loads again
     others.feed(request("/big.bin"))
     other.on_event(READ)
-    other.close("went away")
+    other.close("went away", "client")
     rig.settle()
     assert len(rig.loop.jobs) == 1 and others.sent == b""
 
@@ -1033,7 +1027,7 @@ def test_a_tls_chunk_waits_for_write_at_once(make_tls: Callable[..., TLSRig]) ->
     rig.sock.window = 0
     rig.run_jobs()
     assert rig.phase is Phase.SEND and rig.loop.history[history:] == [("register", WRITE)]
-    rig.conn.close("test")  # releases the file
+    rig.conn.close("test", "client")  # releases the file
 
 
 def test_over_tls_a_stale_load_never_answers_the_next_request(

@@ -4,10 +4,13 @@ reason, keep-alive reuse, TLS handshakes, PROXY preambles and failed logins."""
 from __future__ import annotations
 
 import errno
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from evserver.loop import READ
 from evserver.metrics import CLOSE_REASONS
 from evserver.phases import Phase
 from tests.wire import request
@@ -56,7 +59,7 @@ def test_a_refused_head_counts_as_method_other(make_rig: Callable[..., Rig]) -> 
 
 def test_the_duration_is_the_logs_by_the_fake_clock(make_rig: Callable[..., Rig]) -> None:
     """A head that arrives in two parts 0.3 s apart took 0.3 s: the 0.5 s bucket."""
-    rig = make_rig()
+    rig = make_rig(metrics_path="/metrics")
     rig.receive(b"GET /hello.txt HTTP/1.1\r\n")
     rig.loop.advance(0.3)
     rig.receive(b"Host: x\r\n\r\n")
@@ -66,6 +69,13 @@ def test_the_duration_is_the_logs_by_the_fake_clock(make_rig: Callable[..., Rig]
     buckets = {b["le"]: b["value"] for b in histogram["buckets"]}
     assert (buckets["0.25"], buckets["0.5"], histogram["count"]) == (0, 1, 1)
     assert histogram["sum"] == pytest.approx(0.3)
+
+
+def test_durations_are_kept_only_with_a_status_page_or_metrics(
+        make_rig: Callable[..., Rig]) -> None:
+    assert "http_request_duration_seconds" not in make_rig().owner.counters.snapshot()
+    assert "http_request_duration_seconds" in make_rig(
+        status_path="/_status").owner.counters.snapshot()
 
 
 def test_keepalive_reuse_is_every_request_after_the_first(make_rig: Callable[..., Rig]) -> None:
@@ -129,8 +139,38 @@ def test_preambles_accepted_and_refused(make_rig: Callable[..., Rig]) -> None:
     assert (bad.owner.counters.proxy_preambles, bad.owner.counters.proxy_failures) == (0, 1)
     assert closes(bad) == {"error": 1}
     left = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED)
-    left.receive(b"")
+    left.receive(b"PROXY TCP4 198.51", b"")
     assert left.owner.counters.proxy_failures == 1 and closes(left) == {"client": 1}
+    # A connect and close with no byte (a TCP health check) attempted nothing.
+    probe = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED)
+    probe.receive(b"")
+    assert probe.owner.counters.proxy_failures == 0 and closes(probe) == {"client": 1}
+
+
+def test_an_opening_that_times_out_is_a_failure(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED)
+    rig.receive(b"PROXY TCP4 198.51")
+    rig.loop.advance(rig.owner.site.cfg.handshake_timeout)
+    assert rig.phase is Phase.CLOSED and closes(rig) == {"timeout": 1}
+    assert rig.owner.counters.proxy_failures == 1
+
+
+def test_a_handshake_that_stalls_or_breaks_is_a_failure(docroot: Path) -> None:
+    stalled = TLSRig(docroot)
+    stalled.sock.handshake.append(ssl.SSLWantReadError())
+    stalled.plain.feed(b"\x16\x03\x01")
+    stalled.conn.on_event(READ)
+    stalled.loop.advance(stalled.owner.site.cfg.handshake_timeout)
+    assert stalled.phase is Phase.CLOSED and closes(stalled) == {"timeout": 1}
+    assert (stalled.owner.counters.tls_failures, stalled.owner.counters.tls_handshakes) == (1, 0)
+    for error, reason in ((ssl.SSLError(1, "bad record"), "error"),
+                          (ssl.SSLEOFError(8, "eof"), "client")):
+        broken = TLSRig(docroot)
+        broken.sock.handshake.append(error)
+        broken.plain.feed(b"\x16\x03\x01")
+        broken.conn.on_event(READ)
+        assert broken.phase is Phase.CLOSED and closes(broken) == {reason: 1}
+        assert broken.owner.counters.tls_failures == 1
 
 
 def test_a_tls_handshake_is_counted(make_tls: Callable[..., TLSRig]) -> None:

@@ -32,6 +32,7 @@ import pytest
 
 from evserver.codings import CODINGS, installed
 from evserver.log import human_size
+from evserver.metrics import compression_summary
 from tests.conftest import REPO, ServerProcess
 from tests.tools import need_tool
 
@@ -582,14 +583,14 @@ def encoded_traffic(port: int, root: Path) -> tuple[int, int]:
 
 
 def test_status_page_counts_the_savings(start_process: Start, root: Path) -> None:
-    """--status-path ?json: compression.responses counts the encoded bodies sent (not HEAD,
-    not 304, not identity), bytes_before / bytes_after are exactly theirs."""
+    """--status-path ?format=json: compression_responses_total counts the encoded bodies
+    sent (not HEAD, not 304, not identity); the bytes before and after are exactly theirs."""
     proc = start_process("--compress-cache-bytes", str(CACHE_BYTES), "--status-path", "/_s",
                          root=root)
     before, after = encoded_traffic(proc.port, root)
-    status = fetch(proc.port, "/_s?json")
+    status = fetch(proc.port, "/_s?format=json")
     assert status.status == 200
-    compression = json.loads(status.body)["compression"]
+    compression = compression_summary(json.loads(status.body))
     assert compression["responses"] == 3
     assert (compression["bytes_before"], compression["bytes_after"]) == (before, after)
     assert compression["bytes_saved"] == before - after > 0

@@ -151,7 +151,7 @@ def test_every_local_link_resolves(www: Callable[..., RunningServer]) -> None:
     """Every local href/src/srcset/poster in every page answers 200 (with the listing and
     the status page on, as the tools page says to run it); every #fragment names an id on
     its page; nothing is loaded from another host."""
-    server = www(listing=True, status_path="/_status")
+    server = www(listing=True, status_path="/_status", metrics_path="/metrics")
     urls: dict[str, str] = {}
     problems: list[str] = []
     for path in PAGES:
@@ -325,12 +325,14 @@ def test_tools_page_says_how_to_enable_what_it_links(www: Callable[..., RunningS
     page = parse(WWW / "tools" / "index.html")
     words = page.plain()
     assert "--status-path /_status" in words and "--listing" in words
+    assert "--metrics-path /metrics" in words
     links = {a.get("href") for a in page.find("a")}
-    assert {"/_status", "/files/"} <= links, links
+    assert {"/_status", "/_status?format=json", "/metrics", "/files/"} <= links, links
     assert not (WWW / "files" / "index.html").exists()
     plain = www()
     assert get(plain.port, "/files/").status == 404
     assert get(plain.port, "/_status").status == 404
+    assert get(plain.port, "/metrics").status == 404
 
 
 def test_files_folder_is_listed(www: Callable[..., RunningServer]) -> None:
@@ -351,11 +353,12 @@ def test_files_folder_is_listed(www: Callable[..., RunningServer]) -> None:
 
 
 def test_status_page_answers(www: Callable[..., RunningServer]) -> None:
-    """With status_path=/_status, the page the tools page links is HTML, and ?json is JSON."""
+    """With status_path=/_status, the page the tools page links is HTML, and ?format=json
+    is JSON."""
     server = www(status_path="/_status")
     html = get(server.port, "/_status")
     assert html.status == 200 and str(html.header("content-type")).startswith("text/html")
-    doc: Response = get(server.port, "/_status?json")
+    doc: Response = get(server.port, "/_status?format=json")
     assert doc.status == 200 and str(doc.header("content-type")).startswith("application/json")
     assert isinstance(json.loads(doc.body), dict)
 

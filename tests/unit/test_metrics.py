@@ -18,6 +18,7 @@ from evserver.metrics import (
     FAMILY,
     PREFIX,
     Counters,
+    TimedCounters,
     carried,
     compression_summary,
     merge,
@@ -63,7 +64,7 @@ def test_names_follow_prometheus_conventions() -> None:
 # -- counting ------------------------------------------------------------------------------
 
 def test_count_by_method_and_code_with_bytes_and_durations() -> None:
-    counters = Counters()
+    counters = TimedCounters()
     counters.count(b"GET", HTTPStatus.OK, 100, 0.0002)
     counters.count(b"GET", 200, 50, 0.0005)  # on the bound: le="0.0005"
     counters.count(b"HEAD", HTTPStatus.NOT_MODIFIED, 0, 0.003)
@@ -85,6 +86,27 @@ def test_count_by_method_and_code_with_bytes_and_durations() -> None:
     assert histogram["count"] == 5 and histogram["sum"] == pytest.approx(120.2037)
     assert counters.requests == 5
     assert counters.by_status() == {200: 2, 304: 1, 405: 1, 400: 1}
+
+
+def test_plain_counters_keep_no_durations() -> None:
+    counters = Counters()
+    counters.count(b"GET", 200, 1, 0.1)
+    assert "http_request_duration_seconds" not in counters.snapshot()
+    assert counters.requests == 1
+
+
+def test_durations_are_bucketed_a_batch_at_a_time_and_when_read() -> None:
+    counters = TimedCounters()
+    for i in range(1500):  # past one batch of 1024
+        counters.count(b"GET", 200, 0, 0.004 if i % 2 else 0.00005)
+    assert counters.requests == 1500
+    histogram = counters.snapshot()["http_request_duration_seconds"]
+    assert isinstance(histogram, dict)
+    cumulative = {b["le"]: b["value"] for b in histogram["buckets"]}
+    assert (cumulative["0.0005"], cumulative["0.0025"], cumulative["0.005"]) == (750, 750, 1500)
+    assert histogram["count"] == 1500 and histogram["sum"] == pytest.approx(750 * 0.00405)
+    again = counters.snapshot()["http_request_duration_seconds"]
+    assert again == histogram  # reading folds nothing twice
 
 
 def test_a_status_enum_and_its_int_are_one_sample() -> None:
@@ -116,7 +138,7 @@ def test_compression_summary() -> None:
 
 
 def test_total_sums_labels_and_counts_a_histogram() -> None:
-    counters = Counters()
+    counters = TimedCounters()
     counters.count(b"GET", 200, 1, 0.1)
     counters.count(b"GET", 404, 1, 0.1)
     snap = counters.snapshot() | {"connections_open": 3}
@@ -129,7 +151,7 @@ def test_total_sums_labels_and_counts_a_histogram() -> None:
 # -- the text exposition -------------------------------------------------------------------
 
 def test_the_exposition_is_read_by_prometheus_client_with_help_and_type() -> None:
-    counters = Counters()
+    counters = TimedCounters()
     counters.count(b"GET", 200, 1024, 0.0007)
     counters.count(b"OPTIONS", 204, 0, 0.0001)
     snap = counters.snapshot() | {"connections_open": 2, "draining": 0,
@@ -195,7 +217,7 @@ def test_every_name_carries_the_prefix() -> None:
 # -- several workers -----------------------------------------------------------------------
 
 def worker(get: int, not_found: int, open_: int, started: float) -> dict[str, object]:
-    counters = Counters()
+    counters = TimedCounters()
     for _ in range(get):
         counters.count(b"GET", 200, 10, 0.001)
     for _ in range(not_found):

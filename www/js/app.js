@@ -151,7 +151,7 @@
     },
     // The status page, if this server was started with --status-path /_status.
     status: function () {
-      return fetch("/_status?json", { cache: "no-store" }).then(function (r) {
+      return fetch("/_status", { cache: "no-store", headers: { Accept: "application/json" } }).then(function (r) {
         if (!r.ok) {
           return [false, describe(r, []).concat(
             ["Not enabled: start evserver with --status-path /_status"])];
