@@ -6,7 +6,7 @@ Owns: `Plan`, and the decisions: error pages (`error_plan`), OPTIONS and CORS pr
 and the address rules (`screen`, with the X-Forwarded-For walk), the status, metrics and
 health answers, the login gate, the SPA fallback, and the conditional / range / multipart
 plan of a file (`file_plan`, `whole_file_plan`). Imports `http11`, `semantics`, `files`, `site`,
-`addresses`, `status`, `metrics`, `live`.
+`addresses`, `status`, `statuspage`, `metrics`, `live`.
 
 A plan holds only what is particular to its response: the status, the header lines after
 the ones every response carries (which the connection adds with `Date` and `Connection`),
@@ -36,7 +36,8 @@ from .semantics import (
     unsatisfied_range,
 )
 from .site import Site
-from .status import render_html, render_json
+from .status import render_json
+from .statuspage import render_html
 
 ALLOW = b"GET, HEAD, OPTIONS"
 # Registered methods (IANA) that exist but are not allowed on static files: 405, not 501.

@@ -283,6 +283,18 @@ def test_promtool_finds_nothing_to_lint(start_server: Start, root: Path) -> None
     assert (out.returncode, out.stdout, out.stderr) == (0, b"", b""), out
 
 
+def test_the_contrib_configuration_is_valid() -> None:
+    """contrib/prometheus.yml, the configuration docs/metrics.md points to, passes
+    `promtool check config`."""
+    promtool = Path(need_tool("prometheus")).with_name("promtool")
+    if not promtool.exists():
+        unavailable(f"needs promtool, which is not installed: {install_line('prometheus')}")
+    config = Path(__file__).resolve().parents[2] / "contrib" / "prometheus.yml"
+    out = subprocess.run([str(promtool), "check", "config", str(config)],
+                         capture_output=True, timeout=20)
+    assert out.returncode == 0, out
+
+
 # -- against known traffic --------------------------------------------------------------------
 
 def test_requests_bytes_and_durations_match_the_traffic(start_server: Start, root: Path) -> None:

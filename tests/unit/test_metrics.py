@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 
@@ -260,3 +261,11 @@ def test_a_replacement_worker_carries_its_predecessors_counters_not_its_gauges()
     assert got["connections_open"] == 1  # a gauge: the dead worker's connections are gone
     assert got["process_start_time_seconds"] == 60.0
     assert got["workers"] == 1
+
+
+def test_the_docs_list_every_metric_once() -> None:
+    """docs/metrics.md's table has a row for each family, in the order of FAMILIES."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    table = doc[doc.index("## Every metric"):doc.index("## How it is built")]
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\w+) \|", table, re.M)
+    assert rows == [(family.name, family.kind) for family in FAMILIES]

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 import pytest
 
 from evserver.metrics import FAMILIES, Counters, Snapshot
-from evserver.status import _duration, _rates, render_html
+from evserver.statuspage import _duration, _rates, render_html
 
 START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 NOW = START + 3725.0  # 1 h 02 min 05 s later
