@@ -323,7 +323,7 @@ def merge(snapshots: list[Snapshot]) -> Snapshot:
         for key, value in snapshot.items():
             family = FAMILY.get(key)
             if key not in merged:
-                merged[key] = _copy(value) if family is not None else value
+                merged[key] = value  # combining builds new lists and dicts: no copy
             elif family is not None:
                 merged[key] = _combine(family, merged[key], value)
     return merged
@@ -335,15 +335,6 @@ def carried(previous: Snapshot, now: Snapshot) -> Snapshot:
     base = {name: value for name, value in previous.items()
             if name in FAMILY and FAMILY[name].kind != "gauge"}
     return merge([now, base])
-
-
-def _copy(value: object) -> object:
-    if isinstance(value, list):
-        return [dict(sample) for sample in value]
-    if isinstance(value, dict):
-        return {"buckets": [dict(b) for b in value["buckets"]], "sum": value["sum"],
-                "count": value["count"]}
-    return value
 
 
 def _combine(family: Family, a: object, b: object) -> object:

@@ -35,8 +35,8 @@ class History:
     def extend(self, earlier: object) -> None:
         """Begin with the samples of a `json()` (a replaced worker's, from the board)."""
         if isinstance(earlier, dict):
-            for sample in earlier.get("samples", [])[-(self._samples.maxlen or 0):]:
-                self._samples.append(tuple(sample))
+            for sample in earlier.get("samples", []):
+                self._samples.append(tuple(sample))  # the deque keeps the newest
 
     def json(self) -> dict[str, object]:
         return {"step": self.step, "samples": [list(sample) for sample in self._samples]}

@@ -28,7 +28,8 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-MODULES = ("semantics", "http11", "responses", "files", "connection", "codings")
+MODULES = ("semantics", "http11", "responses", "files", "connection", "codings", "metrics", "board",
+           "status")
 EQUIVALENT = Path(__file__).resolve().parent / "equivalent_mutants.txt"
 # mutmut's exit codes of a mutant's test run (mutmut/stats.py), folded into four outcomes.
 KILLED, SURVIVED, TIMEOUT, UNTESTED = "killed", "survived", "timeout", "no tests"

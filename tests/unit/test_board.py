@@ -1,6 +1,7 @@
 """The workers' board (shared memory) and the status page's history, without a server."""
 from __future__ import annotations
 
+import json
 import os
 import struct
 
@@ -101,3 +102,47 @@ def test_the_step_travels_with_the_history(step: float) -> None:
     history = History(step=step)
     history.add(10.0, 0, 0, 0)
     assert merge_history([history.json()])["step"] == step
+
+
+def test_each_post_moves_its_slots_sequence_by_two() -> None:
+    """The protocol: even when whole, odd while written; each slot its own sequence."""
+    board = Board(2, slot_size=256)
+    for _ in range(3):
+        board.post(0, {"a": 1})
+    board.post(1, {"b": 2})
+    assert struct.unpack_from("<Q", board._memory, 0)[0] == 6
+    assert struct.unpack_from("<Q", board._memory, 256)[0] == 2
+    assert board.read(0) == {"a": 1} and board.read(1) == {"b": 2}
+
+
+def test_a_snapshot_that_just_fits_is_posted_compact() -> None:
+    snapshot = {"a": [1, 2], "b": "x"}
+    compact = json.dumps(snapshot, separators=(",", ":")).encode()
+    board = Board(1, slot_size=12 + len(compact))  # the head: sequence and length
+    assert board.post(0, snapshot) and board.read(0) == snapshot
+
+
+def test_a_slot_holding_json_that_is_no_snapshot_reads_as_none() -> None:
+    board = Board(1, slot_size=256)
+    board._memory[12:16] = b"[1] "
+    struct.pack_into("<QI", board._memory, 0, 2, 3)
+    assert board.read(0) is None
+
+
+def test_a_history_without_step_or_samples_merges_to_the_defaults() -> None:
+    good = {"step": 2.0, "samples": [[0.0, 1, 2, 3, 99]]}  # a field more: ignored
+    assert merge_history([None, good]) == {"step": 2.0, "samples": [[0.0, 1, 2, 3]]}
+    assert merge_history([{"samples": [[0.0, 1, 1, 1]]}])["step"] == 2.0
+    assert merge_history([{"step": 5.0}]) == {"step": 5.0, "samples": []}
+    history = History()
+    history.extend({"step": 2.0})
+    assert len(history) == 0
+
+
+def test_a_sample_of_the_same_step_replaces_the_last_at_once() -> None:
+    history = History(step=2.0)
+    history.add(100.0, 500, 9000, 1)  # counts far above the times
+    history.add(100.4, 501, 9001, 2)
+    assert history.json()["samples"] == [[100.0, 501, 9001, 2]]
+    history.add(102.0, 502, 9002, 3)
+    assert [s[0] for s in history.json()["samples"]] == [100.0, 102.0]

@@ -20,6 +20,10 @@ from evserver.metrics import (
     PREFIX,
     Counters,
     TimedCounters,
+    _escape_help,
+    _float,
+    _int,
+    _number,
     carried,
     compression_summary,
     merge,
@@ -269,3 +273,86 @@ def test_the_docs_list_every_metric_once() -> None:
     table = doc[doc.index("## Every metric"):doc.index("## How it is built")]
     rows = re.findall(r"^\| `([a-z_]+)` \| (\w+) \|", table, re.M)
     assert rows == [(family.name, family.kind) for family in FAMILIES]
+
+
+# -- the details the tests above leave loose ---------------------------------------------------
+
+def test_closes_add_up_and_only_requests_after_the_first_are_reuse() -> None:
+    counters = Counters()
+    for served in (0, 1, 2, 3):
+        counters.connection_closed("client", served)
+    assert counters.closed["client"] == 4 and counters.reused == 0 + 0 + 1 + 2
+
+
+def test_the_events_counted_by_the_connection_are_in_the_snapshot() -> None:
+    counters = Counters()
+    counters.tls_handshakes, counters.tls_failures = 5, 1
+    counters.proxy_preambles, counters.proxy_failures = 7, 2
+    counters.login_failures = 3
+    snap = counters.snapshot()
+    assert {name: snap[name] for name in (
+        "tls_handshakes_total", "tls_handshake_failures_total", "proxy_preambles_total",
+        "proxy_preamble_failures_total", "login_failures_total")} == {
+        "tls_handshakes_total": 5, "tls_handshake_failures_total": 1,
+        "proxy_preambles_total": 7, "proxy_preamble_failures_total": 2,
+        "login_failures_total": 3}
+
+
+def test_a_whole_batch_is_bucketed_at_once_and_batches_add_up() -> None:
+    counters = TimedCounters()
+    for _ in range(1024):
+        counters.count(b"GET", 200, 0, 100.0)  # slower than every bucket
+    assert counters._unfolded == []
+    counters.count(b"GET", 200, 0, 100.0)
+    histogram = counters.snapshot()["http_request_duration_seconds"]
+    assert isinstance(histogram, dict)
+    assert [b["value"] for b in histogram["buckets"]][-2:] == [0, 1025]
+
+
+def test_sums_keep_six_decimals() -> None:
+    counters = TimedCounters()
+    counters.count(b"GET", 200, 0, 0.1234567)
+    histogram = counters.snapshot()["http_request_duration_seconds"]
+    assert isinstance(histogram, dict) and histogram["sum"] == 0.123457
+    raw = histogram | {"sum": 0.1234567}
+    merged = merge([{"http_request_duration_seconds": raw},
+                    {"http_request_duration_seconds": raw}])
+    assert merged["http_request_duration_seconds"]["sum"] == 0.246913  # type: ignore[index]
+    assert merge([{"process_cpu_seconds_total": 1}, {"process_cpu_seconds_total": 0.1234567}]
+                 )["process_cpu_seconds_total"] == 1.123457
+
+
+def test_the_saved_ratio_has_three_decimals_and_nothing_counted_is_zero() -> None:
+    counters = Counters()
+    counters.encoded(3, 1)
+    assert compression_summary(counters.snapshot())["saved_ratio"] == 0.667
+    assert compression_summary({}) == {"responses": 0, "bytes_before": 0, "bytes_after": 0,
+                                       "bytes_saved": 0, "saved_ratio": None}
+
+
+def test_numbers_and_help_in_the_text_format() -> None:
+    assert _number(False) == "0" and _number(True) == "1"
+    assert _number(float("-inf")) == "-Inf" and _number(2.5) == "2.5" and _number(3) == "3"
+    assert _escape_help("a\\b\nc") == "a\\\\b\\nc"
+
+
+def test_histograms_with_other_buckets_and_gauges_by_their_rule() -> None:
+    a = {"http_request_duration_seconds": {"buckets": [{"le": "1.0", "value": 2}],
+                                           "sum": 1.0, "count": 2},
+         "draining": 1, "process_start_time_seconds": 5.0}
+    b = {"http_request_duration_seconds": {"buckets": [{"le": "1.0", "value": 1},
+                                                       {"le": "2.0", "value": 3}],
+                                           "sum": 2.0, "count": 3},
+         "draining": 0, "process_start_time_seconds": 7.0}
+    merged = merge([a, b])
+    assert merged["http_request_duration_seconds"] == {
+        "buckets": [{"le": "1.0", "value": 3}, {"le": "2.0", "value": 3}], "sum": 3.0,
+        "count": 5}
+    assert (merged["draining"], merged["process_start_time_seconds"]) == (1, 5.0)
+    assert merge([a, a])["draining"] == 1
+    assert merge([b, a])["process_start_time_seconds"] == 5.0
+
+
+def test_values_that_are_not_numbers_count_as_zero() -> None:
+    assert _float("x") == 0.0 and _float(2) == 2.0
+    assert _int(None) == 0 and _int(2.7) == 2
