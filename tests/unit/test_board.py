@@ -146,3 +146,13 @@ def test_a_sample_of_the_same_step_replaces_the_last_at_once() -> None:
     assert history.json()["samples"] == [[100.0, 501, 9001, 2]]
     history.add(102.0, 502, 9002, 3)
     assert [s[0] for s in history.json()["samples"]] == [100.0, 102.0]
+
+
+def test_the_sequence_never_goes_back_after_a_writer_died_midway() -> None:
+    """A reader compares the sequence before and after its copy: were it to go back, an
+    old value could match by chance. After an odd one the next post starts above it."""
+    board = Board(1, slot_size=256)
+    struct.pack_into("<QI", board._memory, 0, 7, 0)  # a writer died after marking
+    board.post(0, {"a": 1})
+    assert struct.unpack_from("<Q", board._memory, 0)[0] == 10
+    assert board.read(0) == {"a": 1}

@@ -348,6 +348,8 @@ def test_histograms_with_other_buckets_and_gauges_by_their_rule() -> None:
     assert merged["http_request_duration_seconds"] == {
         "buckets": [{"le": "1.0", "value": 3}, {"le": "2.0", "value": 3}], "sum": 3.0,
         "count": 5}
+    assert all(isinstance(bucket["value"], int)  # counts stay whole numbers
+               for bucket in merged["http_request_duration_seconds"]["buckets"])  # type: ignore[index]
     assert (merged["draining"], merged["process_start_time_seconds"]) == (1, 5.0)
     assert merge([a, a])["draining"] == 1
     assert merge([b, a])["process_start_time_seconds"] == 5.0
