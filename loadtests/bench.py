@@ -890,7 +890,9 @@ def print_table(raw: dict[str, dict[str, list[Metrics]]], medians: dict[str, dic
           f" wrk runs, medians (ratios: median of per-round ratios); idle: {o.idle:,}"
           " connections; server on CPU 0, wrk on CPU 1")
     peers = ["nginx", "http.server", *(["baseline"] if "baseline" in names else [])]
-    cols = [*names, *(f"ev/{p}" for p in peers)]
+    metered = "evserver-metrics" in names  # --metrics: its own ratios, to nginx and to evserver
+    cols = [*names, *(f"ev/{p}" for p in peers),
+            *(["metrics/nginx", "metrics/ev"] if metered else [])]
     width, widths = max(len(label) for *_, label in ROWS), [max(len(c), 9) for c in cols]
 
     def line(first: str, cells: list[str]) -> str:
@@ -904,8 +906,11 @@ def print_table(raw: dict[str, dict[str, list[Metrics]]], medians: dict[str, dic
         if scenario in medians:
             figures = [fmt(medians[scenario].get(n, {}).get(key)) for n in names]
             ev = raw[scenario]["evserver"]
-            print(line(label, figures + [ratio(ev, raw[scenario].get(p), key)
-                                         for p in peers]))
+            ratios = [ratio(ev, raw[scenario].get(p), key) for p in peers]
+            if metered:
+                on = raw[scenario]["evserver-metrics"]
+                ratios += [ratio(on, raw[scenario].get("nginx"), key), ratio(on, ev, key)]
+            print(line(label, figures + ratios))
 
 
 def print_workers(raw: dict[str, dict[str, list[Metrics]]],
