@@ -8,7 +8,8 @@
 mutmut (configured in pyproject.toml's [tool.mutmut]) changes one operator, constant or
 call at a time and runs the unit and connection tests (tests/unit, tests/conn: no process,
 no sleep) against each mutant; a mutant no test notices "survives". It works in `mutants/`
-at the repository's root (git ignores it).
+at the repository's root (git ignores it); the tests' tmp_path folders go to a temporary
+folder of this run, pruned as it goes and removed at its end.
 
 A surviving mutant that no test can tell apart from the original (the same behaviour by
 another road) is *equivalent*: loadtests/equivalent_mutants.txt names each one with the
@@ -22,8 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -31,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 MODULES = ("semantics", "http11", "responses", "files", "connection", "codings", "metrics", "board",
            "status")
 EQUIVALENT = Path(__file__).resolve().parent / "equivalent_mutants.txt"
+_PRUNE_EVERY, _PRUNE_KEEP = 5.0, 8  # seconds between prunings; test folders left
 # mutmut's exit codes of a mutant's test run (mutmut/stats.py), folded into four outcomes.
 KILLED, SURVIVED, TIMEOUT, UNTESTED = "killed", "survived", "timeout", "no tests"
 UNCHECKED = "not checked"  # a run stopped before this mutant: left out of the score
@@ -109,6 +114,32 @@ def report(modules: list[str]) -> int:
     return 0
 
 
+def _run_pruning(patterns: list[str], temproot: Path) -> subprocess.CompletedProcess[bytes]:
+    """`mutmut run`, its tests' tmp_path folders in `temproot`, pruned as it goes.
+
+    mutmut runs each mutant's tests in a forked child that exits without pytest's own
+    clean-up, so every one leaves its numbered folder behind (about 7 MB each here; one
+    session's runs once left 78 GB in /tmp). All but the newest few go every few seconds."""
+    env = dict(os.environ, PYTEST_DEBUG_TEMPROOT=str(temproot))
+    with subprocess.Popen([sys.executable, "-m", "mutmut", "run", *patterns], cwd=REPO,
+                          env=env, stdout=subprocess.DEVNULL) as proc:
+        while True:
+            try:
+                code = proc.wait(timeout=_PRUNE_EVERY)
+            except subprocess.TimeoutExpired:
+                _prune(temproot)
+                continue
+            return subprocess.CompletedProcess(proc.args, code)
+
+
+def _prune(temproot: Path) -> None:
+    """Remove the tests' numbered folders but the newest (which a test may still use)."""
+    folders = sorted(temproot.glob("pytest-of-*/pytest-[0-9]*"),
+                     key=lambda p: int(p.name.removeprefix("pytest-")))  # pytest numbers them
+    for folder in folders[:-_PRUNE_KEEP]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", metavar="MODULE",
@@ -121,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown module {unknown[0]!r}: choose from {', '.join(MODULES)}")
     if not args.report:
         patterns = [f"evserver.{m}.*" for m in modules]
-        run = subprocess.run([sys.executable, "-m", "mutmut", "run", *patterns], cwd=REPO,
-                             check=False, stdout=subprocess.DEVNULL)
+        with tempfile.TemporaryDirectory(prefix="evserver-mutation-") as temproot:
+            run = _run_pruning(patterns, Path(temproot))
         if run.returncode:
             print(f"mutmut run failed (exit {run.returncode}); is mutmut installed?",
                   file=sys.stderr)
