@@ -383,6 +383,7 @@ class FakeOwner:
         self.forgotten.append(conn)
 
     def snapshot(self, asking: object = None) -> dict[str, object]:
+        self.snapshot_asked_by = asking
         return self.counters.snapshot()
 
     def on_idle(self, conn: Any, idle: bool) -> None:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from evserver.connection import Connection
 from evserver.loop import READ
 from evserver.metrics import CLOSE_REASONS
 from evserver.phases import Phase
 from tests.wire import request
 
+from .fakes import FakeSocket
 from .rig import HELLO, PEER, Rig, TLSRig
 
 TRUSTED = (f"{PEER}/32",)
@@ -184,3 +186,45 @@ def test_a_failed_login_is_counted(make_rig: Callable[..., Rig]) -> None:
     rig.serve(request("/hello.txt", headers=wrong))
     assert [r.status for r in rig.replies()] == [401]
     assert rig.owner.counters.login_failures == 1
+
+
+def test_counts_add_to_what_was_counted_before(make_rig: Callable[..., Rig],
+                                               docroot: Path) -> None:
+    """Each event adds one to its counter (the owner's counters outlive a connection)."""
+    tls = TLSRig(docroot)
+    tls.owner.counters.tls_handshakes = tls.owner.counters.tls_failures = 3
+    tls.handshake()
+    broken = Connection(FakeSocket(), PEER, tls.owner, tls=tls.context)  # type: ignore
+    tls.sock.handshake.append(ssl.SSLError(1, "bad record"))
+    broken.start()
+    broken._sock.feed(b"\x16\x03\x01")  # type: ignore[attr-defined]
+    broken.on_event(READ)
+    assert (tls.owner.counters.tls_handshakes, tls.owner.counters.tls_failures) == (4, 4)
+    rig = make_rig(proxy_protocol=True, trusted_proxies=TRUSTED, auth=("ann:secret",),
+                   auth_insecure=True)
+    counters = rig.owner.counters
+    counters.proxy_preambles = counters.proxy_failures = counters.login_failures = 3
+    rig.serve(b"PROXY TCP4 198.51.100.7 192.0.2.1 5555 80\r\n"
+              + request("/hello.txt", headers="Authorization: Basic YW5uOndyb25n\r\n"))
+    bad = Connection(FakeSocket(), PEER, rig.owner)  # type: ignore[arg-type]
+    bad.start()
+    bad._sock.feed(b"PROXY NONSENSE\r\n")  # type: ignore[attr-defined]
+    bad.on_event(READ)
+    assert (counters.proxy_preambles, counters.proxy_failures, counters.login_failures) == (
+        4, 4, 4)
+
+
+def test_an_untrusted_proxy_adds_one_failure(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(proxy_protocol=True)
+    Connection(FakeSocket(), PEER, rig.owner).start()  # type: ignore[arg-type]
+    assert rig.owner.counters.proxy_failures == 2 and closes(rig) == {"refused": 2}
+
+
+@pytest.mark.parametrize("path", ["/_status", "/_metrics"])
+def test_the_asking_connection_is_named_to_the_snapshot(make_rig: Callable[..., Rig],
+                                                        path: str) -> None:
+    """So the server does not count it idle while it is being answered."""
+    rig = make_rig(status_path="/_status", metrics_path="/_metrics", status_allow=(
+        f"{PEER}/32",))
+    rig.serve(request(path))
+    assert rig.owner.snapshot_asked_by is rig.conn

@@ -222,6 +222,9 @@ def test_metrics_only_for_allowed_clients_in_the_text_format() -> None:
     plan = metrics_plan("127.0.0.1", allow, snapshot)
     assert plan.status == 200
     assert plan.body.endswith(b"\nevserver_http_response_bytes_total 12\n")
+    assert plan.fields == (b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                           b"Content-Length: %d\r\nCache-Control: no-store\r\n"
+                           % len(plan.body))
     assert lines(plan) == {b"content-type": b"text/plain; version=0.0.4; charset=utf-8",
                            b"content-length": b"%d" % len(plan.body),
                            b"cache-control": b"no-store"}

@@ -522,6 +522,15 @@ def test_parse_range_order_rule(size: int, ranges: list[tuple[int, int]]) -> Non
     (b"", b"APPLICATION/JSON", True),
     (b"", b"application/json; charset=utf-8", True),
     (b"", b"image/png", False),
+    (b"", b"application/json;q=0.001", True),  # any weight above none
+    (b"", b"text/html;q=x, application/json", True),  # a malformed element is skipped
+    (b"", b"*/*;q=0.1, application/*;q=0.8", True),  # type/* is more specific than */*
+    (b"", b"application/*;q=0.8, */*;q=0.1", True),  # whatever the order
+    (b"", b"application/*;q=0.8, application/json;q=0.3, text/html;q=0.5", False),
+    (b"", b"text/html;q=0.5, application/json;q=0.9, application/json;q=0.1", True),
+    (b"", b"application/json;q=0.5, text/html;q=0.9, text/html;q=0.1", False),  # first wins
+    (b"", b"*/*;q=0.5, text/html;q=0.1", True),
+    (b"", b"text/*;q=0.9, application/json;q=0.5", False),
 ])
 def test_prefers_json(query: bytes, accept: bytes | None, expected: bool) -> None:
     assert prefers_json(query, accept) is expected
