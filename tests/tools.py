@@ -10,6 +10,7 @@ a broken setup, never a reason to pass quietly.
     need_module("redbot")               # a pip test extra that must import
     need_module("locust", load=False)   # ... that must only be installed (not imported here)
     chromium = need_chromium()          # Playwright and Debian's chromium; the browser's path
+    folders = artifacts(tmp_path)       # where a browser test saves its screenshots
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import importlib
 import importlib.util
 import os
 import shutil
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -90,3 +92,13 @@ def need_chromium() -> str:
     """Playwright (pip) driving Debian's chromium (apt); the browser's path."""
     need_module("playwright.sync_api")
     return need_tool("chromium")
+
+
+def artifacts(tmp_path: Path) -> list[Path]:
+    """Where screenshots go: the test's tmp folder, and $EVSERVER_ARTIFACTS if set."""
+    folders = [tmp_path]
+    if os.environ.get("EVSERVER_ARTIFACTS"):
+        folders.append(Path(os.environ["EVSERVER_ARTIFACTS"]))
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folders

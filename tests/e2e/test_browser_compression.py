@@ -9,7 +9,6 @@ a console error. Screenshots go to the test's tmp folder and to $EVSERVER_ARTIFA
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import REPO, ServerProcess
-from tests.tools import CHROMIUM_FLAGS, need_chromium
+from tests.tools import CHROMIUM_FLAGS, artifacts, need_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -65,16 +64,6 @@ def chromium() -> str:
 def www(tmp_path: Path) -> Path:
     """A copy of the repository's www/, so nothing a server does can touch the original."""
     return Path(shutil.copytree(REPO / "www", tmp_path / "www"))
-
-
-def artifacts(tmp_path: Path) -> list[Path]:
-    """Where screenshots go: the test's tmp folder, and $EVSERVER_ARTIFACTS if set."""
-    folders = [tmp_path]
-    if os.environ.get("EVSERVER_ARTIFACTS"):
-        folders.append(Path(os.environ["EVSERVER_ARTIFACTS"]))
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folders
 
 
 def on_disk(www: Path, path: str) -> Path:

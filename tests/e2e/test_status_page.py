@@ -10,7 +10,6 @@ desktop one) go to the test's tmp folder and to $EVSERVER_ARTIFACTS if set.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import RunningServer
-from tests.tools import CHROMIUM_FLAGS, need_chromium
+from tests.tools import CHROMIUM_FLAGS, artifacts, need_chromium
 from tests.wire import get
 
 if TYPE_CHECKING:
@@ -39,16 +38,6 @@ READ_TOTAL = ("() => { const e = document.querySelector('#requests-total');"
 def chromium() -> str:
     """Debian's chromium, with Playwright to drive it (tests/tools.py: skip, or fail in CI)."""
     return need_chromium()
-
-
-def artifacts(tmp_path: Path) -> list[Path]:
-    """Where screenshots go: the test's tmp folder, and $EVSERVER_ARTIFACTS if set."""
-    folders = [tmp_path]
-    if os.environ.get("EVSERVER_ARTIFACTS"):
-        folders.append(Path(os.environ["EVSERVER_ARTIFACTS"]))
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-    return folders
 
 
 def launch(p: Playwright, chromium: str) -> Browser:
