@@ -46,8 +46,10 @@ def show(host: str, port: int, cfg: Config, tls_port: int = 0) -> None:
     if cfg.qr:
         lan = [u for u in urls if "//127.0.0.1:" not in u and "//[::1]:" not in u]
         if lan:
-            from .tools.qr import encode, to_terminal  # only for --qr
-            log.info("scan to open %s:\n%s", lan[0], to_terminal(encode(lan[0])))
+            from .tools.qr import encode, for_stream  # only for --qr
+            # black on white in explicit colours on a terminal, so it scans on light and dark
+            # ones alike; plain text off a terminal and under NO_COLOR or TERM=dumb
+            log.info("scan to open %s:\n%s", lan[0], for_stream(encode(lan[0]), sys.stderr))
         else:
             log.info("no LAN address to show as a QR code (listening on %s only)", host)
     log.info("press Ctrl+C to stop")

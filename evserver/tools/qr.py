@@ -2,12 +2,15 @@
 
 Scope is what a LAN URL needs: byte mode (UTF-8), versions 1-10, error correction L/M/Q/H.
 `encode()` returns the module matrix (True = dark, no quiet zone); `to_terminal()` draws it
-with half-block characters so a phone can scan it off the screen.
+with half-block characters so a phone can scan it off the screen, and `for_stream()` picks the
+drawing for where it goes: explicit colours on a terminal that takes them, plain text else.
 """
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 Matrix = list[list[bool]]
 
@@ -337,24 +340,80 @@ def encode(text: str, ecc: str = "M", *, mask: int | None = None) -> Matrix:
 
 # --- Terminal rendering.
 _HALF_BLOCKS = {(True, True): "█", (True, False): "▀", (False, True): "▄", (False, False): " "}
+# Explicit colours from xterm's 256-colour palette: 231 is the colour cube's white (#ffffff),
+# 232 the grey ramp's first step (#080808). Not the 16 base colours, which terminal themes
+# redefine (some light themes even swap black and white), nor 16-21, which base16-shell
+# redefines (the cube's black, 16, among them). Glyphs paint the light modules, the background
+# shows the dark ones: the Linux console, which maps these to its 16 colours, then shows bright
+# white on black (the other way round it would show black on grey).
+_PAINT = "\x1b[38;5;231;48;5;232m"
+_RESET = "\x1b[0m"
 
 
-def to_terminal(matrix: Matrix, *, quiet: int = 2, invert: bool = True) -> str:
+def to_terminal(matrix: Matrix, *, quiet: int = 2, invert: bool = True,
+                colour: bool = False) -> str:
     """The matrix as text, two module rows per line (upper/lower half blocks), quiet zone added.
 
-    Glyphs are painted in the terminal's foreground colour and spaces show its background.
-    Scanners want dark modules on a light field, and most terminals are light-on-dark, so by
-    default (`invert=True`) the glyphs draw the LIGHT modules and the quiet zone, and the dark
-    modules are left as background. Plain characters only, no colour escapes, so it also
-    survives logs and `less`. On a dark-on-light terminal pass `invert=False`.
+    `colour=True` sets the colours itself, so the code looks the same, dark on light, on any
+    terminal: each line starts with an SGR escape (white glyphs for the light modules and the
+    quiet zone, a near-black background for the dark modules; see `_PAINT`) and ends with a
+    reset. `invert` does not apply then.
+
+    Without colour (the default) the glyphs are painted in the terminal's own foreground colour
+    and spaces show its background. Scanners want dark modules on a light field, and most
+    terminals are light-on-dark, so by default (`invert=True`) the glyphs draw the LIGHT modules
+    and the quiet zone, and the dark modules are left as background: a dark-on-light terminal
+    shows it inverted, which many scanners cannot read; pass `invert=False` there. Plain
+    characters only, so it also survives logs and `less`.
     """
     width = len(matrix) + 2 * quiet
     blank = [False] * width
     rows = [blank] * quiet + [[False] * quiet + row + [False] * quiet for row in matrix]
     rows += [blank] * quiet
-    ink = [[cell != invert for cell in row] for row in rows]
+    light_is_ink = colour or invert
+    ink = [[cell != light_is_ink for cell in row] for row in rows]
     if len(ink) % 2:
-        ink.append([False] * width)  # a half line below the code: terminal background
+        # A half line below the code: the terminal's background, or in colour more quiet zone.
+        ink.append([colour] * width)
     glyph = _HALF_BLOCKS.__getitem__
     pairs = zip(ink[::2], ink[1::2], strict=True)
-    return "\n".join("".join(map(glyph, zip(top, low, strict=True))) for top, low in pairs)
+    lines = ["".join(map(glyph, zip(top, low, strict=True))) for top, low in pairs]
+    if colour:  # reset at each line end: no colour runs on into the next line or the margin
+        lines = [f"{_PAINT}{line}{_RESET}" for line in lines]
+    return "\n".join(lines)
+
+
+class Stream(Protocol):
+    """Where the code is written (the banner's stderr): only whether it is a terminal counts."""
+
+    def isatty(self) -> bool: ...
+
+
+def colour_allowed(stream: Stream | None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether `stream` takes colour escapes: a terminal, NO_COLOR unset or empty
+    (https://no-color.org), and TERM not `dumb`. `environ` defaults to os.environ."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb" or stream is None:
+        return False
+    try:
+        return bool(stream.isatty())
+    except (ValueError, OSError):  # a closed or detached stream
+        return False
+
+
+def light_background(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the terminal says its background is light: COLORFGBG (set by rxvt, Konsole and
+    a few others, "15;0" or "0;default;15") names the background colour last, and 7 or 15 is
+    white. Unset or anything else: not known to be light."""
+    env = os.environ if environ is None else environ
+    return env.get("COLORFGBG", "").rpartition(";")[2] in ("7", "15")
+
+
+def for_stream(matrix: Matrix, stream: Stream | None,
+               environ: Mapping[str, str] | None = None) -> str:
+    """The drawing for `stream`: in colour where `colour_allowed` (it then reads on light and
+    dark terminals alike); else plain, light on dark (for the usual dark terminal) unless
+    COLORFGBG says the background is light, then dark on light."""
+    if colour_allowed(stream, environ):
+        return to_terminal(matrix, colour=True)
+    return to_terminal(matrix, invert=not light_background(environ))

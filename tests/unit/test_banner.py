@@ -1,4 +1,5 @@
-"""The start-up banner (`banner.show`): URLs, colours on a terminal, the --qr code."""
+"""The start-up banner (`banner.show`): URLs, colours on a terminal, the --qr code (read back
+by zbarimg as a dark and a light terminal show it, also from a real run under a pty)."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +10,18 @@ import pytest
 
 from evserver import banner as start_banner
 from evserver.config import Config
-from tests.unit.test_qr import decode, find_zbarimg, terminal_to_ink
+from tests.unit.test_qr import (
+    DARK,
+    LIGHT,
+    SCHEMES,
+    Scheme,
+    decode_greys,
+    find_zbarimg,
+    screenshot,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+LAN_URL = "http://192.168.1.20:8080/"
 
 
 def banner(caplog: pytest.LogCaptureFixture, host: str, **options: object) -> str:
@@ -60,21 +72,67 @@ def test_banner_colours_urls_on_a_terminal(caplog: pytest.LogCaptureFixture,
     assert "\x1b[1;36mhttp://127.0.0.1:8080/\x1b[0m" in text
 
 
+def qr_art(text: str, url: str) -> str:
+    """The code's lines: those after "scan to open URL:", up to the next "evserver:" line
+    (the next message on a terminal) or the end."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    start = next(i for i, line in enumerate(lines) if line.endswith(f"scan to open {url}:"))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("evserver:")),
+               len(lines))
+    return "\n".join(lines[start + 1:end])
+
+
+def qr_banner(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, *,
+              tty: bool, **environ: str) -> str:
+    """The --qr banner's "scan to open" message for a LAN address, stderr a terminal or not,
+    in this environment (the colour variables not named are unset)."""
+    monkeypatch.setattr(start_banner, "ipv4_addresses", lambda: ["192.168.1.20"])
+    monkeypatch.setattr("sys.stderr.isatty", lambda: tty)
+    for name in ("NO_COLOR", "TERM", "COLORFGBG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    banner(caplog, "0.0.0.0", qr=True)
+    return next(record.getMessage() for record in caplog.records
+                if record.getMessage().startswith("scan to open "))
+
+
 def test_qr_code_of_the_lan_url_scans(caplog: pytest.LogCaptureFixture,
                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """--qr: a QR code of the first LAN URL (not loopback: a phone cannot use that),
-    which a real decoder (zbarimg) reads back."""
-    monkeypatch.setattr(start_banner, "ipv4_addresses", lambda: ["192.168.1.20"])
-    text = banner(caplog, "0.0.0.0", qr=True)
+    """--qr off a terminal: a QR code of the first LAN URL (not loopback: a phone cannot use
+    that), plain text, light on dark, which a real decoder (zbarimg) reads on a dark terminal."""
+    text = qr_banner(caplog, monkeypatch, tty=False, TERM="xterm-256color")
     assert "scan to open http://192.168.1.20:8080/" in text
-    art = "\n".join(line for line in text.split("\n") if line and set(line) <= set("▀▄█ "))
-    shown = terminal_to_ink(art)[:len(art.split("\n")[0])]
-    frame = 3  # the dark terminal around the art
-    width = len(shown) + 2 * frame
-    dark = [[True] * width for _ in range(frame)]
-    dark += [[True] * frame + [not cell for cell in row] + [True] * frame for row in shown]
-    dark += [[True] * width for _ in range(frame)]
-    assert decode(find_zbarimg(), dark, tmp_path) == "http://192.168.1.20:8080/"
+    art = qr_art(text, LAN_URL)
+    assert "\x1b" not in art and set(art) <= set("▀▄█ \n")
+    assert decode_greys(find_zbarimg(), screenshot(art, DARK), tmp_path) == LAN_URL
+
+
+@pytest.mark.parametrize("scheme", SCHEMES, ids=lambda s: s.name)
+def test_qr_code_on_a_terminal_scans_on_dark_and_light_ones(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        scheme: Scheme) -> None:
+    """On a terminal the code is in explicit colours: a dark and a light terminal (and a
+    themed one) show the same code, and zbarimg reads it off each."""
+    text = qr_banner(caplog, monkeypatch, tty=True, TERM="xterm-256color")
+    art = qr_art(text, LAN_URL)
+    assert art.count("\x1b[38;5;231;48;5;232m") == art.count("\x1b[0m") == len(art.split("\n"))
+    assert decode_greys(find_zbarimg(), screenshot(art, scheme), tmp_path) == LAN_URL
+
+
+@pytest.mark.parametrize("environ,scheme", [
+    ({"NO_COLOR": "1", "TERM": "xterm-256color"}, DARK),
+    ({"TERM": "dumb"}, DARK),
+    ({"NO_COLOR": "1", "COLORFGBG": "0;15"}, LIGHT),
+], ids=["NO_COLOR", "TERM=dumb", "NO_COLOR,light COLORFGBG"])
+def test_qr_code_on_a_terminal_without_colour_is_plain(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        environ: dict[str, str], scheme: Scheme) -> None:
+    """NO_COLOR or TERM=dumb: no escapes in the code; light on dark, or dark on light when
+    COLORFGBG says the background is light; it scans in that scheme."""
+    art = qr_art(qr_banner(caplog, monkeypatch, tty=True, **environ), LAN_URL)
+    assert "\x1b" not in art
+    assert decode_greys(find_zbarimg(), screenshot(art, scheme), tmp_path) == LAN_URL
 
 
 def test_qr_without_a_lan_address_says_so(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,10 +1,15 @@
-"""qr.py: codes a real decoder (zbarimg) reads back, their fixed structure, terminal art."""
+"""qr.py: codes a real decoder (zbarimg) reads back, their fixed structure, terminal art
+(shown by a small terminal model in a dark and a light scheme), and when it is coloured."""
 from __future__ import annotations
 
+import io
 import random
+import re
 import struct
 import subprocess
 import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -30,30 +35,49 @@ def find_zbarimg() -> str:
     return need_tool("zbarimg")
 
 
-def write_png(matrix: Matrix, path: Path, scale: int = 4, quiet: int = 4) -> None:
-    """A minimal 8-bit greyscale PNG of the matrix: dark modules black, quiet zone white."""
-    n = len(matrix) + 2 * quiet
+def write_grey_png(greys: list[list[int]], path: Path, scale: int = 4) -> None:
+    """A minimal 8-bit greyscale PNG: one grey level (0 black - 255 white) per module,
+    each a scale x scale square."""
+    height, width = len(greys), len(greys[0])
     raw = bytearray()
-    for r in range(n):
-        line = bytearray()
-        for c in range(n):
-            inside = quiet <= r < n - quiet and quiet <= c < n - quiet
-            dark = inside and matrix[r - quiet][c - quiet]
-            line += (b"\x00" if dark else b"\xff") * scale
+    for row in greys:
+        line = b"".join(bytes([grey]) * scale for grey in row)
         raw += (b"\x00" + line) * scale  # filter type 0 on each pixel row
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = zlib.crc32(kind + data)
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
-    header = struct.pack(">IIBBBBB", n * scale, n * scale, 8, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width * scale, height * scale, 8, 0, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
                      + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b""))
+
+
+def write_png(matrix: Matrix, path: Path, scale: int = 4, quiet: int = 4) -> None:
+    """The matrix as a PNG: dark modules black, light ones and the quiet zone white."""
+    n = len(matrix) + 2 * quiet
+    greys = [[255] * n for _ in range(n)]
+    for r, row in enumerate(matrix):
+        for c, dark in enumerate(row):
+            greys[quiet + r][quiet + c] = 0 if dark else 255
+    write_grey_png(greys, path, scale)
 
 
 def decode(zbarimg: str, matrix: Matrix, tmp_path: Path, name: str = "code.png") -> str:
     path = tmp_path / name
     write_png(matrix, path)
+    return run_zbarimg(zbarimg, path)
+
+
+def decode_greys(zbarimg: str, greys: list[list[int]], tmp_path: Path,
+                 name: str = "screen.png") -> str:
+    """What zbarimg reads in an image of grey levels (as `screenshot` makes)."""
+    path = tmp_path / name
+    write_grey_png(greys, path)
+    return run_zbarimg(zbarimg, path)
+
+
+def run_zbarimg(zbarimg: str, path: Path) -> str:
     done = subprocess.run([zbarimg, "--raw", "-q", str(path)], capture_output=True, timeout=10)
     assert done.returncode == 0, f"zbarimg found no code (rc {done.returncode}): {done.stderr!r}"
     out = done.stdout.decode("utf-8")
@@ -302,6 +326,134 @@ def terminal_to_ink(art: str) -> list[list[bool]]:
     return rows
 
 
+# --- A small terminal model: what a screen shows of the art, in a given colour scheme.
+RGB = tuple[int, int, int]
+# xterm's defaults for the 16 base colours (themes redefine these).
+BASE_COLOURS: tuple[RGB, ...] = (
+    (0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0), (0, 0, 238), (205, 0, 205),
+    (0, 205, 205), (229, 229, 229), (127, 127, 127), (255, 0, 0), (0, 255, 0), (255, 255, 0),
+    (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255),
+)
+
+
+def xterm_colour(index: int) -> RGB:
+    """xterm's 256-colour palette: the base colours, a 6x6x6 cube, a 24-step grey ramp."""
+    assert 0 <= index < 256, index
+    if index < 16:
+        return BASE_COLOURS[index]
+    if index < 232:
+        steps = (0, 95, 135, 175, 215, 255)
+        cube = index - 16
+        return steps[cube // 36], steps[cube // 6 % 6], steps[cube % 6]
+    grey = 8 + 10 * (index - 232)
+    return grey, grey, grey
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A terminal's colours: its DEFAULT foreground and background (text without colour
+    escapes, and the screen around it), and the palette entries its theme redefines."""
+
+    name: str
+    foreground: RGB
+    background: RGB
+    palette: Mapping[int, RGB] = field(default_factory=dict)
+
+    def colour(self, index: int) -> RGB:
+        return self.palette.get(index, xterm_colour(index))
+
+
+DARK = Scheme("dark", foreground=(229, 229, 229), background=(0, 0, 0))  # light text on black
+LIGHT = Scheme("light", foreground=(0, 0, 0), background=(255, 255, 255))  # dark text on white
+# A themed light terminal: black and white swapped among the base colours (as gruvbox light
+# does), and 16-21 redefined as base16-shell does. Explicit colours must not depend on these.
+THEMED_LIGHT = Scheme("themed light", foreground=(60, 56, 54), background=(251, 241, 199),
+                      palette={0: (251, 241, 199), 7: (102, 92, 84), 8: (146, 131, 116),
+                               15: (60, 56, 54), 16: (175, 58, 3), 17: (157, 0, 6),
+                               18: (235, 219, 178), 19: (213, 196, 161), 20: (124, 111, 100),
+                               21: (80, 73, 69)})
+SCHEMES = [DARK, LIGHT, THEMED_LIGHT]
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+_HALVES = {"█": (True, True), "▀": (True, False), "▄": (False, True), " ": (False, False)}
+
+
+class Screen:
+    """Interprets SGR colour escapes over a scheme's defaults. As on a real terminal the
+    colours set stay set across lines until reset, and (back-colour erase) the rest of a
+    line shows the background in force at its end. Any other escape fails the test."""
+
+    def __init__(self, scheme: Scheme) -> None:
+        self.scheme = scheme
+        self.fg: RGB | None = None  # None: the scheme's default
+        self.bg: RGB | None = None
+
+    def background(self) -> RGB:
+        return self.scheme.background if self.bg is None else self.bg
+
+    def sgr(self, params: str) -> None:
+        codes = [int(p) if p else 0 for p in params.split(";")]
+        i = 0
+        while i < len(codes):
+            code = codes[i]
+            if code == 0:
+                self.fg = self.bg = None
+            elif code in (39, 49):
+                self.fg, self.bg = (None, self.bg) if code == 39 else (self.fg, None)
+            elif 30 <= code <= 37 or 90 <= code <= 97:
+                self.fg = self.scheme.colour(code - 30 if code < 90 else code - 82)
+            elif 40 <= code <= 47 or 100 <= code <= 107:
+                self.bg = self.scheme.colour(code - 40 if code < 100 else code - 92)
+            elif code in (38, 48) and codes[i + 1:i + 2] == [5]:
+                colour = self.scheme.colour(codes[i + 2])
+                self.fg, self.bg = (colour, self.bg) if code == 38 else (self.fg, colour)
+                i += 2
+            else:
+                raise AssertionError(f"SGR {code} in {params!r} is not modelled")
+            i += 1
+
+    def line(self, text: str) -> tuple[list[RGB], list[RGB], RGB]:
+        """A text line's upper and lower cell halves, and the background at its end."""
+        upper: list[RGB] = []
+        lower: list[RGB] = []
+        for piece in re.split(r"(\x1b\[[0-9;]*m)", text):
+            if sgr := _SGR.fullmatch(piece):
+                self.sgr(sgr.group(1))
+                continue
+            assert "\x1b" not in piece, f"an escape that is not SGR: {piece!r}"
+            fg = self.scheme.foreground if self.fg is None else self.fg
+            for char in piece:
+                top, low = _HALVES[char]
+                upper.append(fg if top else self.background())
+                lower.append(fg if low else self.background())
+        return upper, lower, self.background()
+
+
+def grey(colour: RGB) -> int:
+    """Luminance (Rec. 709), as a camera sees it in grey."""
+    red, green, blue = colour
+    return round(0.2126 * red + 0.7152 * green + 0.0722 * blue)
+
+
+def screenshot(art: str, scheme: Scheme, margin: int = 3) -> list[list[int]]:
+    """Grey levels of the screen showing `art` from a line's start, one per module (half a
+    character cell), with `margin` modules of the terminal's own background around it."""
+    screen = Screen(scheme)
+    lines = [screen.line(text) for text in art.split("\n")]
+    width = max(len(upper) for upper, _, _ in lines) + 2 * margin
+    edge = [scheme.background] * margin
+    rows = [[scheme.background] * width for _ in range(margin)]
+    for upper, lower, end in lines:
+        for half in (upper, lower):
+            rows.append(edge + half + [end] * (width - margin - len(half)))
+    rows += [[screen.background()] * width for _ in range(margin)]
+    return [[grey(colour) for colour in row] for row in rows]
+
+
+def visible(art: str) -> str:
+    """The art without its colour escapes."""
+    return _SGR.sub("", art)
+
+
 @pytest.mark.parametrize("quiet", [0, 1, 2, 4])
 @pytest.mark.parametrize("invert", [True, False])
 def test_terminal_art_layout(quiet: int, invert: bool) -> None:
@@ -324,16 +476,152 @@ def test_terminal_art_layout(quiet: int, invert: bool) -> None:
     assert not any(cell for row in ink[width:] for cell in row), "padding is not background"
 
 
-def test_terminal_art_scans(tmp_path: Path) -> None:
-    """The default terminal art, read as a dark terminal shows it, is a code zbarimg decodes."""
+@pytest.mark.parametrize("quiet", [0, 1, 2, 4])
+@pytest.mark.parametrize("invert", [True, False])
+def test_colour_art_layout(quiet: int, invert: bool) -> None:
+    """In colour each line is white on near-black (xterm 231 on 232), glyphs on the light
+    modules, and ends in a reset; the padding half line is light too; `invert` is moot."""
+    matrix = qr.encode(URL, "M")
+    art = qr.to_terminal(matrix, quiet=quiet, invert=invert, colour=True)
+    width = len(matrix) + 2 * quiet
+    lines = art.split("\n")
+    assert len(lines) == (width + 1) // 2
+    for line in lines:
+        assert line.startswith("\x1b[38;5;231;48;5;232m") and line.endswith("\x1b[0m")
+        assert _SGR.findall(line) == ["38;5;231;48;5;232", "0"]
+    shown = visible(art)
+    assert set(shown) <= {"▀", "▄", "█", " ", "\n"}
+    ink = terminal_to_ink(shown)
+    assert ink[:width] == terminal_to_ink(qr.to_terminal(matrix, quiet=quiet))[:width]
+    assert all(all(row) for row in ink[width:]), "padding is not light"
+
+
+@pytest.mark.parametrize("scheme", SCHEMES, ids=lambda s: s.name)
+@pytest.mark.parametrize("text", [URL, URL + "index.html", filler(150, seed=4)],
+                         ids=["v2", "v3", "v8"])
+def test_colour_art_scans_on_dark_and_light_terminals(
+        tmp_path: Path, scheme: Scheme, text: str) -> None:
+    """The coloured art, shown by a dark terminal, a light one and a themed light one (its
+    background all around it), is a code zbarimg decodes: the same on each."""
+    zbarimg = find_zbarimg()
+    art = qr.to_terminal(qr.encode(text), colour=True)
+    assert decode_greys(zbarimg, screenshot(art, scheme), tmp_path) == text
+
+
+@pytest.mark.parametrize("invert,scheme", [(True, DARK), (False, LIGHT)],
+                         ids=["light-on-dark", "dark-on-light"])
+def test_plain_art_scans_in_its_own_scheme(
+        tmp_path: Path, invert: bool, scheme: Scheme) -> None:
+    """Plain art (no escapes) takes the terminal's colours: the default one reads on a dark
+    terminal, `invert=False` on a light one."""
     zbarimg = find_zbarimg()
     text = URL + "index.html"
-    art = qr.to_terminal(qr.encode(text), quiet=2)
-    shown = terminal_to_ink(art)[:len(art.split("\n")[0])]  # drop the padding half line
-    # Spaces show the (dark) terminal background, which also surrounds the art: 3 dark modules.
-    frame = 3
-    width = len(shown) + 2 * frame
-    shown_dark = [[True] * width for _ in range(frame)]
-    shown_dark += [[True] * frame + [not cell for cell in row] + [True] * frame for row in shown]
-    shown_dark += [[True] * width for _ in range(frame)]
-    assert decode(zbarimg, shown_dark, tmp_path) == text
+    art = qr.to_terminal(qr.encode(text), invert=invert)
+    assert decode_greys(zbarimg, screenshot(art, scheme), tmp_path) == text
+
+
+def test_the_terminal_model_sees_what_it_is_told() -> None:
+    """The model itself: default colours, the base and 256 palettes, a theme's entries,
+    colours carried over a line end, and the margin after a line in its end background."""
+    screen = Screen(THEMED_LIGHT)
+    upper, lower, end = screen.line("▀\x1b[30;107m▄\x1b[38;5;16;48;5;231m█\x1b[39m \x1b[0m")
+    assert upper == [THEMED_LIGHT.foreground, THEMED_LIGHT.palette[15],
+                     THEMED_LIGHT.palette[16], (255, 255, 255)]
+    assert lower == [THEMED_LIGHT.background, THEMED_LIGHT.palette[0],
+                     THEMED_LIGHT.palette[16], (255, 255, 255)]
+    assert end == THEMED_LIGHT.background
+    screen.sgr("48;5;232")
+    assert screen.line("") == ([], [], (8, 8, 8))  # still set on the next line
+    assert xterm_colour(196) == (255, 0, 0) and xterm_colour(255) == (238, 238, 238)
+    with pytest.raises(AssertionError, match="SGR 7"):
+        screen.sgr("7")
+    assert screenshot("\x1b[48;5;232m \n", LIGHT, margin=1)[1:5] == [
+        [255, 8, 8], [255, 8, 8], [255, 8, 8], [255, 8, 8]]
+
+
+class Tty(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("environ,colour", [
+    ({}, True),
+    ({"TERM": "xterm-256color"}, True),
+    ({"TERM": "linux", "COLORTERM": "truecolor"}, True),
+    ({"NO_COLOR": "1"}, False),
+    ({"NO_COLOR": "0"}, False),  # any value but the empty string
+    ({"NO_COLOR": ""}, True),
+    ({"TERM": "dumb"}, False),
+    ({"TERM": "dumb", "NO_COLOR": ""}, False),
+])
+def test_colour_on_a_terminal_unless_no_color_or_dumb(
+        environ: dict[str, str], colour: bool) -> None:
+    assert qr.colour_allowed(Tty(), environ) is colour
+    assert qr.colour_allowed(io.StringIO(), environ) is False  # not a terminal: never
+
+
+class Broken(Tty):
+    """A stream whose file descriptor is gone."""
+
+    def isatty(self) -> bool:
+        raise OSError(9, "Bad file descriptor")
+
+
+def test_no_colour_without_a_usable_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No stream (sys.stderr can be None), a closed or broken one; the environment defaults
+    to os.environ."""
+    closed = io.StringIO()
+    closed.close()  # its isatty() raises ValueError
+    assert qr.colour_allowed(None, {}) is False
+    assert qr.colour_allowed(closed, {}) is False
+    assert qr.colour_allowed(Broken(), {}) is False
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert qr.colour_allowed(Tty()) is True
+    monkeypatch.setenv("NO_COLOR", "yes")
+    assert qr.colour_allowed(Tty()) is False
+
+
+@pytest.mark.parametrize("value,light", [
+    ("15;0", False), ("0;15", True), ("0;7", True), ("7;0", False), ("0;default;15", True),
+    ("15;default;0", False), ("0;8", False), ("default;default", False), ("", False),
+    (None, False),
+])
+def test_light_background_from_colorfgbg(
+        monkeypatch: pytest.MonkeyPatch, value: str | None, light: bool) -> None:
+    environ = {} if value is None else {"COLORFGBG": value}
+    assert qr.light_background(environ) is light
+    if value is None:
+        monkeypatch.delenv("COLORFGBG", raising=False)
+    else:
+        monkeypatch.setenv("COLORFGBG", value)
+    assert qr.light_background() is light
+
+
+@pytest.mark.parametrize("stream,environ,form", [
+    (Tty(), {"TERM": "xterm-256color"}, "colour"),
+    (Tty(), {"TERM": "xterm-256color", "COLORFGBG": "0;15"}, "colour"),
+    (io.StringIO(), {}, "light-on-dark"),
+    (Tty(), {"NO_COLOR": "1"}, "light-on-dark"),
+    (Tty(), {"TERM": "dumb", "COLORFGBG": "15;0"}, "light-on-dark"),
+    (Tty(), {"NO_COLOR": "1", "COLORFGBG": "0;15"}, "dark-on-light"),
+    (io.StringIO(), {"COLORFGBG": "0;default;7"}, "dark-on-light"),
+    (None, {}, "light-on-dark"),
+], ids=["tty", "tty,light", "pipe", "tty,NO_COLOR", "dumb,dark", "NO_COLOR,light",
+        "pipe,light", "no-stream"])
+def test_for_stream_picks_the_drawing(
+        tmp_path: Path, stream: io.StringIO | None, environ: dict[str, str], form: str) -> None:
+    """Colour on a terminal that takes it; else plain, light on dark unless COLORFGBG says
+    the background is light; each decodes in the scheme it is meant for."""
+    matrix = qr.encode(URL)
+    art = qr.for_stream(matrix, stream, environ)
+    expected = {"colour": qr.to_terminal(matrix, colour=True),
+                "light-on-dark": qr.to_terminal(matrix),
+                "dark-on-light": qr.to_terminal(matrix, invert=False)}[form]
+    assert art == expected
+    zbarimg = find_zbarimg()
+    schemes = {"colour": SCHEMES, "light-on-dark": [DARK], "dark-on-light": [LIGHT]}[form]
+    for scheme in schemes:
+        assert decode_greys(zbarimg, screenshot(art, scheme), tmp_path) == URL, scheme.name
