@@ -282,12 +282,9 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
     """
     try:
         real = os.path.realpath(target.path)
-        if not cfg.follow_symlinks:
-            _inside(real, docroot_real)
-        inside = real.startswith(docroot_real + os.sep)
-        if ((os.sep + ".") in real[len(docroot_real):] if inside
-                else os.path.basename(real).startswith(".")):
-            raise _not_found(docroot_real, "a symlink to a dotfile")  # hidden by any name
+        refused = refusal(real, docroot_real, cfg.follow_symlinks)
+        if refused:
+            raise _not_found(docroot_real, refused)
         ctype = content_type(real, cfg.mime_types)
         # --live-reload: a page gets the script, so its precompressed siblings cannot go;
         # and while files are being edited a sibling is likely stale (app.css.gz made by the
@@ -302,7 +299,8 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
         if err.errno == errno.EACCES:
             raise HTTPError(HTTPStatus.FORBIDDEN, "permission denied", close=False) from None
         if err.errno == errno.ENOENT and target.is_dir and cfg.listing:
-            return _listing(target, docroot_real, prefers_json(b"", accept))
+            return _listing(target, docroot_real, prefers_json(b"", accept),
+                            cfg.follow_symlinks)
         raise _not_found(docroot_real, os.strerror(err.errno or 0)) from None
     try:
         st = os.fstat(fd)
@@ -352,10 +350,17 @@ def read_ahead(fd: int, offset: int, length: int) -> None:
         pass
 
 
-def _inside(real: str, docroot_real: str) -> str:
-    if real != docroot_real and not real.startswith(docroot_real + os.sep):
-        raise _not_found(docroot_real, "symlink leaves the root")
-    return real
+def refusal(real: str, docroot_real: str, follow_symlinks: bool) -> str:
+    """Why the file at `real` (a resolved path) is not served, or "" if it is: it leaves
+    the root (unless --follow-symlinks), or it is a dotfile reached by another name. The
+    listing asks too, so it never shows an entry that a click would find missing."""
+    inside = real.startswith(docroot_real + os.sep)
+    if not inside and real != docroot_real and not follow_symlinks:
+        return "symlink leaves the root"
+    if ((os.sep + ".") in real[len(docroot_real):] if inside
+            else os.path.basename(real).startswith(".")):
+        return "a symlink to a dotfile"  # hidden by any name
+    return ""
 
 
 def _siblings(real: str, docroot_real: str) -> dict[str, str]:
@@ -492,14 +497,20 @@ def _with_identity_size(body: FileBody, real: str) -> FileBody:
         return body
 
 
-def _listing(target: Resolved, docroot_real: str, accepts_json: bool) -> FileBody:
+def _listing(target: Resolved, docroot_real: str, accepts_json: bool,
+             follow_symlinks: bool) -> FileBody:
     """A generated index of a directory that has no index.html (--listing), as JSON when
     the query says so or the client's `Accept` prefers it."""
-    directory = _inside(os.path.realpath(os.path.dirname(target.path)), docroot_real)
+    directory = os.path.realpath(os.path.dirname(target.path))
+    refused = refusal(directory, docroot_real, follow_symlinks)
+    if refused:
+        raise _not_found(docroot_real, refused)
     if not os.path.isdir(directory):
         raise _not_found(docroot_real, "no such directory")
     try:
-        data, ctype = render_listing(directory, target.url_path, target.query, accepts_json)
+        data, ctype = render_listing(
+            directory, target.url_path, target.query, accepts_json,
+            lambda real: not refusal(real, docroot_real, follow_symlinks))
     except OSError as err:  # unreadable, or removed since the check
         if err.errno == errno.EACCES:
             raise HTTPError(HTTPStatus.FORBIDDEN, "listing denied", close=False) from None

@@ -1,7 +1,11 @@
 """Directory index pages (like nginx autoindex): HTML or JSON, sorted by the query string.
 
 Owns: `render_listing()` (pool threads only: it scans and stats the directory), `human_size()`
-and the `MAX_ENTRIES` bound. Imports nothing from evserver (stdlib only).
+and the `MAX_ENTRIES` bound. Imports `look` (the generated pages' one style).
+
+An entry the server would refuse is not listed: dotfiles, what is neither a file nor a
+directory, a symlink the caller's `servable` rejects (one leading out of the root), and what
+this process may not read.
 
 Every name is untrusted: it is HTML-escaped for display, with control characters made
 visible, and every href is the percent-encoded *original bytes* of the name, relative to the
@@ -13,9 +17,12 @@ import html
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote_plus
+
+from .look import document
 
 MAX_ENTRIES = 10_000  # rendered entries at most; the scan stops there too (bounded work)
 _MAX_QUERY_FIELDS = 16
@@ -33,19 +40,35 @@ _VISIBLE.update({c: 0xFFFD for c in range(0x80, 0xA0)})
 _VISIBLE.update({c: 0xFFFD for c in range(0xFDD0, 0xFDF0)})
 _VISIBLE.update({(plane << 16) | low: 0xFFFD for plane in range(17) for low in (0xFFFE, 0xFFFF)})
 
-_CSS = """:root{color-scheme:light dark;font-family:system-ui,sans-serif}
-body{margin:2rem auto;max-width:64rem;padding:0 1rem}
-h1{font-size:1.25rem;font-weight:600;overflow-wrap:anywhere}
-h1 a{text-decoration:none}
-table{border-collapse:collapse;width:100%}
-th,td{padding:.3rem .6rem;text-align:left;border-bottom:1px solid #8884}
-th a{color:inherit}
-.size{text-align:right;white-space:nowrap}
-.time{white-space:nowrap;font-variant-numeric:tabular-nums}
-td.name{overflow-wrap:anywhere}
-tr.dir td.name a{font-weight:600}
-tbody tr:hover{background:#8882}
-.meta{color:#888;font-size:.9rem}"""
+# On top of look.CSS. Below 40rem a row becomes two lines: the whole name, then its size and
+# time, so a phone never squeezes names into a column broken after every few letters.
+_CSS = """
+.crumbs a{text-decoration:none}
+.crumbs a:hover{text-decoration:underline}
+.listing{padding:.4rem 1.25rem}
+.listing th a{color:inherit;text-decoration:none}
+.listing th a:hover{color:var(--accent)}
+.listing th{font-size:.78rem;font-weight:600;text-transform:uppercase;letter-spacing:.05em;
+color:var(--muted);white-space:nowrap}
+.listing td{padding:.45rem 0}
+.listing .size,.listing .time{text-align:right;white-space:nowrap;padding-left:1.25rem;
+color:var(--muted)}
+.listing td.name{overflow-wrap:anywhere}
+.listing td.name a{text-decoration:none}
+.listing td.name a:hover{text-decoration:underline}
+.listing tr.dir td.name a{font-weight:700}
+.listing tbody tr:hover{background:var(--accent-soft)}
+.summary{color:var(--muted);margin:1rem 0 0}
+@media (max-width:40rem){.listing thead tr{display:flex;gap:1.25rem}
+.listing thead th{border:0;padding:.3rem 0}
+.listing tbody tr{display:grid;grid-template-columns:auto 1fr;column-gap:1.25rem;
+padding:.5rem 0;border-bottom:1px solid var(--border)}
+.listing tbody tr:last-child{border-bottom:0}
+.listing tbody td{border:0;padding:0}
+.listing td.name{grid-column:1/-1}
+.listing td.size,.listing td.time{text-align:left;padding-left:0;font-size:.9rem}
+.listing td.size:empty,.listing tr.dir td.size{display:none}}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +85,21 @@ class _Entry:
         return quote(os.fsencode(self.name), safe="") + ("/" if self.is_dir else "")
 
 
-def render_listing(directory: str, url_path: str, query: bytes,
-                   accepts_json: bool = False) -> tuple[bytes, bytes]:
+def render_listing(directory: str, url_path: str, query: bytes, accepts_json: bool = False,
+                   servable: Callable[[str], bool] | None = None) -> tuple[bytes, bytes]:
     """(body, content_type) for a directory index.
 
     directory: the real filesystem path of the directory (already checked to be inside the root).
     url_path: the decoded URL path of the directory, starting and ending with "/".
     query: the raw query string bytes (without "?"), e.g. b"sort=size&order=desc&format=json".
     accepts_json: the request's Accept prefers JSON (`format=` in the query overrides it).
+    servable: given the real path a symlink leads to, whether the server would serve it;
+      None serves every target.
     Raises OSError only if the directory itself cannot be opened; a failing entry is skipped.
     """
     sort, desc, wanted = _options(query)
     as_json = accepts_json if wanted is None else wanted
-    entries, truncated = _scan(directory)
+    entries, truncated = _scan(directory, servable)
     _sort(entries, sort, desc)
     if as_json:
         return _json(url_path, entries, truncated), b"application/json"
@@ -107,7 +132,8 @@ def _options(query: bytes) -> tuple[str, bool, bool | None]:
             form == "json" if form in ("json", "html") else None)
 
 
-def _scan(directory: str) -> tuple[list[_Entry], bool]:
+def _scan(directory: str,
+          servable: Callable[[str], bool] | None) -> tuple[list[_Entry], bool]:
     """Visible entries, at most MAX_ENTRIES of them, and whether more were left out."""
     entries: list[_Entry] = []
     limit = MAX_ENTRIES
@@ -116,7 +142,7 @@ def _scan(directory: str) -> tuple[list[_Entry], bool]:
             for dirent in it:
                 if dirent.name.startswith("."):
                     continue
-                entry = _entry(dirent)
+                entry = _entry(dirent, servable)
                 if entry is None:
                     continue
                 if len(entries) >= limit:
@@ -127,15 +153,20 @@ def _scan(directory: str) -> tuple[list[_Entry], bool]:
     return entries, False
 
 
-def _entry(dirent: os.DirEntry[str]) -> _Entry | None:
+def _entry(dirent: os.DirEntry[str], servable: Callable[[str], bool] | None) -> _Entry | None:
     """The entry through its symlink, if any; None if it cannot be stat'ed or served."""
     try:
         st = dirent.stat()  # follows symlinks: a dangling one raises and is skipped
+        if (servable is not None and dirent.is_symlink()
+                and not servable(os.path.realpath(dirent.path))):
+            return None  # out of the root, or to a dotfile: a click would get 404
     except (OSError, ValueError):
         return None
     is_dir = stat.S_ISDIR(st.st_mode)
     if not is_dir and not stat.S_ISREG(st.st_mode):
         return None  # FIFOs, sockets and devices are never served (files.load says 404)
+    if not os.access(dirent.path, os.X_OK if is_dir else os.R_OK):
+        return None  # a click would get 403
     mtime = min(max(int(st.st_mtime), _MIN_TS), _MAX_TS)
     return _Entry(dirent.name, _printable(dirent.name), is_dir, 0 if is_dir else st.st_size,
                   mtime)
@@ -165,7 +196,6 @@ def _json(url_path: str, entries: list[_Entry], truncated: bool) -> bytes:
 
 
 def _html(url_path: str, entries: list[_Entry], truncated: bool, sort: str, desc: bool) -> bytes:
-    path = _text(url_path)
     dirs = sum(e.is_dir for e in entries)
     rows = [_row(e) for e in entries]
     if url_path != "/":
@@ -174,25 +204,25 @@ def _html(url_path: str, entries: list[_Entry], truncated: bool, sort: str, desc
     if not entries:
         rows.append('<tr><td class="name" colspan="3"><em>This directory is empty.</em>'
                     '</td></tr>')
-    summary = f"{dirs} director{'y' if dirs == 1 else 'ies'}, {len(entries) - dirs} " \
-              f"file{'' if len(entries) - dirs == 1 else 's'}"
+    files = len(entries) - dirs
+    summary = (f"{dirs} director{'y' if dirs == 1 else 'ies'}, "
+               f"{files} file{'' if files == 1 else 's'}")
     if truncated:
         summary += (f". Listing truncated: only the first {len(entries):,} entries read are"
                     " shown")
     order = "desc" if desc else "asc"
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta http-equiv="Content-Security-Policy" '
-        "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src 'self'\">",
-        f"<title>Index of {path}</title>", f"<style>\n{_CSS}\n</style>", "</head>", "<body>",
-        f"<h1>Index of {_breadcrumbs(url_path)}</h1>", "<table>",
+    main = "\n".join([
+        f'<h1>Index of <span class="crumbs">{_breadcrumbs(url_path)}</span></h1>',
+        '<div class="card listing"><table>',
         "<thead><tr>" + "".join(_header(col, sort, desc) for col in _SORTS) + "</tr></thead>",
-        "<tbody>", *rows, "</tbody>", "</table>",
-        f'<p class="meta">{summary}. <a href="?sort={sort}&amp;order={order}&amp;format=json">'
-        "JSON</a></p>", "</body>", "</html>", "",
-    ]
-    return "\n".join(parts).encode("utf-8")
+        "<tbody>", *rows, "</tbody></table></div>",
+        f'<p class="summary">{summary}. Times are UTC. <a href="?sort={sort}&amp;order={order}'
+        '&amp;format=json">JSON</a></p>',
+    ])
+    nav = f'<a href="?sort={sort}&amp;order={order}&amp;format=json">JSON</a>'
+    return document(f"Index of {_printable(url_path)}", main, tag="index", nav=nav, css=_CSS,
+                    footer="evserver · a directory without an index.html, listed by --listing"
+                    ).encode("utf-8")
 
 
 def _row(e: _Entry) -> str:
@@ -210,7 +240,7 @@ def _row(e: _Entry) -> str:
 
 def _header(col: str, sort: str, desc: bool) -> str:
     """A column header linking to this sort; clicking the current column flips the order."""
-    label = {"name": "Name", "size": "Size", "time": "Modified"}[col]
+    label = {"name": "Name", "size": "Size", "time": "Modified (UTC)"}[col]
     if col != sort:
         return f'<th class="{col}"><a href="?sort={col}&amp;order=asc">{label}</a></th>'
     aria, arrow, flip = ("descending", "\u25bc", "asc") if desc else ("ascending", "\u25b2", "desc")

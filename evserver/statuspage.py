@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 
+from .look import csp, document
 from .metrics import Snapshot, compression_summary, total
 from .status import HISTORY_SAMPLES, HISTORY_STEP
 
@@ -42,7 +43,9 @@ def render_html(snapshot: Snapshot, now: float | None = None) -> bytes:
         '</p>',
     ]
     main = "\n".join(part for part in parts if part)
-    return (_PAGE_HEAD + main + _PAGE_TAIL).encode()
+    return document("evserver status", main, tag="status", footer=_FOOTER, css=_CSS, nav=_NAV,
+                    policy=_CSP, head=_NO_SCRIPT, before_main=_OFFLINE,
+                    after_main=f"<script>{_SCRIPT}</script>\n").encode()
 
 
 # -- numbers as text ----------------------------------------------------------------------------
@@ -526,49 +529,20 @@ _GROUPS: tuple[Callable[[Snapshot], str], ...] = (
 # -- the document around <main> ----------------------------------------------------------------
 
 _CSS = """
-:root{--bg:#f7f8fc;--fg:#1f2433;--muted:#535b70;--card:#fff;--border:#dfe4ef;
---accent:#3553c9;--accent-soft:#e6ebfd;--ok:#0f7a53;--warn:#8a5a00;--bad:#b3261e;
---code-bg:#eef1f8;--shadow:0 6px 24px rgba(31,36,51,.08);--radius:14px;
---c-requests:#3553c9;--c-bytes:#0f8479;--c-connections:#b4540a;color-scheme:light}
-@media (prefers-color-scheme:dark){:root{--bg:#12151e;--fg:#e7eaf3;--muted:#a9b1c7;
---card:#1b2030;--border:#2c3449;--accent:#8aa2ff;--accent-soft:#232c4a;--ok:#5ad19b;
---warn:#f2c14e;--bad:#ff8a80;--code-bg:#232a3d;--shadow:0 6px 24px rgba(0,0,0,.4);
---c-requests:#8aa2ff;--c-bytes:#4fd1c5;--c-connections:#f6ad55;color-scheme:dark}}
-*,*::before,*::after{box-sizing:border-box}
-body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
-background:var(--bg);color:var(--fg);line-height:1.6;-webkit-text-size-adjust:100%}
-a{color:var(--accent);text-underline-offset:.15em}
-a:hover{text-decoration-thickness:2px}
-:focus-visible{outline:3px solid var(--accent);outline-offset:3px;border-radius:4px}
-h1,h2{line-height:1.2}
-.site-header,main,.site-footer{max-width:68rem;margin:0 auto;padding:1rem 1.5rem}
-.site-header{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem 1.5rem}
-.brand{display:flex;align-items:center;gap:.6rem;margin-right:auto;font-weight:800;
-font-size:1.3rem}
-.brand svg{width:2.25rem;height:2.25rem;flex:none}
-.brand .tag{font-weight:600;color:var(--muted)}
-.site-header nav{display:flex;flex-wrap:wrap;align-items:center;gap:.25rem 1.1rem;
-font-weight:600}
-.site-header nav a{color:var(--muted);text-decoration:none}
-.site-header nav a:hover{color:var(--accent)}
+:root{--c-requests:#3553c9;--c-bytes:#0f8479;--c-connections:#b4540a}
+@media (prefers-color-scheme:dark){:root{--c-requests:#8aa2ff;--c-bytes:#4fd1c5;
+--c-connections:#f6ad55}}
 .live{display:inline-flex;align-items:center;gap:.4rem;color:var(--muted);font-size:.9rem}
 .live::before{content:"";width:.55rem;height:.55rem;border-radius:50%;background:var(--ok)}
 .offline{margin:0 auto;max-width:65rem;padding:.5rem 1rem;border-left:4px solid var(--bad);
 background:var(--card);border-radius:0 10px 10px 0;color:var(--bad);font-weight:600}
 .offline[hidden]{display:none}
-main{padding-top:.5rem}
-main h1{font-size:clamp(1.8rem,4vw,2.4rem);margin:.5rem 0 1rem;letter-spacing:-.02em}
 .facts{display:flex;flex-wrap:wrap;gap:.75rem 2.5rem;margin:0 0 1.5rem}
 .facts div{min-width:0}
 .facts dt{color:var(--muted);font-size:.8rem;font-weight:600;text-transform:uppercase;
 letter-spacing:.06em}
 .facts dd{margin:0;font-size:1.1rem;font-weight:600}
-.muted{color:var(--muted);font-weight:400;font-size:.95rem}
-.badge{display:inline-block;padding:0 .6rem;border-radius:999px;font-size:.9rem}
-.badge.ok{background:color-mix(in srgb,var(--ok) 15%,transparent);color:var(--ok)}
-.badge.bad{background:color-mix(in srgb,var(--bad) 15%,transparent);color:var(--bad)}
-.card{background:var(--card);border:1px solid var(--border);border-radius:var(--radius);
-box-shadow:var(--shadow);padding:1.1rem 1.25rem;min-width:0}
+.facts .muted{font-size:.95rem}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(17rem,1fr));gap:1rem;
 margin-bottom:1.5rem}
 .chart{margin:0;display:flex;flex-direction:column}
@@ -576,7 +550,7 @@ margin-bottom:1.5rem}
 .chart[data-chart=bytes]{--c:var(--c-bytes)}
 .chart[data-chart=connections]{--c:var(--c-connections)}
 .chart-head{display:flex;flex-direction:column}
-.chart h2{margin:0;font-size:1rem}
+main .chart h2{margin:0;font-size:1rem}
 .unit{color:var(--muted);font-weight:400;font-size:.9rem}
 .now{margin:0;font-size:1.6rem;font-weight:700;font-variant-numeric:tabular-nums;
 color:var(--c);white-space:nowrap}
@@ -596,19 +570,8 @@ min-height:8.5rem;margin:.35rem 0 0;border:1px dashed var(--border);border-radiu
 color:var(--muted);font-size:.95rem;padding:.5rem}
 .groups{columns:3 19rem;column-gap:1rem}
 .group{break-inside:avoid;margin:0 0 1rem;display:inline-block;width:100%}
-.group h2{margin:0 0 .5rem;font-size:1.15rem}
-table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}
-th,td{padding:.3rem 0;text-align:left;vertical-align:baseline;
-border-bottom:1px solid var(--border)}
-tr:last-child>th,tr:last-child>td{border-bottom:0}
-.kv th{font-weight:400;color:var(--muted);padding-right:1rem}
-.kv td{text-align:right;font-weight:600;white-space:nowrap}
-caption{text-align:left;font-weight:600;font-size:.9rem;margin-top:.9rem;padding-bottom:.15rem;
-color:var(--fg)}
-.list th{font-size:.78rem;font-weight:600;text-transform:uppercase;letter-spacing:.05em;
-color:var(--muted)}
-.list th+th,.list td+td{text-align:right;padding-left:.75rem;white-space:nowrap}
-.list td:first-child{overflow-wrap:anywhere}
+main .group h2{margin:0 0 .5rem;font-size:1.15rem}
+.group caption{margin-top:.9rem}
 .list td:last-child{white-space:nowrap;width:40%}
 .bar{display:block;height:.3rem;margin-top:.15rem;border-radius:999px;background:var(--code-bg);
 overflow:hidden}
@@ -618,12 +581,8 @@ overflow:hidden}
 font-weight:600}
 .code.ok{color:var(--ok)}.code.warn{color:var(--warn)}.code.bad{color:var(--bad)}
 .json-link{color:var(--muted)}
-.none{margin:.4rem 0 0;color:var(--muted);font-size:.85rem;overflow-wrap:anywhere}
-.site-footer{margin-top:1rem;border-top:1px solid var(--border);color:var(--muted);
-font-size:.9rem;text-align:center}
-@media (max-width:30rem){.site-header,main,.site-footer{padding-left:1rem;padding-right:1rem}
-.facts{gap:.5rem 1.5rem}}
-@media (prefers-reduced-motion:reduce){*{transition:none!important;animation:none!important}}
+.group .none{font-size:.85rem}
+@media (max-width:30rem){.facts{gap:.5rem 1.5rem}}
 """
 
 # Every HISTORY_STEP seconds, while the page is visible: the page again, its <main> swapped
@@ -655,43 +614,15 @@ _SCRIPT = """(() => {
   later();
 })();""".replace("STEP_MS", f"{HISTORY_STEP * 1000:.0f}")
 
-_LOGO = ('<svg viewBox="0 0 64 64" aria-hidden="true" focusable="false"><defs>'
-         '<linearGradient id="logo-g" x1="0" y1="0" x2="1" y2="1">'
-         '<stop offset="0" stop-color="#3a5bd9"/><stop offset="1" stop-color="#22b3a6"/>'
-         '</linearGradient></defs>'
-         '<rect x="2" y="2" width="60" height="60" rx="14" fill="url(#logo-g)"/>'
-         '<circle cx="32" cy="32" r="16" fill="none" stroke="#fff" stroke-width="5" '
-         'stroke-dasharray="76 25" stroke-linecap="round"/>'
-         '<path d="M31 8 L31 24 L41 16 Z" fill="#fff"/>'
-         '<circle cx="32" cy="32" r="4" fill="#ffd166"/></svg>')
-
 # No script but this one (by its hash), nothing fetched but the page itself.
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
-_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; "
-        f"script-src 'sha256-{_SCRIPT_HASH}'; base-uri 'none'; form-action 'none'")
+_CSP = csp(_SCRIPT_HASH, connect=True)
 
-_PAGE_HEAD = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
-<meta http-equiv="Content-Security-Policy" content="{_CSP}">
-<title>evserver status</title>
-<link rel="icon" href="data:,">
-<noscript><meta http-equiv="refresh" content="10"></noscript>
-<style>{_CSS}</style></head>
-<body>
-<header class="site-header"><span class="brand">{_LOGO} evserver <span class="tag">status</span>
-</span><nav aria-label="Status"><span class="live">live, every {HISTORY_STEP:.0f} s</span>
-<a href="?format=json">JSON</a></nav></header>
-<p id="offline" class="offline" role="status" hidden>Server unreachable, retrying…</p>
-<main id="main">
-"""
-
-_PAGE_TAIL = f"""
-</main>
-<footer class="site-footer"><p>evserver · counters since the server started; the charts show
-requests and bytes sent per second and connections open over the last
-{HISTORY_SAMPLES * HISTORY_STEP / 60:.0f} minutes, a sample every {HISTORY_STEP:.0f} s</p></footer>
-<script>{_SCRIPT}</script>
-</body></html>
-"""
+_NAV = f'<span class="live">live, every {HISTORY_STEP:.0f} s</span><a href="?format=json">JSON</a>'
+_NO_SCRIPT = '<noscript><meta http-equiv="refresh" content="10"></noscript>\n'
+_OFFLINE = ('<p id="offline" class="offline" role="status" hidden>Server unreachable, '
+            'retrying…</p>\n')
+_FOOTER = (f"evserver · counters since the server started; the charts show requests and bytes "
+           f"sent per second and connections open over the last "
+           f"{HISTORY_SAMPLES * HISTORY_STEP / 60:.0f} minutes, a sample every "
+           f"{HISTORY_STEP:.0f} s")

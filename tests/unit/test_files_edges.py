@@ -4,6 +4,7 @@ of loading (open or fstat raising, short reads, a file that changes in place).""
 from __future__ import annotations
 
 import errno
+import json
 import mimetypes
 import os
 from collections.abc import Callable, Iterator
@@ -618,6 +619,66 @@ def test_a_listing_is_json_when_accept_prefers_it_unless_the_query_says(
                 accept=accept)
     assert body.fields.startswith(b"Content-Type: application/json\r\n") is is_json
     assert body.data is not None and body.data.startswith(b"{") is is_json
+
+
+@pytest.mark.parametrize("follow", [False, True], ids=["confined", "follow-symlinks"])
+def test_a_listing_shows_exactly_what_a_click_would_get(docroot: Path, follow: bool) -> None:
+    """Each listed entry loads, and each entry the server refuses is left out: symlinks
+    out of the root (listed with --follow-symlinks, which serves them) and symlinks to
+    dotfiles, inside the root or not (never served)."""
+    outside = docroot.parent / "outside"
+    outside.mkdir()
+    touch(outside / "far.txt", b"far")
+    touch(outside / ".far-secret", b"s")
+    touch(docroot / ".secret", b"s")
+    (docroot / ".hidden").mkdir()
+    touch(docroot / ".hidden" / "in.txt", b"h")
+    docs = docroot / "docs"
+    docs.mkdir()
+    touch(docs / "plain.txt", b"p")
+    links = {"to-plain.txt": docs / "plain.txt", "to-far.txt": outside / "far.txt",
+             "to-outside": outside, "to-secret": docroot / ".secret",
+             "to-hidden-file.txt": docroot / ".hidden" / "in.txt",
+             "to-far-secret": outside / ".far-secret"}
+    for name, target in links.items():
+        (docs / name).symlink_to(target)
+    body = load_with(docroot, b"/docs/?format=json", listing=True, follow_symlinks=follow)
+    assert body.data is not None
+    listed = {e["name"] for e in json.loads(body.data)["entries"]}
+    served = {"plain.txt", "to-plain.txt"} | ({"to-far.txt", "to-outside"} if follow else set())
+    assert listed == served
+    for name in set(links) | {"plain.txt"}:
+        target = b"/docs/" + name.encode() + (b"/" if name == "to-outside" else b"")
+        if name in served:
+            load_with(docroot, target, listing=True, follow_symlinks=follow)
+        else:
+            assert load_refused(docroot, target, listing=True,
+                                follow_symlinks=follow).status == HTTPStatus.NOT_FOUND
+
+
+def test_a_listing_leaves_out_what_this_process_may_not_read(
+        docroot: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file this process may not read answers 403, so it is not listed; nor is a
+    directory it may not enter. (Faked through os.access: CI runs as root, which may.)"""
+    docs = docroot / "docs"
+    docs.mkdir()
+    for name in ("open.txt", "closed.txt"):
+        touch(docs / name, b"x")
+    for name in ("open-dir", "locked-dir"):
+        (docs / name).mkdir()
+    real_access = os.access
+    asked: dict[str, int] = {}
+
+    def access(path: str, mode: int) -> bool:
+        asked[os.path.basename(path)] = mode
+        return "open" in os.path.basename(path) and real_access(path, mode)
+
+    monkeypatch.setattr(os, "access", access)
+    body = load_with(docroot, b"/docs/?format=json", listing=True)
+    assert body.data is not None
+    assert [e["name"] for e in json.loads(body.data)["entries"]] == ["open-dir", "open.txt"]
+    assert asked == {"open.txt": os.R_OK, "closed.txt": os.R_OK, "open-dir": os.X_OK,
+                     "locked-dir": os.X_OK}
 
 
 def test_listing_of_a_missing_directory_is_404(docroot: Path) -> None:
