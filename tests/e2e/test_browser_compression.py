@@ -123,7 +123,7 @@ def settle(page: Page) -> None:
     so a full-page screenshot does not start loads of its own), videos past their metadata,
     the gallery's sizes filled in. Then hide the videos' controls, which draw how much of the
     clip is buffered: with preload=metadata Chromium stops buffering at a point of its own
-    choosing (all 9 s of the clip or 3 s, from the same server), and the clip is sent as it
+    choosing (of the 30 s clip, anywhere from 0.4 s to 6.5 s, from the same server), and the clip is sent as it
     is by both servers (a range of an MP4)."""
     page.evaluate("document.querySelectorAll('img[loading=lazy]')"
                   ".forEach(i => { i.loading = 'eager'; })")
@@ -310,6 +310,9 @@ def render(browser: Browser, base: str, path: str,
         "[s.getAttribute('data-size-of'), s.textContent.trim()]))")
     page.eval_on_selector_all("[data-size-of]",
                               "spans => spans.forEach(s => { s.textContent = 'n KiB'; })")
+    # The pages show their own address (port included), which differs between the servers.
+    page.eval_on_selector_all("[data-origin]",
+                              "els => els.forEach(e => { e.textContent = 'http://host:port'; })")
     png = page.screenshot(full_page=True, animations="disabled", caret="hide")
     coding = response.all_headers().get("content-encoding", "")
     context.close()

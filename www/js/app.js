@@ -1,4 +1,5 @@
-// evserver demo site: theme toggle, clock, copy buttons, image facts, HTTP probes.
+// evserver demo site: theme toggle, this server's address, clock, copy buttons, image
+// facts, HTTP probes.
 // Every part checks for its elements first, so one file serves every page. Nothing is
 // fetched on load except the gallery's HEAD requests; probes run only when clicked.
 (function () {
@@ -44,6 +45,14 @@
       } catch (e) {
         /* the choice lasts for this page only */
       }
+    });
+  }
+
+  // This server's own address where a page names it (a link, the URLs of the curl
+  // commands): the port it really runs on, not the default the HTML says without script.
+  if (/^https?:$/.test(window.location.protocol)) {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-origin]"), function (el) {
+      el.textContent = window.location.origin + el.getAttribute("data-origin");
     });
   }
 
