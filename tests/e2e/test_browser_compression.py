@@ -123,8 +123,8 @@ def settle(page: Page) -> None:
     so a full-page screenshot does not start loads of its own), videos past their metadata,
     the gallery's sizes filled in. Then hide the videos' controls, which draw how much of the
     clip is buffered: with preload=metadata Chromium stops buffering at a point of its own
-    choosing (of the 30 s clip, anywhere from 0.4 s to 6.5 s, from the same server), and the clip is sent as it
-    is by both servers (a range of an MP4)."""
+    choosing (anywhere from 0.4 s to 6.5 s of the 30 s clip, from the same server), and the
+    clip is sent as it is by both servers (a range of an MP4)."""
     page.evaluate("document.querySelectorAll('img[loading=lazy]')"
                   ".forEach(i => { i.loading = 'eager'; })")
     page.wait_for_function(

@@ -16,23 +16,22 @@ from hypothesis import strategies as st
 
 from evserver import look
 from evserver.log import FORMATS
-from evserver.tools.stats import (
+from evserver.tools.logstats import (
     MAX_ROWS,
     Stats,
     Timeline,
-    _nice_top,
     bucket_size,
     bucket_words,
     build_report,
     clean,
     human_bytes,
-    main,
     parse_line,
     read_lines,
-    render_html,
     render_text,
     split_request,
 )
+from evserver.tools.stats import main
+from evserver.tools.statspage import _nice_top, render_html
 
 COMBINED = ('192.168.1.20 - - [26/Nov/2026:13:37:01 +0000] "GET /img/a.png HTTP/1.1" 200 1024 '
             '"http://lan/" "Mozilla/5.0" 0.002')
