@@ -14,7 +14,8 @@ import html
 
 # The palette and type of www/css/style.css, minified; the dark scheme follows the system.
 # Building blocks: .site-header/.brand/.tag, .card, .muted, .badge, tables (.kv key-value,
-# .list columns), .none (an empty table's sentence), .site-footer.
+# .list columns), .none (an empty table's sentence), .facts (big numbers with their labels),
+# .unit, .code (a status code coloured by class), .site-footer.
 CSS = """
 :root{--bg:#f7f8fc;--fg:#1f2433;--muted:#535b70;--card:#fff;--border:#dfe4ef;
 --accent:#3553c9;--accent-soft:#e6ebfd;--ok:#0f7a53;--warn:#8a5a00;--bad:#b3261e;
@@ -65,6 +66,16 @@ color:var(--muted)}
 .list th+th,.list td+td{text-align:right;padding-left:.75rem;white-space:nowrap}
 .list td:first-child{overflow-wrap:anywhere}
 .none{margin:.4rem 0 0;color:var(--muted);overflow-wrap:anywhere}
+.facts{display:flex;flex-wrap:wrap;gap:.75rem 2.5rem;margin:0 0 1.5rem}
+.facts div{min-width:0}
+.facts dt{color:var(--muted);font-size:.8rem;font-weight:600;text-transform:uppercase;
+letter-spacing:.06em}
+.facts dd{margin:0;font-size:1.1rem;font-weight:600;font-variant-numeric:tabular-nums}
+.unit{color:var(--muted);font-weight:400;font-size:.9rem}
+.code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;
+font-weight:600}
+.code.ok{color:var(--ok)}.code.warn{color:var(--warn)}.code.bad{color:var(--bad)}
+.code.info{color:var(--accent)}
 .site-footer{margin-top:1rem;border-top:1px solid var(--border);color:var(--muted);
 font-size:.9rem;text-align:center}
 @media (max-width:30rem){.site-header,main,.site-footer{padding-left:1rem;padding-right:1rem}}

@@ -537,11 +537,6 @@ _CSS = """
 .offline{margin:0 auto;max-width:65rem;padding:.5rem 1rem;border-left:4px solid var(--bad);
 background:var(--card);border-radius:0 10px 10px 0;color:var(--bad);font-weight:600}
 .offline[hidden]{display:none}
-.facts{display:flex;flex-wrap:wrap;gap:.75rem 2.5rem;margin:0 0 1.5rem}
-.facts div{min-width:0}
-.facts dt{color:var(--muted);font-size:.8rem;font-weight:600;text-transform:uppercase;
-letter-spacing:.06em}
-.facts dd{margin:0;font-size:1.1rem;font-weight:600}
 .facts .muted{font-size:.95rem}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(17rem,1fr));gap:1rem;
 margin-bottom:1.5rem}
@@ -551,7 +546,6 @@ margin-bottom:1.5rem}
 .chart[data-chart=connections]{--c:var(--c-connections)}
 .chart-head{display:flex;flex-direction:column}
 main .chart h2{margin:0;font-size:1rem}
-.unit{color:var(--muted);font-weight:400;font-size:.9rem}
 .now{margin:0;font-size:1.6rem;font-weight:700;font-variant-numeric:tabular-nums;
 color:var(--c);white-space:nowrap}
 .plot{margin-top:.35rem}
@@ -577,9 +571,6 @@ main .group h2{margin:0 0 .5rem;font-size:1.15rem}
 overflow:hidden}
 .bar>span{display:block;height:100%;border-radius:inherit;background:var(--accent)}
 .kv .bar{margin-left:auto;max-width:9rem}
-.code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;
-font-weight:600}
-.code.ok{color:var(--ok)}.code.warn{color:var(--warn)}.code.bad{color:var(--bad)}
 .json-link{color:var(--muted)}
 .group .none{font-size:.85rem}
 @media (max-width:30rem){.facts{gap:.5rem 1.5rem}}

@@ -35,18 +35,13 @@ from .logstats import (
 _CSS = """
 .lede{margin:-.4rem 0 1.25rem;color:var(--muted);overflow-wrap:anywhere}
 .lede code{color:var(--fg)}
-.facts{display:flex;flex-wrap:wrap;gap:.75rem 2.5rem;margin:0 0 1.5rem}
-.facts div{min-width:0}
-.facts dt{color:var(--muted);font-size:.8rem;font-weight:600;text-transform:uppercase;
-letter-spacing:.06em}
-.facts dd{margin:0;font-size:1.35rem;font-weight:700;font-variant-numeric:tabular-nums}
+.facts dd{font-size:1.35rem;font-weight:700}
 .note{margin:0 0 1rem;padding:.5rem 1rem;border-left:4px solid var(--warn);
 background:var(--card);border-radius:0 10px 10px 0;color:var(--warn);font-weight:600}
 .report{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,26rem),1fr));
 gap:1rem;margin-bottom:1rem}
 .report .wide{grid-column:1/-1}
 .card>h2{margin:0 0 .6rem;font-size:1.15rem}
-.unit{color:var(--muted);font-weight:400;font-size:.9rem}
 .list th,.list th+th{white-space:normal;vertical-align:bottom}
 .list td.n{white-space:normal}
 .list td.n .pct{display:block}
@@ -57,10 +52,7 @@ background:var(--code-bg);overflow:hidden}
 .bar>span{display:block;height:100%;min-width:2px;border-radius:inherit;background:var(--accent)}
 .bar.ok>span{background:var(--ok)}.bar.warn>span{background:var(--warn)}
 .bar.bad>span{background:var(--bad)}.bar.other>span{background:var(--muted)}
-.code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;
-font-weight:700}
-.code.ok{color:var(--ok)}.code.warn{color:var(--warn)}.code.bad{color:var(--bad)}
-.code.info{color:var(--accent)}
+.code{font-weight:700}
 .status td:first-child{overflow-wrap:normal}
 .phrase{color:var(--muted)}
 .log td{white-space:normal}
