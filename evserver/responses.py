@@ -15,6 +15,7 @@ socket, a file, the clock (`now` is passed in) or the server's mutable state.
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -22,6 +23,7 @@ from .addresses import forwarded_client, in_networks
 from .files import FileBody, route
 from .http11 import TCHAR, HTTPError, Request
 from .live import inject
+from .look import document
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Snapshot, render_text
 from .semantics import (
@@ -50,12 +52,6 @@ CONDITIONAL = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
                          b"if-unmodified-since", b"if-range", b"range"))
 SPA_INDEX = b"/index.html"
 _HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:"
-_PLAIN_ON_TLS = (b"<!doctype html><title>400 Bad Request</title><h1>400 Bad Request</h1>"
-                 b"<p>This port speaks HTTPS: use an https:// address.</p>\n")
-_PLAIN_HTTP_LOGIN = (b"<!doctype html><title>403 Forbidden</title><h1>403 Forbidden</h1>"
-                     b"<p>This server asks for a password, and this connection would carry it "
-                     b"unencrypted across the network, so it is refused. The operator can "
-                     b"serve HTTPS or allow it with --auth-insecure.</p>\n")
 _OK, _NOT_MODIFIED = HTTPStatus.OK, HTTPStatus.NOT_MODIFIED  # Enum lookups are slow in 3.11
 
 Segment = bytes | tuple[int, int]  # bytes, or (offset, length) of the plan's file
@@ -88,18 +84,35 @@ class Plan:
 # -- errors, methods, expectations ----------------------------------------------------------
 
 _generic_pages: dict[HTTPStatus, bytes] = {}
+# The status number large above its phrase, as a person meets an error page.
+_ERROR_CSS = (".status-number{margin:1.5rem 0 0;font-size:clamp(3rem,12vw,5rem);font-weight:800;"
+              "line-height:1;color:var(--accent);letter-spacing:-.03em}"
+              "main .status-number+h1{margin-top:.25rem}")
 
 
-def error_page(status: HTTPStatus) -> bytes:
-    """evserver's own page for `status` (when the root has no NNN.html)."""
-    page = _generic_pages.get(status)
+def error_page(status: HTTPStatus, explanation: str = "") -> bytes:
+    """evserver's own page for `status` (when the root has no NNN.html), in the look of
+    every generated page. `explanation` (HTML, escaped by the caller) replaces the
+    status's standard description."""
+    page = None if explanation else _generic_pages.get(status)
     if page is None:
-        title = b"%d %s" % (status.value, status.phrase.encode())
-        page = (b'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>%s</title>'
-                b"</head>\n<body><h1>%s</h1><p>%s</p><hr><p>evserver</p></body></html>\n"
-                % (title, title, status.description.encode()))
-        _generic_pages[status] = page
+        text = explanation or html.escape(status.description) + "."
+        main = (f'<p class="status-number" aria-hidden="true">{status.value}</p>\n'
+                f"<h1>{html.escape(status.phrase)}</h1>\n<p>{text}</p>\n"
+                '<p><a href="/">Go to the home page</a></p>')
+        page = document(f"{status.value} {status.phrase}", main, tag=f"error {status.value}",
+                        footer="evserver", css=_ERROR_CSS).encode()
+        if not explanation:
+            _generic_pages[status] = page
     return page
+
+
+_PLAIN_ON_TLS = error_page(HTTPStatus.BAD_REQUEST,
+                           "This port speaks HTTPS: use an <code>https://</code> address.")
+_PLAIN_HTTP_LOGIN = error_page(
+    HTTPStatus.FORBIDDEN, "This server asks for a password, and this connection would carry it "
+    "unencrypted across the network, so it is refused. The operator can serve HTTPS or allow "
+    "it with <code>--auth-insecure</code>.")
 
 
 def error_plan(err: HTTPError, pages: Mapping[int, bytes], live_path: str = "") -> Plan:

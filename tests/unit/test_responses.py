@@ -91,7 +91,7 @@ def test_error_plan_then_the_roots_page_then_ours() -> None:
     assert error_plan(err, {404: b"custom"}).body == b"custom"
     ours = error_plan(err, {})
     assert ours.body == error_page(HTTPStatus.NOT_FOUND) and ours.close is False
-    assert b"<h1>404 Not Found</h1>" in ours.body
+    assert b"<title>404 Not Found</title>" in ours.body and b"<h1>Not Found</h1>" in ours.body
     assert lines(ours)[b"content-length"] == b"%d" % len(ours.body)
 
 
