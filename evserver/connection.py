@@ -454,7 +454,7 @@ class Connection:
                 self._interim, may_keep = expectation(req, self._parser.in_body)
                 self._keep = self._keep and may_keep
             if req.method != b"GET" and req.method != b"HEAD":
-                self._respond(method_plan(req, site.cfg.cors))
+                self._respond(method_plan(req, site.cfg.cors, no_store=site.cfg.no_cache))
                 return
             if site.screening and self._screened(site, req):
                 return
@@ -760,7 +760,8 @@ class Connection:
         if err.status is not _TIMEOUT:
             log.debug("%s %s: %s", self.peer, err.status.value, err.detail)
         site = self._owner.site
-        self._respond(error_plan(err, site.error_pages, site.live_path))
+        self._respond(error_plan(err, site.error_pages, site.live_path,
+                                 no_store=site.cfg.no_cache))
 
     # -- carrying out a plan ----------------------------------------------------------------
 

@@ -299,8 +299,7 @@ def load(target: Resolved, docroot_real: str, cfg: Config, prev: FileBody | None
         if err.errno == errno.EACCES:
             raise HTTPError(HTTPStatus.FORBIDDEN, "permission denied", close=False) from None
         if err.errno == errno.ENOENT and target.is_dir and cfg.listing:
-            return _listing(target, docroot_real, prefers_json(b"", accept),
-                            cfg.follow_symlinks)
+            return _listing(target, docroot_real, prefers_json(b"", accept), cfg)
         raise _not_found(docroot_real, os.strerror(err.errno or 0)) from None
     try:
         st = os.fstat(fd)
@@ -498,11 +497,11 @@ def _with_identity_size(body: FileBody, real: str) -> FileBody:
 
 
 def _listing(target: Resolved, docroot_real: str, accepts_json: bool,
-             follow_symlinks: bool) -> FileBody:
+             cfg: Config) -> FileBody:
     """A generated index of a directory that has no index.html (--listing), as JSON when
     the query says so or the client's `Accept` prefers it."""
     directory = os.path.realpath(os.path.dirname(target.path))
-    refused = refusal(directory, docroot_real, follow_symlinks)
+    refused = refusal(directory, docroot_real, cfg.follow_symlinks)
     if refused:
         raise _not_found(docroot_real, refused)
     if not os.path.isdir(directory):
@@ -510,13 +509,15 @@ def _listing(target: Resolved, docroot_real: str, accepts_json: bool,
     try:
         data, ctype = render_listing(
             directory, target.url_path, target.query, accepts_json,
-            lambda real: not refusal(real, docroot_real, follow_symlinks))
+            lambda real: not refusal(real, docroot_real, cfg.follow_symlinks))
     except OSError as err:  # unreadable, or removed since the check
         if err.errno == errno.EACCES:
             raise HTTPError(HTTPStatus.FORBIDDEN, "listing denied", close=False) from None
         raise _not_found(docroot_real, os.strerror(err.errno or 0)) from None
-    fields = (b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-cache\r\n"
-              b"Vary: Accept\r\n" % (ctype, len(data)))
+    # A listing changes as files come and go: always asked again, never kept with --no-cache.
+    fields = (b"Content-Type: %s\r\nContent-Length: %d\r\nCache-Control: %s\r\n"
+              b"Vary: Accept\r\n" % (ctype, len(data),
+                                      b"no-store" if cfg.no_cache else b"no-cache"))
     return FileBody(directory, len(data), 0, 0, b"", fields, data, None, b"", ctype)
 
 

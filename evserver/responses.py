@@ -53,6 +53,7 @@ CONDITIONAL = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
 SPA_INDEX = b"/index.html"
 _HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:"
 _OK, _NOT_MODIFIED = HTTPStatus.OK, HTTPStatus.NOT_MODIFIED  # Enum lookups are slow in 3.11
+NO_STORE = b"Cache-Control: no-store\r\n"  # --no-cache: on every response
 
 Segment = bytes | tuple[int, int]  # bytes, or (offset, length) of the plan's file
 
@@ -115,10 +116,12 @@ _PLAIN_HTTP_LOGIN = error_page(
     "it with <code>--auth-insecure</code>.")
 
 
-def error_plan(err: HTTPError, pages: Mapping[int, bytes], live_path: str = "") -> Plan:
+def error_plan(err: HTTPError, pages: Mapping[int, bytes], live_path: str = "", *,
+               no_store: bool = False) -> Plan:
     """The answer to an `HTTPError`: its own body, the root's NNN.html, or ours. With
     `live_path` (--live-reload) an HTML page listens for changes too: a 404 for a page not
-    written yet reloads when it is."""
+    written yet reloads when it is. `no_store` (--no-cache): `Cache-Control: no-store`, as
+    on every response then (unless the error brings a Cache-Control of its own)."""
     status = err.status
     body = err.body
     if body is None:
@@ -126,16 +129,20 @@ def error_plan(err: HTTPError, pages: Mapping[int, bytes], live_path: str = "") 
     if live_path:
         body = inject(body, live_path) or body
     extra = b"".join(b"%s: %s\r\n" % pair for pair in err.headers)
+    if no_store and all(name.lower() != b"cache-control" for name, _ in err.headers):
+        extra += NO_STORE
     fields = b"Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n%s" % (
         len(body), extra)
     return Plan(status, fields, body, close=err.close)
 
 
-def method_plan(req: Request, cors: str) -> Plan:
+def method_plan(req: Request, cors: str, *, no_store: bool = False) -> Plan:
     """A method other than GET and HEAD: OPTIONS (with a CORS preflight when --cors is on)
-    gets 204; a method that exists gets 405, an unknown one 501 (RFC 9110 §15.5.6, §15.6.2)."""
+    gets 204; a method that exists gets 405, an unknown one 501 (RFC 9110 §15.5.6, §15.6.2).
+    `no_store` (--no-cache): the 204 says `Cache-Control: no-store` too."""
     if req.method == b"OPTIONS":
-        return Plan(HTTPStatus.NO_CONTENT, b"Allow: %s\r\n%s" % (ALLOW, _preflight(req, cors)))
+        return Plan(HTTPStatus.NO_CONTENT, b"Allow: %s\r\n%s%s" % (
+            ALLOW, _preflight(req, cors), NO_STORE if no_store else b""))
     if req.method in _KNOWN_METHODS:
         raise HTTPError(HTTPStatus.METHOD_NOT_ALLOWED, "method", headers=((b"Allow", ALLOW),),
                         close=False)

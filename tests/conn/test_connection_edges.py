@@ -410,6 +410,62 @@ def test_the_roots_error_page_replaces_the_generic_one(rig: Rig) -> None:
     assert brew.status == 501 and b"nothing here" not in brew.body
 
 
+def cache_controls(head: bytes) -> list[bytes]:
+    """Every Cache-Control value of a response head, repeated ones included."""
+    return [line.partition(b":")[2].strip() for line in head.split(b"\r\n")
+            if line.lower().startswith(b"cache-control:")]
+
+
+@pytest.mark.parametrize("sent, overrides, status", [
+    (request("/missing.txt"), {}, 404),
+    (request("/missing.txt", method="HEAD"), {}, 404),
+    (request("/sub"), {}, 301),  # a folder without its slash
+    (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", {}, 400),
+    (request("/hello.txt"), {"auth": USERS, "auth_insecure": True}, 401),
+    (request("/hello.txt"), {"deny": TRUSTED}, 403),
+    (request("/hello.txt", method="POST"), {}, 405),
+    (request("/hello.txt", headers='If-Match: "other"\r\n'), {}, 412),
+    (request("/hello.txt", headers="Range: bytes=500-\r\n"), {}, 416),
+    (request("/hello.txt", method="BREW"), {}, 501),
+    (request("/hello.txt", method="OPTIONS"), {}, 204),
+    (request("/hello.txt"), {}, 200),
+    (request("/hello.txt", headers="Range: bytes=0-1\r\n"), {}, 206),
+    (request("/hello.txt", headers="If-None-Match: *\r\n"), {}, 304),
+    (request("/hello.txt", headers=basic("alice", "wonderland")),
+     {"auth": USERS, "auth_insecure": True}, 200),
+])
+def test_no_cache_puts_no_store_on_every_response_once(
+        make_rig: Callable[..., Rig], docroot: Path, sent: bytes, overrides: dict[str, Any],
+        status: int) -> None:
+    """--no-cache promises `Cache-Control: no-store` on everything: errors, redirects,
+    refusals and OPTIONS as well as files, 206 and 304, each with the one line."""
+    (docroot / "sub").mkdir()
+    (docroot / "sub" / "index.html").write_bytes(b"<p>sub</p>\n")
+    rig = make_rig(no_cache=True, **overrides)
+    rig.serve(sent)
+    (reply,) = rig.replies(head_only=(sent.startswith(b"HEAD "),))
+    assert reply.status == status
+    assert cache_controls(reply.head) == [b"no-store"], reply.head
+
+
+def test_no_cache_puts_no_store_on_the_roots_error_page_and_a_408(
+        make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(no_cache=True)
+    rig.owner.site = replace(rig.owner.site, error_pages={404: b"<p>nothing here</p>\n"})
+    rig.serve(request("/missing.txt"))
+    rig.receive(b"GET /hello.txt HTTP/1.1\r\n")
+    rig.loop.advance(5.0)
+    (missing, late) = rig.replies()
+    assert (missing.status, missing.body, late.status) == (404, b"<p>nothing here</p>\n", 408)
+    assert cache_controls(missing.head) == cache_controls(late.head) == [b"no-store"]
+
+
+def test_without_no_cache_an_error_says_nothing_of_caching(rig: Rig) -> None:
+    rig.serve(request("/missing.txt"))
+    (reply,) = rig.replies()
+    assert reply.status == 404 and cache_controls(reply.head) == []
+
+
 @pytest.mark.parametrize("target, accept, ctype, count", [
     ("/_status?json", "", "application/json",
      b'{\n      "code": "200",\n      "method": "GET",\n      "value": 1\n    }'),

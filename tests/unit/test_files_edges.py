@@ -606,6 +606,14 @@ def test_listing_body_exact(docroot: Path, query: bytes) -> None:
     assert body == FileBody(directory, len(data), 0, 0, b"", fields, data, None, b"", ctype)
 
 
+def test_a_listing_under_no_cache_is_no_store(docroot: Path) -> None:
+    """--no-cache promises no-store on everything: a listing's no-cache becomes no-store."""
+    (docroot / "docs").mkdir()
+    body = load_with(docroot, b"/docs/", listing=True, no_cache=True)
+    assert b"Cache-Control: no-store\r\n" in body.fields
+    assert body.fields.count(b"Cache-Control") == 1
+
+
 @pytest.mark.parametrize(("query", "accept", "is_json"), [
     (b"", b"application/json", True), (b"", b"text/html,*/*;q=0.8", False),
     (b"", None, False), (b"format=html", b"application/json", False),

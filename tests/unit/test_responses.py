@@ -366,3 +366,35 @@ def test_whole_file_plan_from_memory_or_from_the_fd() -> None:
     streamed = whole_file_plan(file_body(data=None, fd=99))
     assert streamed.body == b"" and streamed.segments == ((0, SIZE),)
     assert "segments=((0, 1000),)" in repr(streamed)
+
+
+# -- --no-cache on the answers decided here ------------------------------------------------
+
+@pytest.mark.parametrize("err", [
+    HTTPError(HTTPStatus.NOT_FOUND, "missing", close=False),
+    HTTPError(HTTPStatus.MOVED_PERMANENTLY, "directory", headers=((b"Location", b"/d/"),),
+              close=False),
+    HTTPError(HTTPStatus.UNAUTHORIZED, "login", headers=((b"WWW-Authenticate", CHALLENGE),)),
+    HTTPError(HTTPStatus.BAD_REQUEST, "x", body=b"<p>own</p>"),
+])
+def test_error_plan_says_no_store_under_no_cache(err: HTTPError) -> None:
+    """--no-cache: every error, redirect and refusal says `Cache-Control: no-store`, once;
+    without it, none says anything of caching (as before)."""
+    plan = error_plan(err, {404: b"custom"}, no_store=True)
+    assert plan.fields.lower().count(b"cache-control") == 1
+    assert lines(plan)[b"cache-control"] == b"no-store"
+    assert b"cache-control" not in lines(error_plan(err, {404: b"custom"}))
+
+
+def test_error_plan_keeps_an_errors_own_cache_control() -> None:
+    err = HTTPError(HTTPStatus.SERVICE_UNAVAILABLE, "x",
+                    headers=((b"Cache-Control", b"max-age=5"),))
+    plan = error_plan(err, {}, no_store=True)
+    assert plan.fields.lower().count(b"cache-control") == 1
+    assert lines(plan)[b"cache-control"] == b"max-age=5"
+
+
+def test_options_says_no_store_under_no_cache() -> None:
+    req = request(b"*", b"OPTIONS", (b"access-control-request-method", b"GET"))
+    assert lines(method_plan(req, "*", no_store=True))[b"cache-control"] == b"no-store"
+    assert b"cache-control" not in lines(method_plan(req, "*"))
