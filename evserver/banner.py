@@ -20,8 +20,9 @@ _SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
 
 
 def show(host: str, port: int, cfg: Config, tls_port: int = 0) -> None:
-    """The root, every URL a browser can use (loopback, then LAN), the log, and with --qr
-    a QR code of the first LAN URL. Colour only when stderr is a terminal."""
+    """The root, every URL a browser can use (loopback, then LAN), the log, the number of
+    --workers, and with --qr a QR code of the first LAN URL; "press Ctrl+C" last. Colour only
+    when stderr is a terminal."""
     tty = sys.stderr.isatty()
 
     def bold(text: str) -> str:
@@ -40,6 +41,8 @@ def show(host: str, port: int, cfg: Config, tls_port: int = 0) -> None:
     if cfg.access_log is not None:
         where = "standard output" if cfg.access_log == "-" else os.path.abspath(cfg.access_log)
         log.info("access log: %s", where)
+    if cfg.workers > 1:  # the supervisor's banner, once every worker listens
+        log.info("%d worker processes", cfg.workers)
     if cfg.live_reload:
         log.info("live reload: open pages reload when a file under the root changes "
                  "(for development)")

@@ -137,7 +137,7 @@ class Connection:
                  "_timer", "_deadline", "_seq", "_served", "_eof", "_req", "_request_line",
                  "_started", "_status", "_keep", "_head_len", "_sent", "_out", "_interim",
                  "_client", "_opening", "_tls", "_plain_on_tls", "_sendfile", "_live",
-                 "_chunked")
+                 "_chunked", "_user")
 
     def __init__(self, sock: socket.socket, peer: str, owner: Owner, *,
                  sendfile: Callable[[int, int, int, int], int] = os.sendfile,
@@ -174,6 +174,7 @@ class Connection:
         self._sendfile = sendfile  # injectable: tests fake it
         self._live: LiveReload | None = None  # the page stream this connection carries
         self._chunked = False  # that stream is chunked (HTTP/1.1) or ends at close (1.0)
+        self._user: bytes | None = None  # who the request being answered logged in as
 
     @property
     def phase(self) -> Phase:
@@ -595,6 +596,9 @@ class Connection:
                 self._respond_error(login_refused(site.challenge))
                 return
             failures.success(self._client)
+            # For the log line (its %u). Only a login that succeeded names a user: the name
+            # of a failed one is anybody's guess, and may even be a password.
+            self._user = user.encode("utf-8", "backslashreplace")
             self._serve(site, req.target)
         except Exception:
             self._on_bug()
@@ -947,6 +951,10 @@ class Connection:
             # The common end of a keep-alive response: wait for the next request.
             if self._phase is not IDLE:
                 self._set_phase(IDLE)  # IDLE keeps its READ interest: no change otherwise
+                # A login is checked in WAIT_LOGIN, so a request that logged in never ends
+                # in IDLE: its user is forgotten here, off the hot path (a cached answer
+                # from IDLE), and the next request must log in again to be logged as one.
+                self._user = None
             self._set_deadline(self._loop.now + self._cfg.keepalive_timeout)
             return
         if not self._keep or draining or (self._eof and not parser.buffered):
@@ -955,6 +963,7 @@ class Connection:
             self._shutdown(linger=not (client_closes and parser.empty) or draining)
             return
         # Pipelined bytes, or the rest of the body of the request just answered.
+        self._user = None
         self._start_head()
         if parser.buffered:
             # Pipelined bytes raise no READ event: they are in our buffer, not the kernel's.
@@ -973,9 +982,10 @@ class Connection:
         self._owner.counters.count(req.method if req is not None else b"", status, body_bytes,
                                    duration)
         # status is an IntEnum, formatted with %d: its .value is a slow Python property.
+        # The user is None unless this request logged in (`_finish` forgets it after).
         self._owner.access_log.record(
             self._client, self._loop.wall, self._request_line, status, body_bytes,
-            fields.get(b"referer"), fields.get(b"user-agent"), duration)
+            fields.get(b"referer"), fields.get(b"user-agent"), duration, self._user)
 
     # -- closing --------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Logging that never blocks the loop: diagnostics through a queue, access lines in batches.
 
 Owns: `setup_logging()`, `AccessLog`, the line formats (`access_line()` is the default,
-`FORMATS` all of them), `escape()`. Imports nothing from evserver.
+`FORMATS` all of them), `escape()`, `user_field()`, and the words of counts (`plural()`,
+`human_size()`). Imports nothing from evserver.
 The loop thread only appends to in-memory queues; threads of this module do the writing.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import BinaryIO, TextIO
 log = logging.getLogger("evserver")
 
 _UNSAFE = re.compile(rb'[^\x20-\x7e]|["\\]')
+_UNSAFE_USER = re.compile(rb'[^\x21-\x7e]|["\\]')  # the same and a space: the field is unquoted
 _MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct",
            b"Nov", b"Dec")
 _FLUSH_INTERVAL = 0.1  # seconds between batched writes of the access log
@@ -59,6 +61,27 @@ def escape(value: bytes) -> bytes:
     return _UNSAFE.sub(lambda m: b"\\x%02X" % m.group()[0], value)
 
 
+def user_field(user: bytes) -> bytes:
+    """The user field (`%u`) of a Common or Combined line for the name a login succeeded
+    with: escaped as `escape()` does, and a space too (`\\x20`), since the field is not
+    quoted and readers split it off at a space (nginx leaves $remote_user's spaces alone, and
+    such a line no longer parses). A name that is `-` is written `\\x2D`, so that `-` always
+    means that nobody logged in; an empty one `""`, as Apache writes it."""
+    if user == b"-":
+        return b"\\x2D"
+    if not user:
+        return b'""'
+    if _UNSAFE_USER.search(user) is None:
+        return user
+    return _UNSAFE_USER.sub(lambda m: b"\\x%02X" % m.group()[0], user)
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 connection`, `0 connections`, `2 connections`: a count and its noun, which takes
+    an `s` unless the count is one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 class _LogTime:
     """`[10/Oct/2000:13:55:36 +0000]`, formatted once per second."""
 
@@ -94,13 +117,24 @@ class _IsoTime(_LogTime):
 _log_time = _LogTime()
 _iso_time = _IsoTime()
 
-# (peer, wall-clock time, request line, status, body bytes, referer, user agent, seconds)
-LineFormat = Callable[[str, float, bytes, int, int, "bytes | None", "bytes | None", float], bytes]
+# (peer, wall-clock time, request line, status, body bytes, referer, user agent, seconds,
+# the user a login succeeded with or None), the last optional
+LineFormat = Callable[[str, float, bytes, int, int, "bytes | None", "bytes | None", float,
+                       "bytes | None"], bytes]
 
 
 def access_line(peer: str, when: float, request_line: bytes, status: int, body_bytes: int,
-                referer: bytes | None, user_agent: bytes | None, duration: float) -> bytes:
-    """Combined Log Format plus the request's duration in seconds (nginx $request_time)."""
+                referer: bytes | None, user_agent: bytes | None, duration: float,
+                user: bytes | None = None) -> bytes:
+    """Combined Log Format plus the request's duration in seconds (nginx $request_time).
+    `user`: the name a login succeeded with (`-` without one, see `user_field`)."""
+    if user is not None:
+        return b'%s - %s %s "%s" %d %d "%s" "%s" %.3f\n' % (
+            peer.encode("ascii", "replace"), user_field(user), _log_time.at(when),
+            escape(request_line) if request_line else b"-", status, body_bytes,
+            escape(referer) if referer else b"-", escape(user_agent) if user_agent else b"-",
+            duration)
+    # Nobody logged in: a constant `-`, not one more field to format (the hot path).
     return b'%s - - %s "%s" %d %d "%s" "%s" %.3f\n' % (
         peer.encode("ascii", "replace"), _log_time.at(when),
         escape(request_line) if request_line else b"-", status, body_bytes,
@@ -109,26 +143,29 @@ def access_line(peer: str, when: float, request_line: bytes, status: int, body_b
 
 
 def common_line(peer: str, when: float, request_line: bytes, status: int, body_bytes: int,
-                referer: bytes | None, user_agent: bytes | None, duration: float) -> bytes:
+                referer: bytes | None, user_agent: bytes | None, duration: float,
+                user: bytes | None = None) -> bytes:
     """The Common Log Format (NCSA): no referer, user agent or duration."""
-    return b'%s - - %s "%s" %d %d\n' % (
-        peer.encode("ascii", "replace"), _log_time.at(when),
-        escape(request_line) if request_line else b"-", status, body_bytes)
+    return b'%s - %s %s "%s" %d %d\n' % (
+        peer.encode("ascii", "replace"), b"-" if user is None else user_field(user),
+        _log_time.at(when), escape(request_line) if request_line else b"-", status, body_bytes)
 
 
 def json_line(peer: str, when: float, request_line: bytes, status: int, body_bytes: int,
-              referer: bytes | None, user_agent: bytes | None, duration: float) -> bytes:
+              referer: bytes | None, user_agent: bytes | None, duration: float,
+              user: bytes | None = None) -> bytes:
     """One JSON object per line. Strings hold the same text as in the other formats (escaped
-    to printable ASCII without `"`), whose `\\` JSON then needs doubled."""
+    to printable ASCII without `"`), whose `\\` JSON then needs doubled; "" when there is
+    none (the user too: nobody logged in)."""
     parts = request_line.split(b" ") if request_line else []
     method, target, protocol = parts if len(parts) == 3 else (b"", b"", b"")
-    return (b'{"time": "%s", "client": "%s", "request": "%s", "method": "%s", "target": "%s", '
-            b'"protocol": "%s", "status": %d, "bytes": %d, "referer": "%s", '
+    return (b'{"time": "%s", "client": "%s", "user": "%s", "request": "%s", "method": "%s", '
+            b'"target": "%s", "protocol": "%s", "status": %d, "bytes": %d, "referer": "%s", '
             b'"user_agent": "%s", "duration": %.3f}\n' % (
-                _iso_time.at(when), peer.encode("ascii", "replace"), _json_text(request_line),
-                _json_text(method), _json_text(target), _json_text(protocol), status,
-                body_bytes, _json_text(referer or b""), _json_text(user_agent or b""),
-                duration))
+                _iso_time.at(when), peer.encode("ascii", "replace"), _json_text(user or b""),
+                _json_text(request_line), _json_text(method), _json_text(target),
+                _json_text(protocol), status, body_bytes, _json_text(referer or b""),
+                _json_text(user_agent or b""), duration))
 
 
 def _json_text(value: bytes) -> bytes:
@@ -199,11 +236,12 @@ class AccessLog:
 
     def record(self, peer: str, when: float, request_line: bytes, status: int,
                body_bytes: int, referer: bytes | None, user_agent: bytes | None,
-               duration: float) -> None:
-        """Log one answered request in the configured format (on the loop thread)."""
+               duration: float, user: bytes | None = None) -> None:
+        """Log one answered request in the configured format (on the loop thread); `user`
+        is the name its login succeeded with, None when it had none."""
         if self._out is not None:
             self._lines.append(self.format(peer, when, request_line, status, body_bytes,
-                                           referer, user_agent, duration))
+                                           referer, user_agent, duration, user))
         if self._console is not None:
             self._shown.append((when, peer, request_line, status, body_bytes, duration))
 

@@ -2,8 +2,8 @@
 self-signed certificate, logging, signals, the banner, and serving (or, with --workers,
 supervising the worker processes that serve).
 
-Owns: `run()`. Imports `config`, `server`, `log`, `workers`, `selfsigned`, `banner`. Every
-failure a user can cause ends in one line on stderr and exit status 2.
+Owns: `run()`, `stop_lines()`. Imports `config`, `server`, `log`, `workers`, `selfsigned`,
+`banner`. Every failure a user can cause ends in one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from types import FrameType
 from . import banner
 from .board import Seat
 from .config import Config
-from .log import AccessLog, human_size, setup_direct_logging, setup_logging
+from .log import AccessLog, human_size, plural, setup_direct_logging, setup_logging
 from .selfsigned import SelfSignedError, ensure_certificate, state_folder
 from .server import Server
 from .workers import STOP_SIGNALS, reserve_port, supervise
@@ -111,17 +111,30 @@ def _serve(cfg: Config, ready: Callable[[], None] | None = None,
             ready()
             _watch_supervisor(server, os.getppid())
         server.serve_forever()
-        log.info("stopped after %d connections", server.accepted)
+        # Every response is logged by now: write the last lines (and with --verbose show
+        # them) before the stop says so, not after it.
+        access_log.close()
         counted = server.counters
-        if counted.encoded_responses:
-            saved = counted.identity_bytes - counted.encoded_bytes
-            log.info("compression saved %s of %s (%.0f %%) in %d encoded responses",
-                     human_size(saved), human_size(counted.identity_bytes),
-                     100 * saved / max(1, counted.identity_bytes), counted.encoded_responses)
+        for line in stop_lines(server.accepted, counted.encoded_responses,
+                               counted.identity_bytes, counted.encoded_bytes):
+            log.info("%s", line)
     finally:
         access_log.close()
         listener.stop()
     return 0
+
+
+def stop_lines(accepted: int, encoded_responses: int, identity_bytes: int,
+               encoded_bytes: int) -> list[str]:
+    """What a server says once it stopped: its connections, and what compression saved
+    (when it encoded anything)."""
+    lines = [f"stopped after {plural(accepted, 'connection')}"]
+    if encoded_responses:
+        saved = identity_bytes - encoded_bytes
+        lines.append(f"compression saved {human_size(saved)} of {human_size(identity_bytes)} "
+                     f"({100 * saved / max(1, identity_bytes):.0f} %) in "
+                     f"{plural(encoded_responses, 'encoded response')}")
+    return lines
 
 
 def _watch_supervisor(server: Server, supervisor: int) -> None:
@@ -150,8 +163,7 @@ def _supervise(cfg: Config) -> int:
     host, port = reservation.getsockname()[:2]
 
     def show_banner() -> None:
-        banner.show(host, port, cfg)
-        log.info("%d worker processes", cfg.workers)
+        banner.show(host, port, cfg)  # which names the workers before "press Ctrl+C"
 
     return supervise(cfg, reservation, _serve, show_banner)
 

@@ -1,11 +1,12 @@
 """`--workers N`: N server processes on one port (SO_REUSEPORT) under a small supervisor.
 
-Owns: `supervise()`, `reserve_port()`, `STOP_SIGNALS`. Imports `config`, `board`. The supervisor
-forks before any thread exists, forwards SIGTERM/SIGINT/SIGHUP to its workers, starts a new
-worker when one dies, and exits once all have stopped. A worker starts with those signals
-blocked; its `serve` unblocks them once it handles them. Each worker is a whole evserver
-(loop, pool, log writer); they share the access log file, which every worker appends to in
-whole batches (one write() each, O_APPEND), so lines never interleave.
+Owns: `supervise()`, `reserve_port()`, `STOP_SIGNALS`, `ended()`. Imports `config`, `board`.
+The supervisor forks before any thread exists, forwards SIGTERM/SIGINT/SIGHUP to its workers,
+starts a new worker when one dies (saying how it ended), and exits once all have stopped. A
+worker starts with those signals blocked; its `serve` unblocks them once it handles them.
+Each worker is a whole evserver (loop, pool, log writer); they share the access log file,
+which every worker appends to in whole batches (one write() each, O_APPEND), so lines never
+interleave.
 """
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ def supervise(cfg: Config, reservation: socket.socket, serve: Serve,
             forward(signal.SIGTERM, None)  # it said why on stderr; the others go too
             status = _STARTUP_FAILURE
             continue
-        log.warning("worker %d exited with status %d: starting another", pid, code)
+        log.warning("worker %d %s: starting another", pid, ended(wait_status))
         if time.monotonic() - started < _FAST_DEATH:
             time.sleep(_FAST_DEATH)  # no restart storm when workers die at once
         if not stopping:
@@ -114,6 +115,19 @@ def supervise(cfg: Config, reservation: socket.socket, serve: Serve,
     reservation.close()
     os.close(ready_w)
     return status
+
+
+def ended(wait_status: int) -> str:
+    """How a process ended, from its wait status, in words: `was killed by SIGKILL` (and
+    `(core dumped)` if it did), or `exited with status 3`."""
+    if os.WIFSIGNALED(wait_status):
+        number = os.WTERMSIG(wait_status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:  # a real-time signal has no name of its own
+            name = f"signal {number}"
+        return f"was killed by {name}" + (" (core dumped)" if os.WCOREDUMP(wait_status) else "")
+    return f"exited with status {os.waitstatus_to_exitcode(wait_status)}"
 
 
 def _await_ready(ready_r: int, workers: int, timeout: float = 10.0) -> None:

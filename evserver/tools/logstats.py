@@ -513,9 +513,10 @@ def plural(n: int, word: str) -> str:
 def render_text(report: Report, bar: str = "█") -> str:
     """The plain-text report, at most WIDTH columns wide."""
     sections = [_text_totals(report), _text_status(report),
-                _text_top(f"Top {report.top} files by requests", "Path", report.top_files),
-                _text_top(f"Top {report.top} clients", "Client", report.top_clients),
-                _text_top(f"Top {report.top} 404 paths", "Path", report.top_404),
+                _text_top(f"Top {plural(report.top, 'file')} by requests", "Path",
+                          report.top_files),
+                _text_top(f"Top {plural(report.top, 'client')}", "Client", report.top_clients),
+                _text_top(f"Top {plural(report.top, '404 path')}", "Path", report.top_404),
                 _text_timeline(report, bar)]
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
@@ -524,7 +525,7 @@ def _text_totals(r: Report) -> list[str]:
     title = "Access log statistics: " + ", ".join(r.files)
     lines = [_fit(title, WIDTH), "", "Totals",
              f"  Requests    {r.requests:,}",
-             f"  Bytes sent  {human_bytes(r.bytes)} ({r.bytes:,} bytes)",
+             f"  Bytes sent  {human_bytes(r.bytes)} ({plural(r.bytes, 'byte')})",
              f"  First       {time_words(r.first)}",
              f"  Last        {time_words(r.last)}",
              f"  Clients     {r.clients:,} distinct",

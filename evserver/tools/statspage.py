@@ -107,11 +107,12 @@ def render_html(report: Report) -> str:
         _html_facts(report),
         '<div class="report">', _html_timeline(report), _html_status(report),
         _html_log(report),
-        _html_top("files", f"Top {report.top} files", "by requests", "Path", report.top_files,
-                  report, "(none): no request in the log named a file.", wide=True),
-        _html_top("clients", f"Top {report.top} clients", "by requests", "Client",
+        _html_top("files", f"Top {plural(report.top, 'file')}", "by requests", "Path",
+                  report.top_files, report, "(none): no request in the log named a file.",
+                  wide=True),
+        _html_top("clients", f"Top {plural(report.top, 'client')}", "by requests", "Client",
                   report.top_clients, report, "(none): the log holds no requests."),
-        _html_top("not-found", f"Top {report.top} 404 paths", "by requests", "Path",
+        _html_top("not-found", f"Top {plural(report.top, '404 path')}", "by requests", "Path",
                   report.top_404, report, "(none): no request was answered 404 Not Found."),
         "</div>"])
     footer = (f"Made by <code>evserver stats</code> from {_e(plural(report.lines, 'line'))}. "
@@ -172,7 +173,7 @@ def _latency(seconds: float) -> str:
 
 def _bytes_html(n: int) -> str:
     """`177.4 MiB`, the exact count in its title."""
-    return f'<span class="num" title="{n:,} bytes">{_e(human_bytes(n))}</span>'
+    return f'<span class="num" title="{plural(n, "byte")}">{_e(human_bytes(n))}</span>'
 
 
 def _share(part: int, whole: int) -> str:

@@ -3,6 +3,7 @@ check in the pool, failures counted and limited, plain-HTTP logins refused from 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 
 import pytest
@@ -73,3 +74,62 @@ def test_login_over_plain_http_from_another_machine_is_refused(
     rig.serve(request("/hello.txt", headers=basic("alice", "wonderland")))
     (reply,) = rig.replies()
     assert reply.status == 403 and b"unencrypted" in reply.body and not rig.loop.jobs
+
+
+# -- who logged in, in the access log -------------------------------------------------------
+
+def users_logged(rig: Rig) -> list[tuple[bytes, int]]:
+    """(user field, status) of each access-log line."""
+    out = []
+    for line in rig.owner.access_log.lines:
+        m = re.match(rb'\S+ - (\S+) \[[^\]]+\] "[^"]*" (\d+) ', line)
+        assert m is not None, line
+        out.append((m.group(1), int(m.group(2))))
+    return out
+
+
+def test_the_log_names_the_user_who_logged_in_and_only_for_that_request(
+        make_rig: Callable[..., Rig]) -> None:
+    """A request answered after a login that succeeded logs its user (also when the file
+    came through the pool); one without credentials, with wrong ones or for an unknown
+    name logs `-`, and so does the next request of the connection, which must log in again."""
+    rig = make_rig(auth=USERS, auth_insecure=True)
+    rig.serve(request("/hello.txt", headers=basic("alice", "wonderland")))  # a cold cache
+    rig.serve(request("/hello.txt"))
+    rig.serve(request("/hello.txt", headers=basic("alice", "guess")))
+    rig.serve(request("/hello.txt", headers=basic("mallory", "wonderland")))
+    rig.serve(request("/index.html", headers=basic("alice", "wonderland")))  # a warm one
+    assert users_logged(rig) == [(b"alice", 200), (b"-", 401), (b"-", 401), (b"-", 401),
+                                 (b"alice", 200)]
+
+
+def test_a_path_that_needs_no_login_logs_no_user(make_rig: Callable[..., Rig]) -> None:
+    """Credentials sent where none are asked for are never checked: nobody logged in."""
+    rig = make_rig(auth=USERS, auth_insecure=True, auth_paths=("/private/",))
+    rig.serve(request("/hello.txt", headers=basic("alice", "wonderland")))
+    assert users_logged(rig) == [(b"-", 200)]
+
+
+def test_a_user_name_with_a_space_stays_one_log_field(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(auth=("john doe:pw", "-:dash"), auth_insecure=True)
+    rig.serve(request("/hello.txt", headers=basic("john doe", "pw")))
+    rig.serve(request("/hello.txt", headers=basic("-", "dash")))
+    assert users_logged(rig) == [(b"john\\x20doe", 200), (b"\\x2D", 200)]
+
+
+@pytest.mark.parametrize("after, status", [(request("/hello.txt"), 200),
+                                           (b"GET /hello.txt HTTP/1.1\r\nno colon\r\n\r\n", 400)])
+def test_a_request_after_a_login_logs_no_user_pipelined_or_not(
+        make_rig: Callable[..., Rig], after: bytes, status: int) -> None:
+    """The user belongs to the request that logged in: the next one (a path that needs no
+    login, or one the parser refuses), whether it came in the same packet or later, logs
+    `-`."""
+    for pipelined in (True, False):
+        rig = make_rig(auth=USERS, auth_insecure=True, auth_paths=("/index.html",))
+        login = request("/index.html", headers=basic("alice", "wonderland"))
+        if pipelined:
+            rig.serve(login + after)
+        else:
+            rig.serve(login)
+            rig.serve(after)
+        assert users_logged(rig) == [(b"alice", 200), (b"-", status)], pipelined

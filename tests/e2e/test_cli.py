@@ -10,11 +10,12 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, spawn
+from tests.conftest import REPO, ServerProcess, spawn
 from tests.tools import need_tool
 from tests.wire import get
 
@@ -173,6 +174,19 @@ def test_banner_for_all_interfaces_includes_loopback(site: Path, tmp_path: Path)
         assert get(int(match.group(1)), "/data.json").status == 200
     finally:
         assert stop(proc) == 0
+
+
+@pytest.mark.parametrize(("connections", "line"), [(0, "stopped after 0 connections"),
+                                                   (1, "stopped after 1 connection"),
+                                                   (2, "stopped after 2 connections")])
+def test_the_stop_line_counts_connections_in_words(
+        start_process: Callable[..., ServerProcess], connections: int, line: str) -> None:
+    """The last line at a stop: `1 connection`, and the plural for none or several."""
+    proc = start_process()
+    for _ in range(connections):
+        assert get(proc.port, "/hello.txt").status == 200  # a connection each
+    assert proc.terminate() == 0
+    assert proc.stderr().splitlines()[-1] == f"evserver: {line}"
 
 
 def test_log_dash_writes_access_lines_to_stdout(site: Path, tmp_path: Path) -> None:

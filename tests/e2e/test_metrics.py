@@ -891,7 +891,7 @@ def test_two_workers_add_up_and_a_replaced_worker_carries_on(
     after = scraper.until(complete)
     assert complete(after), after.requests()
     assert after.value("workers") == 2
-    assert "exited with status -9: starting another" in sp.stderr()
+    assert "was killed by SIGKILL: starting another" in sp.stderr()
 
     totals = [s.total("http_requests_total") for s in scraper.seen]
     assert totals == sorted(totals), totals

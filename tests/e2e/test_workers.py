@@ -49,6 +49,19 @@ def test_two_workers_share_the_port_and_one_log(start_process: Callable[..., Ser
     assert sorted(int(line.split(b"?n=")[1].split(b" ")[0]) for line in lines) == list(range(300))
 
 
+def test_the_banner_names_the_workers_before_press_ctrl_c(
+        start_process: Callable[..., ServerProcess]) -> None:
+    """The worker count is part of the banner, after the log, and "press Ctrl+C to stop"
+    still ends it."""
+    proc = start_process("--workers", "2")
+    assert wait_for(lambda: "press Ctrl+C to stop" in proc.stderr())
+    lines = proc.stderr().splitlines()
+    workers = lines.index("evserver: 2 worker processes")
+    assert lines[workers - 1].startswith("evserver: access log: ")
+    assert lines[-1] == "evserver: press Ctrl+C to stop" and workers < len(lines) - 1
+    assert proc.terminate() == 0
+
+
 def test_a_dead_worker_is_replaced(start_process: Callable[..., ServerProcess]) -> None:
     """SIGKILL one worker: the supervisor starts another, and service never stops."""
     proc = start_process("--workers", "2")
@@ -63,7 +76,7 @@ def test_a_dead_worker_is_replaced(start_process: Callable[..., ServerProcess]) 
     assert victim not in children(proc.proc.pid) and survivor in children(proc.proc.pid)
     for _ in range(20):
         assert get(proc.port, "/hello.txt").status == 200
-    assert "exited with status -9: starting another" in proc.stderr()
+    assert f"evserver: worker {victim} was killed by SIGKILL: starting another\n" in proc.stderr()
     assert proc.terminate() == 0
 
 

@@ -138,3 +138,14 @@ def test_qr_code_on_a_terminal_without_colour_is_plain(
 def test_qr_without_a_lan_address_says_so(caplog: pytest.LogCaptureFixture) -> None:
     text = banner(caplog, "127.0.0.1", qr=True)
     assert "no LAN address" in text and "█" not in text
+
+
+def test_banner_names_the_workers_before_press_ctrl_c(caplog: pytest.LogCaptureFixture) -> None:
+    """--workers N: the count is one of the banner's lines, after the log and before
+    "press Ctrl+C to stop", which stays the last; one process says nothing of workers."""
+    lines = banner(caplog, "127.0.0.1", workers=3).splitlines()
+    assert lines[-1] == "press Ctrl+C to stop"
+    assert lines.index("3 worker processes") == lines.index(
+        next(line for line in lines if line.startswith("access log: "))) + 1
+    caplog.clear()
+    assert "worker" not in banner(caplog, "127.0.0.1")

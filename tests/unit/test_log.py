@@ -15,7 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from evserver.log import AccessLog, access_line, common_line, escape, json_line, setup_logging
+from evserver.log import (
+    AccessLog,
+    LineFormat,
+    access_line,
+    common_line,
+    escape,
+    json_line,
+    plural,
+    setup_logging,
+    user_field,
+)
+from evserver.tools.logstats import parse_line
 from tests.unit.conftest import ListHandler
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,7 +138,8 @@ def test_json_line_has_every_field() -> None:
                      b"curl/8.0", 0.01234)
     assert line.endswith(b"}\n") and line.count(b"\n") == 1
     assert json.loads(line) == {
-        "time": "2000-10-10T13:55:36Z", "client": "::1", "request": "GET /a%20b?x=1 HTTP/1.1",
+        "time": "2000-10-10T13:55:36Z", "client": "::1", "user": "",
+        "request": "GET /a%20b?x=1 HTTP/1.1",
         "method": "GET", "target": "/a%20b?x=1", "protocol": "HTTP/1.1", "status": 200,
         "bytes": 1234, "referer": "http://r/", "user_agent": "curl/8.0", "duration": 0.012}
 
@@ -150,6 +162,60 @@ def test_json_line_of_a_request_without_a_line() -> None:
     assert (record["request"], record["method"], record["status"]) == ("", "", 408)
 
 
+# -- the user who logged in (%u) ----------------------------------------------------------
+
+def test_the_user_who_logged_in_is_the_third_field() -> None:
+    """--auth: the name a login succeeded with fills the user field of the combined and
+    common lines and the JSON's "user"; without one, `-` (and "")."""
+    fields = ("203.0.113.7", WHEN, b"GET /private/ HTTP/1.1", 200, 5, None, None, 0.0)
+    assert access_line(*fields, b"alice").startswith(
+        b'203.0.113.7 - alice [10/Oct/2000:13:55:36 +0000] "GET /private/ HTTP/1.1" 200 5 ')
+    assert common_line(*fields, b"alice") == (
+        b'203.0.113.7 - alice [10/Oct/2000:13:55:36 +0000] "GET /private/ HTTP/1.1" 200 5\n')
+    assert json.loads(json_line(*fields, b"alice"))["user"] == "alice"
+    assert access_line(*fields, None) == access_line(*fields)
+    assert access_line(*fields).startswith(b"203.0.113.7 - - [")
+    assert common_line(*fields).startswith(b"203.0.113.7 - - [")
+    assert json.loads(json_line(*fields))["user"] == ""
+
+
+@pytest.mark.parametrize(("name", "field"), [
+    (b"alice", b"alice"),
+    (b"john doe", b"john\\x20doe"),  # the field is unquoted: a space would end it
+    (b'a"b\\c', b"a\\x22b\\x5Cc"),
+    (b"tab\there\r\n", b"tab\\x09here\\x0D\\x0A"),
+    ("Zoë".encode(), b"Zo\\xC3\\xAB"),
+    (b"-", b"\\x2D"),  # `-` means nobody logged in: a user called `-` is not mistaken for it
+    (b"", b'""'),  # as Apache writes an empty name
+    (b"a-b_c.d@e", b"a-b_c.d@e"),
+])
+def test_user_field_is_one_printable_token(name: bytes, field: bytes) -> None:
+    """The user field is escaped like the others (`\\xHH`), spaces too, so a reader that
+    splits the line at spaces (stats, and any CLF parser) still finds every field."""
+    assert user_field(name) == field
+    assert all(0x21 <= c <= 0x7e for c in field) and b'"' not in field.strip(b'"')
+
+
+@pytest.mark.parametrize("name", [b"john doe", b'x" 200 0 "-" "-" 0.000\n1.2.3.4 - evil',
+                                  b"\\\"", b"-", b"", "Zoë".encode()])
+@pytest.mark.parametrize("line_format", [access_line, common_line, json_line])
+def test_a_line_with_any_user_still_parses(name: bytes, line_format: LineFormat) -> None:
+    """Whatever the user's name, the stats parser reads the line whole: its request and
+    status are the true ones, and it stays one line."""
+    line = line_format("192.0.2.1", WHEN, b"GET /x HTTP/1.1", 401, 3, b"r", b"ua", 0.25, name)
+    assert line.count(b"\n") == 1 and all(0x20 <= c <= 0x7e for c in line[:-1])
+    entry = parse_line(line.decode("ascii"))
+    assert entry is not None, line
+    assert (entry.client, entry.request, entry.status, entry.bytes) == (
+        "192.0.2.1", "GET /x HTTP/1.1", 401, 3)
+
+
+@pytest.mark.parametrize(("count", "words"), [(0, "0 connections"), (1, "1 connection"),
+                                              (2, "2 connections"), (11, "11 connections")])
+def test_plural(count: int, words: str) -> None:
+    assert plural(count, "connection") == words
+
+
 @pytest.mark.parametrize("name, expected", [("combined", access_line), ("common", common_line),
                                             ("json", json_line)])
 def test_record_writes_the_chosen_format(tmp_path: Path, name: str, expected: object) -> None:
@@ -158,9 +224,11 @@ def test_record_writes_the_chosen_format(tmp_path: Path, name: str, expected: ob
     log = AccessLog.open(str(path), name)
     fields = ("192.0.2.1", WHEN, b"GET /x HTTP/1.1", 200, 7, None, b"ua", 0.001)
     log.record(*fields)
+    log.record(*fields, b"alice")
     log.close()
     assert callable(expected)
-    assert path.read_bytes() == expected(*fields)
+    assert path.read_bytes() == expected(*fields) + expected(*fields, b"alice")
+    assert b"alice" in path.read_bytes().splitlines()[1]
 
 
 class FakeTerminal(io.StringIO):

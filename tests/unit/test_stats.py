@@ -703,3 +703,13 @@ def test_errors_are_one_line_and_status_2(args: list[str], tmp_path: Path,
     assert main([a.format(**names) for a in args]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 1 and err.startswith("evserver: error: ")
+
+
+def test_one_of_a_kind_is_singular() -> None:
+    """`--top 1` reads "Top 1 file", and one byte is "1 byte", in the text and the page."""
+    r = build_report(stats_of([COMBINED.replace(" 1024 ", " 1 ")]), top=1, files=["a.log"])
+    text, page = render_text(r), render_html(r)
+    for words in ("Top 1 file", "Top 1 client", "Top 1 404 path"):
+        assert words in text and words in page
+    assert "Top 1 files" not in text + page and "Top 1 clients" not in text + page
+    assert "(1 byte)" in text and 'title="1 byte"' in page
