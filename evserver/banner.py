@@ -14,6 +14,7 @@ import struct
 import sys
 
 from .config import Config
+from .log import colour_allowed
 
 log = logging.getLogger("evserver")
 _SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
@@ -22,8 +23,8 @@ _SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
 def show(host: str, port: int, cfg: Config, tls_port: int = 0) -> None:
     """The root, every URL a browser can use (loopback, then LAN), the log, the number of
     --workers, and with --qr a QR code of the first LAN URL; "press Ctrl+C" last. Colour only
-    when stderr is a terminal."""
-    tty = sys.stderr.isatty()
+    when stderr is a terminal (and NO_COLOR and TERM=dumb do not say otherwise)."""
+    tty = colour_allowed(sys.stderr)
 
     def bold(text: str) -> str:
         return f"\x1b[1;36m{text}\x1b[0m" if tty else text

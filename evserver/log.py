@@ -1,8 +1,9 @@
 """Logging that never blocks the loop: diagnostics through a queue, access lines in batches.
 
 Owns: `setup_logging()`, `AccessLog`, the line formats (`access_line()` is the default,
-`FORMATS` all of them), `escape()`, `user_field()`, and the words of counts (`plural()`,
-`human_size()`). Imports nothing from evserver.
+`FORMATS` all of them), `escape()`, `user_field()`, the words of counts (`plural()`,
+`human_size()`), and whether a stream takes colour (`colour_allowed()`). Imports nothing from
+evserver.
 The loop thread only appends to in-memory queues; threads of this module do the writing.
 """
 from __future__ import annotations
@@ -16,8 +17,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import BinaryIO, TextIO
+from collections.abc import Callable, Mapping
+from typing import BinaryIO, Protocol, TextIO
 
 log = logging.getLogger("evserver")
 
@@ -80,6 +81,25 @@ def plural(count: int, noun: str) -> str:
     """`1 connection`, `0 connections`, `2 connections`: a count and its noun, which takes
     an `s` unless the count is one."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+class Stream(Protocol):
+    """Where a person reads us (stderr, the --verbose console): only whether it is a terminal
+    counts."""
+
+    def isatty(self) -> bool: ...
+
+
+def colour_allowed(stream: Stream | None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether `stream` takes colour escapes: a terminal, NO_COLOR unset or empty
+    (https://no-color.org), and TERM not `dumb`. `environ` defaults to os.environ."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb" or stream is None:
+        return False
+    try:
+        return bool(stream.isatty())
+    except (ValueError, OSError):  # a closed or detached stream
+        return False
 
 
 class _LogTime:
@@ -195,7 +215,7 @@ class AccessLog:
         self.format = line_format
         # --verbose: a short line per request on the console, written by the same thread.
         self._console = console
-        self._colour = console is not None and console.isatty()
+        self._colour = colour_allowed(console)
         self._shown: deque[tuple[float, str, bytes, int, int, float]] = deque()
         self._path = path  # reopened on SIGHUP, or when it was moved or removed
         self._reopen_requested = False

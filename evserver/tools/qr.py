@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Protocol
+
+from ..log import Stream, colour_allowed
 
 Matrix = list[list[bool]]
 
@@ -381,24 +382,6 @@ def to_terminal(matrix: Matrix, *, quiet: int = 2, invert: bool = True,
     if colour:  # reset at each line end: no colour runs on into the next line or the margin
         lines = [f"{_PAINT}{line}{_RESET}" for line in lines]
     return "\n".join(lines)
-
-
-class Stream(Protocol):
-    """Where the code is written (the banner's stderr): only whether it is a terminal counts."""
-
-    def isatty(self) -> bool: ...
-
-
-def colour_allowed(stream: Stream | None, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether `stream` takes colour escapes: a terminal, NO_COLOR unset or empty
-    (https://no-color.org), and TERM not `dumb`. `environ` defaults to os.environ."""
-    env = os.environ if environ is None else environ
-    if env.get("NO_COLOR") or env.get("TERM") == "dumb" or stream is None:
-        return False
-    try:
-        return bool(stream.isatty())
-    except (ValueError, OSError):  # a closed or detached stream
-        return False
 
 
 def light_background(environ: Mapping[str, str] | None = None) -> bool:

@@ -17,6 +17,14 @@ def fresh_memos() -> Iterator[None]:
     forget_memos()
 
 
+@pytest.fixture(autouse=True)
+def colour_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal that takes colour unless a test says otherwise, whatever the terminal (or
+    CI's lack of one) that runs the tests: NO_COLOR unset, TERM not `dumb`."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+
+
 class ListHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)

@@ -72,6 +72,18 @@ def test_banner_colours_urls_on_a_terminal(caplog: pytest.LogCaptureFixture,
     assert "\x1b[1;36mhttp://127.0.0.1:8080/\x1b[0m" in text
 
 
+@pytest.mark.parametrize("environ", [{"NO_COLOR": "1"}, {"TERM": "dumb"}])
+def test_banner_leaves_colour_out_when_the_terminal_says_so(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        environ: dict[str, str]) -> None:
+    """NO_COLOR (https://no-color.org) or TERM=dumb: plain URLs, even on a terminal."""
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    text = banner(caplog, "127.0.0.1")
+    assert "http://127.0.0.1:8080/" in text and "\x1b[" not in text
+
+
 def qr_art(text: str, url: str) -> str:
     """The code's lines: those after "scan to open URL:", up to the next "evserver:" line
     (the next message on a terminal) or the end."""

@@ -260,6 +260,19 @@ def test_verbose_console_lines_are_coloured_only_on_a_terminal(tty: bool) -> Non
         assert "\x1b" not in console.getvalue() and " 404 " in lines[1]
 
 
+@pytest.mark.parametrize("environ", [{"NO_COLOR": "1"}, {"TERM": "dumb"}])
+def test_verbose_console_lines_are_plain_when_the_terminal_says_so(
+        monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
+    """NO_COLOR (https://no-color.org) or TERM=dumb: no colour, even on a terminal."""
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    console = FakeTerminal(True)
+    log = AccessLog.open(None, "combined", console)
+    log.record("192.0.2.1", WHEN, b"GET /nope HTTP/1.1", 404, 10, None, None, 0.0)
+    log.close()
+    assert " 404 " in console.getvalue() and "\x1b" not in console.getvalue()
+
+
 # -- AccessLog ------------------------------------------------------------------------------
 #
 # These drive the writer's flush cycles by hand (`flush_interval=None`: no thread, the test
