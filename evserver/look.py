@@ -2,7 +2,8 @@
 and the `stats --html` report.
 
 Owns: `CSS` (the colours, type and building blocks of www/, light and dark), `LOGO`,
-`document()` (a page around its <main>) and `csp()`. Imports nothing from evserver.
+`document()` (a page around its <main>), `csp()`, and a share as text and bar (`share()`,
+`bar()`). Imports nothing from evserver.
 
 Everything is inline: a generated page fetches nothing, needs no script to be read, and
 keeps its look when served from a root that has no www/ beside it. Callers escape what
@@ -92,6 +93,26 @@ LOGO = ('<svg viewBox="0 0 64 64" aria-hidden="true" focusable="false"><defs>'
         'stroke-dasharray="76 25" stroke-linecap="round"/>'
         '<path d="M31 8 L31 24 L41 16 Z" fill="#fff"/>'
         '<circle cx="32" cy="32" r="4" fill="#ffd166"/></svg>')
+
+
+def share(part: float, whole: float) -> str:
+    """`94.9 %` of a whole (HTML); `< 0.1 %` and `> 99.9 %` rather than a rounded 0 or 100,
+    which would say none or all; `–` when there is no whole."""
+    if not whole:
+        return "–"
+    percent = 100 * part / whole
+    if 0 < percent < 0.05:
+        return "&lt; 0.1 %"
+    return "&gt; 99.9 %" if 99.95 <= percent < 100 else f"{percent:.1f} %"
+
+
+def bar(part: float, whole: float, kind: str = "") -> str:
+    """A share drawn as a thin bar (`.bar`), for the eye only: the number is beside it.
+    `kind` (ok, warn, bad…) colours it."""
+    width = 100 * part / whole if whole else 0
+    classes = f"bar {kind}" if kind else "bar"
+    return (f'<span class="{classes}" aria-hidden="true"><span style="width:{width:.1f}%">'
+            "</span></span>")
 
 
 def csp(script_hash: str = "", connect: bool = False) -> str:

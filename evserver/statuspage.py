@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 
-from .look import csp, document
+from .look import bar, csp, document, share
 from .metrics import Snapshot, compression_summary, total
 from .status import HISTORY_SAMPLES, HISTORY_STEP
 
@@ -324,21 +324,6 @@ def _subtable(caption: str, head: tuple[str, ...], rows: Sequence[tuple[str, ...
             f"<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def _bar(part: float, whole: float) -> str:
-    share = 100 * part / whole if whole else 0
-    return (f'<span class="bar" aria-hidden="true"><span style="width:{share:.1f}%">'
-            '</span></span>')
-
-
-def _share(part: float, whole: float) -> str:
-    if not whole:
-        return "–"
-    share = 100 * part / whole
-    if 0 < share < 0.05:
-        return "&lt; 0.1 %"
-    return "&gt; 99.9 %" if 99.95 <= share < 100 else f"{share:.1f} %"
-
-
 def _code_class(code: str) -> str:
     return {"2": "ok", "3": "", "4": "warn", "5": "bad"}.get(code[:1], "")
 
@@ -359,9 +344,9 @@ def _requests(snapshot: Snapshot) -> str:
     rows += _rows_of(snapshot, [("http_keepalive_requests_total",
                                  "On a reused connection", _count)])
     codes = [(f'<span class="code {_code_class(code)}">{html.escape(code)}</span>',
-              _count(n), _share(n, requests) + _bar(n, requests))
+              _count(n), share(n, requests) + bar(n, requests))
              for code, n in sorted(by_code.items()) if n]
-    methods = [(html.escape(method), _count(n), _share(n, requests) + _bar(n, requests))
+    methods = [(html.escape(method), _count(n), share(n, requests) + bar(n, requests))
                for method, n in sorted(by_method.items(), key=lambda item: -item[1]) if n]
     return _group("Requests", _table(rows),
                   _subtable("By status code", ("Code", "Requests", "Share"), codes),
@@ -413,7 +398,7 @@ def _latency_group(snapshot: Snapshot) -> str:
     for bound, n in buckets if count else []:
         if bound in _LATENCY_BOUNDS:  # a few of the bounds, up to the first that has all
             shares.append((f"≤ {html.escape(_latency(bound))}", _count(n),
-                           _share(n, count) + _bar(n, count)))
+                           share(n, count) + bar(n, count)))
             if n >= count:
                 break
     return _group("Latency", _table(rows),
@@ -428,7 +413,7 @@ def _connections(snapshot: Snapshot) -> str:
     closed = _labelled(snapshot, "connections_closed_total")
     closes = sum(_number(s["value"]) or 0 for s in closed)
     by_reason = [(str(s.get("reason", "?")), _number(s["value"]) or 0) for s in closed]
-    reasons = [(html.escape(reason), _count(n), _share(n, closes) + _bar(n, closes))
+    reasons = [(html.escape(reason), _count(n), share(n, closes) + bar(n, closes))
                for reason, n in sorted(by_reason, key=lambda item: -item[1]) if n]
     never = [reason for reason, n in by_reason if not n]
     note = (f'<p class="none">None closed for: {html.escape(", ".join(never))}</p>'
@@ -452,7 +437,7 @@ def _caches(snapshot: Snapshot) -> str:
         snapshot, "file_cache_misses_total")
     if hits is not None and misses is not None:
         rows.append(("File cache hit ratio", (
-            f"{_share(hits, hits + misses)}{_bar(hits, hits + misses)}")
+            f"{share(hits, hits + misses)}{bar(hits, hits + misses)}")
             if hits + misses else "– (no lookups yet)"))
     rows += _rows_of(snapshot, [
         ("file_cache_hits_total", "Hits", _count),
@@ -481,7 +466,7 @@ def _compression(snapshot: Snapshot) -> str:
             ("After", html.escape(_bytes(after))),
             ("Saved", html.escape(_bytes(saved)))]
     if ratio is not None:
-        rows.append(("Saved, share", f"{ratio * 100:.1f} %{_bar(ratio, 1)}"))
+        rows.append(("Saved, share", f"{ratio * 100:.1f} %{bar(ratio, 1)}"))
     return _group("Compression", _table(rows))
 
 

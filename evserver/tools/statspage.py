@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 
 from .. import look
+from ..look import bar, share
 from .logstats import (
     Chart,
     Report,
@@ -176,31 +177,15 @@ def _bytes_html(n: int) -> str:
     return f'<span class="num" title="{plural(n, "byte")}">{_e(human_bytes(n))}</span>'
 
 
-def _share(part: int, whole: int) -> str:
-    """`94.9 %`; `< 0.1 %` and `> 99.9 %` rather than a rounded 0 or 100."""
-    if not whole:
-        return "–"
-    share = 100 * part / whole
-    if 0 < share < 0.05:
-        return "&lt; 0.1 %"
-    return "&gt; 99.9 %" if 99.95 <= share < 100 else f"{share:.1f} %"
-
-
-def _bar(part: int, whole: int, cls: str) -> str:
-    width = 100 * part / whole if whole else 0
-    return (f'<span class="bar {cls}" aria-hidden="true"><span style="width:{width:.1f}%">'
-            "</span></span>")
-
-
 def _requests_cell(n: int, r: Report, cls: str) -> str:
     return (f'<td class="n"><span class="num">{n:,}</span> <span class="pct" title="of all '
-            f'{plural(r.requests, "request")}">{_share(n, r.requests)}</span>'
-            f"{_bar(n, r.requests, cls)}</td>")
+            f'{plural(r.requests, "request")}">{share(n, r.requests)}</span>'
+            f"{bar(n, r.requests, cls)}</td>")
 
 
 def _bytes_cell(n: int, r: Report) -> str:
     return (f'<td class="n">{_bytes_html(n)} <span class="pct" title="of all '
-            f'{r.bytes:,} bytes sent">{_share(n, r.bytes)}</span></td>')
+            f'{r.bytes:,} bytes sent">{share(n, r.bytes)}</span></td>')
 
 
 def _head(*names: str) -> str:
