@@ -32,6 +32,11 @@ PHONE_WIDTHS = (390, 360)  # an iPhone 12 to 15, and the narrowest common Androi
 MISSING = "/no/such/page/deep"  # a 404 served below the root: its links must still work
 
 
+def page_name(url: str) -> str:
+    """A screenshot's name for a page: `home` for /, `about` for /about/."""
+    return url.strip("/").replace("/", "-") or "home"
+
+
 def served_at(path: Path) -> str:
     """The URL a visitor reads a page at (404.html: any address that has no file)."""
     if path == WWW / "404.html":
@@ -117,8 +122,7 @@ def test_no_link_leaves_the_servers_origin(
                     if f"localhost:{DEFAULT_PORT}" in found["text"]:
                         problems.append(f"{url}: still names localhost:{DEFAULT_PORT}")
                 page.screenshot(path=str(artifacts(tmp_path)[-1] / (
-                    f"origin-{'js' if scripts else 'nojs'}"
-                    f"{url.strip('/').replace('/', '-') or '-home'}.png")))
+                    f"origin-{'js' if scripts else 'nojs'}-{page_name(url)}.png")))
             context.close()
     assert not problems, problems
     # The home page's "Run it" names the server it was loaded from, the tools page its
@@ -235,7 +239,7 @@ def test_commands_wrap_between_words_on_a_phone(
             open_page(page, base + url)
             found: dict[str, Any] = page.evaluate(_WRAP_JS)
             page.screenshot(path=str(artifacts(tmp_path)[-1] / (
-                f"phone-{width}{url.strip('/').replace('/', '-') or '-home'}.png")),
+                f"phone-{width}-{page_name(url)}.png")),
                 full_page=True)
             assert found["innerWidth"] == width, found
             assert found["scrollWidth"] <= found["innerWidth"], found
