@@ -33,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MODULES = ("semantics", "http11", "responses", "files", "connection", "codings", "metrics", "board",
-           "status")
+           "status", "listing", "look")
 EQUIVALENT = Path(__file__).resolve().parent / "equivalent_mutants.txt"
 _PRUNE_EVERY, _PRUNE_KEEP = 5.0, 8  # seconds between prunings; test folders left
 # mutmut's exit codes of a mutant's test run (mutmut/stats.py), folded into four outcomes.

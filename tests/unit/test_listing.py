@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote, unquote_to_bytes, urljoin, urlsplit
 
 import pytest
 
-from evserver import listing
+from evserver import listing, look
 from evserver.listing import human_size, render_listing
 
 HTML_TYPE = b"text/html; charset=utf-8"
@@ -138,6 +138,9 @@ def test_hostile_names_are_text_not_markup(tmp_path: Path) -> None:
     assert sorted(page.names) == sorted(XSS_NAMES)
     assert page.title == f"Index of {url_path}"
     assert page.h1 == f"Index of {url_path}"
+    # Quotes are escaped too, so the text is as safe in an attribute as in an element.
+    assert b"it&#x27;s &amp; &lt;b&gt;bold&lt;b&gt; &amp;amp;" in body
+    assert b"&quot;&gt;&lt;svg onload=alert(1)&gt;" in body
 
 
 LINK_NAMES = ["a b.txt", "hash#1.txt", "what?.txt", "100%.txt", "%41.txt", 'dq".txt', "sq'.txt",
@@ -274,6 +277,11 @@ def test_empty_directory(tmp_path: Path) -> None:
     page = html_page(tmp_path)
     assert page.names == []
     assert "This directory is empty." in "".join(page.text)
+    body = render_listing(str(tmp_path), "/d/", b"")[0].decode("utf-8")
+    assert ('<tbody>\n<tr class="dir parent"><td class="name"><a href="../">../</a></td>'
+            '<td class="size"></td><td class="time"></td></tr>\n<tr><td class="name" '
+            'colspan="3"><em>This directory is empty.</em></td></tr>\n</tbody>') in body
+    assert "0 directories, 0 files." in body
     assert json_doc(tmp_path) == {"path": "/d/", "entries": [], "truncated": False}
 
 
@@ -460,7 +468,9 @@ def test_truncated_at_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     make(tmp_path, ".hidden")  # hidden entries do not count
     page = html_page(tmp_path)
     assert len(page.names) == 5
-    assert "truncated" in "".join(page.text)
+    text = " ".join("".join(page.text).split())
+    assert ("0 directories, 5 files. Listing truncated: only the first 5 entries read are"
+            " shown. Times are UTC.") in text
     doc = json_doc(tmp_path)
     assert len(doc["entries"]) == 5 and doc["truncated"] is True
 
@@ -477,3 +487,105 @@ def test_exactly_at_the_limit_is_not_truncated(tmp_path: Path,
     assert page.names == [f"f{i:02}" for i in range(5)]
     assert "truncated" not in "".join(page.text)
     assert json_doc(tmp_path)["truncated"] is False
+
+
+# -- the page, byte for byte --------------------------------------------------------------------
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    make(tmp_path, "a.txt", size=1536, mtime=T0 + 60)
+    make(tmp_path, "b&c.txt", size=1)
+    make_dir(tmp_path, "sub")
+    return tmp_path
+
+
+GOLDEN_MAIN = """\
+<h1>Index of <span class="crumbs"><a href="../../">/</a><a href="../">x/</a><a href="./">d/</a>\
+</span></h1>
+<div class="card listing"><table>
+<thead><tr><th class="name"><a href="?sort=name&amp;order=asc">Name</a></th><th class="size" \
+aria-sort="descending"><a href="?sort=size&amp;order=asc">Size <span aria-hidden="true">\u25bc\
+</span></a></th><th class="time"><a href="?sort=time&amp;order=asc">Modified (UTC)</a></th>\
+</tr></thead>
+<tbody>
+<tr class="dir parent"><td class="name"><a href="../">../</a></td><td class="size"></td>\
+<td class="time"></td></tr>
+<tr class="dir"><td class="name"><a href="sub/">sub/</a></td><td class="size">\u2014</td>\
+<td class="time"><time datetime="2023-11-14T22:13:20Z">2023-11-14 22:13</time></td></tr>
+<tr class="file"><td class="name"><a href="a.txt">a.txt</a></td><td class="size" \
+title="1536">1.5 KiB</td><td class="time"><time datetime="2023-11-14T22:14:20Z">\
+2023-11-14 22:14</time></td></tr>
+<tr class="file"><td class="name"><a href="b%26c.txt">b&amp;c.txt</a></td><td class="size" \
+title="1">1 B</td><td class="time"><time datetime="2023-11-14T22:13:20Z">2023-11-14 22:13\
+</time></td></tr>
+</tbody></table></div>
+<p class="summary">1 directory, 2 files. Times are UTC. <a href="?sort=size&amp;order=desc\
+&amp;format=json">JSON</a></p>"""
+
+
+def test_the_page_byte_for_byte(small: Path) -> None:
+    """The whole listing: the shared frame (look.document) around this <main>. The browser
+    test (tests/e2e/test_generated_pages.py) checks how it looks; this pins what it says."""
+    body, ctype = render_listing(str(small), "/x/d/", b"sort=size&order=desc")
+    assert ctype == HTML_TYPE
+    nav = '<a href="?sort=size&amp;order=desc&amp;format=json">JSON</a>'
+    assert body.decode("utf-8") == look.document(
+        "Index of /x/d/", GOLDEN_MAIN, tag="index", nav=nav, css=listing._CSS,
+        footer="evserver · a directory without an index.html, listed by --listing")
+
+
+def test_the_current_ascending_column_points_up_and_flips_to_descending(small: Path) -> None:
+    body = render_listing(str(small), "/x/d/", b"sort=time")[0].decode("utf-8")
+    assert ('<th class="time" aria-sort="ascending"><a href="?sort=time&amp;order=desc">'
+            'Modified (UTC) <span aria-hidden="true">\u25b2</span></a></th>') in body
+    root = render_listing(str(small), "/", b"")[0].decode("utf-8")
+    assert '<span class="crumbs"><a href="./">/</a></span>' in root
+    # The JSON link keeps the order shown; one file is "1 file".
+    assert '<a href="?sort=name&amp;order=asc&amp;format=json">JSON</a></p>' in root
+    (small / "b&c.txt").unlink()
+    one = render_listing(str(small), "/", b"")[0].decode("utf-8")
+    assert "1 directory, 1 file. Times are UTC." in one
+
+
+def test_the_json_byte_for_byte(small: Path) -> None:
+    body, ctype = render_listing(str(small), "/x/d/", b"format=json")
+    assert ctype == b"application/json"
+    assert body == (
+        b'{"path":"/x/d/","entries":[{"name":"sub","type":"dir","size":null,'
+        b'"mtime":"2023-11-14T22:13:20Z"},{"name":"a.txt","type":"file","size":1536,'
+        b'"mtime":"2023-11-14T22:14:20Z"},{"name":"b&c.txt","type":"file","size":1,'
+        b'"mtime":"2023-11-14T22:13:20Z"}],"truncated":false}')
+
+
+def test_non_ascii_json_is_utf8_not_escapes(tmp_path: Path) -> None:
+    make(tmp_path, "caf\u00e9.txt")
+    assert '"caf\u00e9.txt"'.encode() in render_listing(str(tmp_path), "/", b"format=json")[0]
+
+
+@pytest.mark.parametrize(("size", "text"), [
+    (1023, "1023 B"), (1024, "1.0 KiB"),
+    (round(1023.6 * 1024), "1023.6 KiB"),  # 1023.6 KiB stays KiB
+    (round(1023.96 * 1024), "1.0 MiB"),  # rounds to 1024.0 KiB: said as MiB
+    (1024**4 * 5, "5120.0 GiB")])  # GiB is the largest unit
+def test_human_size_at_the_unit_boundaries(size: int, text: str) -> None:
+    assert human_size(size) == text
+
+
+def test_a_lone_surrogate_no_decoder_made_is_shown_as_a_question_mark() -> None:
+    """Not from a name on disk (those come surrogate-escaped): still valid text."""
+    assert listing._printable("a\ud800b") == "a?b"
+    assert listing._printable("caf\udcc3\udca9") == "caf\u00e9"  # escaped UTF-8 bytes
+
+
+def test_sorting_by_size_leaves_directories_in_name_order(tmp_path: Path) -> None:
+    """A directory's size is shown as a dash, so sorting by size must not reorder them by
+    the size the filesystem reports for a directory, which grows with its entries (ext4:
+    4096 bytes, then more once 200 long names no longer fit in one block)."""
+    big = make_dir(tmp_path, "a-big")
+    for i in range(200):
+        make(big, f"entry-with-a-long-name-{i:04}")
+    os.utime(big, (T0, T0))
+    make_dir(tmp_path, "b-empty")
+    for query in (b"format=json&sort=size", b"format=json&sort=size&order=desc"):
+        names = [e["name"] for e in json_doc(tmp_path, query)["entries"]]
+        assert names == ["a-big", "b-empty"], query  # ties keep name order, either way

@@ -49,7 +49,8 @@ def test_the_look_has_a_light_and_a_dark_scheme_of_the_same_variables() -> None:
 
 @pytest.mark.parametrize(("part", "whole", "text"), [
     (0, 0, "–"), (0, 10, "0.0 %"), (1, 10_000, "&lt; 0.1 %"), (5, 10_000, "0.1 %"),
-    (9_999, 10_000, "&gt; 99.9 %"), (10, 10, "100.0 %"), (1, 3, "33.3 %")])
+    (9_999, 10_000, "&gt; 99.9 %"), (9_995, 10_000, "&gt; 99.9 %"), (10, 10, "100.0 %"),
+    (1, 3, "33.3 %")])
 def test_a_share_is_never_rounded_to_none_or_all(part: int, whole: int, text: str) -> None:
     assert look.share(part, whole) == text
 
@@ -59,3 +60,32 @@ def test_a_bar_is_as_wide_as_its_share_and_hidden_from_screen_readers() -> None:
                               '<span style="width:25.0%"></span></span>')
     assert look.bar(1, 0, "bad").startswith('<span class="bar bad"')
     assert 'width:0.0%' in look.bar(1, 0)
+
+
+def test_the_frame_byte_for_byte() -> None:
+    """What every generated page starts and ends with, by default: no nav, the default
+    policy, nothing before or after <main>."""
+    page = look.document("T", "<p>m</p>", tag="t", footer="f")
+    assert page == (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="color-scheme" content="light dark">\n'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\n"
+        '<title>T</title>\n<link rel="icon" href="data:,">\n'
+        f"<style>{look.CSS}</style></head>\n<body>\n"
+        f'<header class="site-header"><span class="brand">{look.LOGO} evserver '
+        '<span class="tag">t</span></span></header>\n'
+        '<main id="main">\n<p>m</p>\n</main>\n'
+        '<footer class="site-footer"><p>f</p></footer>\n</body></html>\n')
+
+
+def test_the_policies_byte_for_byte() -> None:
+    assert look.csp() == ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                          "base-uri 'none'; form-action 'none'")
+    assert look.csp("h=", connect=True) == (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'; "
+        "script-src 'sha256-h='; base-uri 'none'; form-action 'none'")
+    assert look.csp("h=") == (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        "script-src 'sha256-h='; base-uri 'none'; form-action 'none'")
