@@ -51,6 +51,13 @@ _HOST = re.compile(rb"(?:\[([vV][0-9A-Fa-f]+\.[!$&'()*+,;=:\w.~-]+|[0-9A-Fa-f:.]
 _VALID_HOSTS: set[bytes] = set()  # Host values _valid_host has passed
 _VALID_HOSTS_MAX = 256
 _CL_DIGITS_MAX = 18  # h11 caps Content-Length digits too: int() of 10**6 digits is a DoS
+# Heads seen before, byte for byte, and the Request the fast path made of each: browsers and
+# load testers repeat theirs, so most heads are parsed once. One memo per set of limits (the
+# verdict depends on them); only heads without a body are kept, so a hit arms nothing. A
+# Request is never changed once made, so one object serves every connection that sends it.
+_HEAD_MEMOS: dict[tuple[int, int, int, int], dict[bytes, Request]] = {}
+_HEAD_MEMO_MAX = 256  # heads kept per memo; when full it starts again (bounded, and cheap)
+_HEAD_MEMO_BYTES = 4096  # longer heads are not kept: at most 1 MiB of heads per memo
 
 # Chunked framing limits: a chunk-size line with extensions, and the trailer section.
 _MAX_CHUNK_LINE = 4096
@@ -146,7 +153,7 @@ class RequestParser:
 
     # One per connection, idle ones included: slots keep it small.
     __slots__ = ("max_head", "max_request_line", "max_headers", "max_body", "max_field", "_buf",
-                 "_scanned", "_body", "_body_left", "_body_total", "_error")
+                 "_scanned", "_body", "_body_left", "_body_total", "_error", "_seen")
 
     def __init__(self, max_head: int = 16 * 1024, max_request_line: int = 8 * 1024,
                  max_headers: int = 100, max_body: int = 1024 * 1024,
@@ -162,6 +169,8 @@ class RequestParser:
         self._body_left = 0
         self._body_total = 0
         self._error: HTTPError | None = None
+        self._seen = _HEAD_MEMOS.setdefault(
+            (max_head, max_request_line, max_headers, max_field), {})
 
     @property
     def buffered(self) -> int:
@@ -249,7 +258,9 @@ class RequestParser:
     def _maybe_simple_head(self) -> Request | None:
         """The fast path: the whole common request, or None to take the general path.
 
-        It takes only what it can judge cheaply: a request line matching the pattern,
+        A head seen before byte for byte (by any parser with these limits) is answered from
+        the memo of heads seen, with the Request made the first time. Otherwise it takes
+        only what it can judge cheaply: a request line matching the pattern,
         CRLF line ends, valid field lines, well inside every limit. Anything else (a bare
         LF, a bad byte, a limit near) goes to the general path, which reaches the same
         verdict slowly; tests/unit check that the two agree.
@@ -258,6 +269,14 @@ class RequestParser:
         end = buf.find(b"\r\n\r\n")
         if end < 0 or end + 4 > self.max_head:
             return None
+        head = bytes(buf[:end + 4]) if end + 4 < len(buf) else bytes(buf)
+        seen = self._seen.get(head)
+        if seen is not None:
+            if end + 4 == len(buf):
+                buf.clear()
+            else:
+                del buf[:end + 4]
+            return seen
         m = _SIMPLE_REQUEST_LINE.match(buf)
         if m is None or m.end() - 2 > self.max_request_line:
             return None
@@ -290,7 +309,13 @@ class RequestParser:
             buf.clear()
         else:
             del buf[:end + 4]
-        return Request(method, target, version, fields, keep_alive)
+        req = Request(method, target, version, fields, keep_alive)
+        # A head that arms a body is parsed each time (the body must be armed each time).
+        if self._body is _NO_BODY and len(head) <= _HEAD_MEMO_BYTES:
+            if len(self._seen) >= _HEAD_MEMO_MAX:
+                self._seen.clear()
+            self._seen[head] = req
+        return req
 
     def _check_limits(self, n: int) -> None:
         """Raise 414/431 if the first `n` bytes of an unfinished head already break a limit.

@@ -13,3 +13,6 @@ def forget_memos() -> None:
     files._resolve_memo.cache_clear()
     files._route_memo.cache_clear()
     http11._VALID_HOSTS.clear()
+    for heads in http11._HEAD_MEMOS.values():  # parsers made earlier hold these dicts
+        heads.clear()
+    http11._HEAD_MEMOS.clear()

@@ -992,3 +992,71 @@ def test_a_limit_error_keeps_the_start_of_the_request_line(
         _, err, _ = run(chunks, **limits)
         assert err is not None and err.status == status
         assert err.request_line == data.split(b"\r\n")[0][:200]
+
+
+# -- heads seen before ---------------------------------------------------------------------------
+
+MEMO_GET = b"GET /a HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"
+
+
+def test_a_head_seen_before_is_answered_from_the_memo_with_the_same_request() -> None:
+    """The second time the same bytes come (on any connection with the same limits), the
+    fast path's work is skipped: the same Request, the same bytes consumed."""
+    first = RequestParser()
+    first.feed(MEMO_GET)
+    req = first.maybe_next()
+    assert req == R(b"/a", headers=((b"host", b"x"), (b"accept", b"*/*")))
+    second = RequestParser()
+    second.feed(MEMO_GET + b"GET /b HT")  # pipelined bytes after it stay buffered
+    assert second.maybe_next() is req
+    assert second.buffered == len(b"GET /b HT") and second.maybe_next() is None
+
+
+def test_a_memo_hit_skips_the_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = RequestParser()
+    parser.feed(MEMO_GET)
+    req = parser.maybe_next()
+    monkeypatch.setattr(http11, "_SIMPLE_REQUEST_LINE", None)  # any parse would now fail
+    parser.feed(MEMO_GET)
+    assert parser.maybe_next() is req
+
+
+def test_a_head_with_a_body_is_not_remembered() -> None:
+    """Its Request is the same, but the body it announces must be armed each time."""
+    data = b"POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+    for _ in range(2):
+        parser = RequestParser()
+        parser.feed(data)
+        assert parser.maybe_next() is not None and parser.in_body
+        assert parser.maybe_next() is None and not parser.in_body and parser.buffered == 0
+    assert all(data[:-3] not in heads for heads in http11._HEAD_MEMOS.values())
+
+
+def test_each_set_of_limits_has_its_own_memo() -> None:
+    """A head remembered under roomy limits is still judged by tighter ones."""
+    roomy = RequestParser()
+    roomy.feed(MEMO_GET)
+    assert roomy.maybe_next() is not None
+    tight = RequestParser(max_headers=1)
+    tight.feed(MEMO_GET)
+    with pytest.raises(HTTPError) as err:
+        tight.maybe_next()
+    assert err.value.status == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+
+
+def test_a_long_head_is_not_remembered() -> None:
+    long_get = b"GET /a HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n" % (b"c" * 4096)
+    parser = RequestParser()
+    parser.feed(long_get)
+    assert parser.maybe_next() is not None and long_get not in parser._seen
+    parser.feed(MEMO_GET)
+    assert parser.maybe_next() is not None and MEMO_GET in parser._seen
+
+
+def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http11, "_HEAD_MEMO_MAX", 4)
+    parser = RequestParser()
+    for i in range(10):
+        parser.feed(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+        assert parser.maybe_next() == R(b"/%d" % i, headers=((b"host", b"x"),))
+        assert 1 <= len(parser._seen) <= 4
