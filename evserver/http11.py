@@ -95,7 +95,7 @@ class Request:
     built in C, so that the server's lookups are dict lookups, not scans of `headers`.
     """
 
-    __slots__ = ("method", "target", "version", "headers", "keep_alive", "fields")
+    __slots__ = ("method", "target", "version", "headers", "keep_alive", "fields", "line")
 
     def __init__(self, method: bytes, target: bytes, version: bytes,
                  headers: tuple[tuple[bytes, bytes], ...], keep_alive: bool) -> None:
@@ -105,14 +105,13 @@ class Request:
         self.headers = headers
         self.keep_alive = keep_alive
         self.fields: dict[bytes, bytes] = dict(reversed(headers))  # the first value wins
+        # The request line, as logged: made once, so a Request from the memo of heads seen
+        # hands the log the same object (whose hash is then already known) every time.
+        self.line = b"%s %s %s" % (method, target, version)
 
     def get(self, name: bytes) -> bytes | None:
         """The first value of header `name` (lower-case), or None."""
         return self.fields.get(name)
-
-    @property
-    def line(self) -> bytes:
-        return b"%s %s %s" % (self.method, self.target, self.version)
 
     def _key(self) -> tuple[object, ...]:
         return (self.method, self.target, self.version, self.headers, self.keep_alive)

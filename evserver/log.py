@@ -23,6 +23,12 @@ from typing import BinaryIO, Protocol, TextIO
 log = logging.getLogger("evserver")
 
 _UNSAFE = re.compile(rb'[^\x20-\x7e]|["\\]')
+# Values escape() found nothing to escape in. Browsers send the same request lines and user
+# agents again and again, and a Request from http11's memo of heads hands over the same
+# objects, whose hashes are then already known: a set lookup instead of a regex search.
+_SAFE: set[bytes] = set()
+_SAFE_MAX = 1024  # values kept; when full it starts again
+_SAFE_BYTES = 1024  # longer values are not kept: at most 1 MiB
 _UNSAFE_USER = re.compile(rb'[^\x21-\x7e]|["\\]')  # the same and a space: the field is unquoted
 _MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct",
            b"Nov", b"Dec")
@@ -57,7 +63,13 @@ def _stderr_handler() -> logging.Handler:
 def escape(value: bytes) -> bytes:
     """Printable ASCII stays; anything else, `"` and `\\` become `\\xHH` (as nginx does),
     so no client can forge a field or a line in the log."""
+    if value in _SAFE:  # seen before and safe: a request line or user agent sent again
+        return value
     if _UNSAFE.search(value) is None:
+        if len(value) <= _SAFE_BYTES:
+            if len(_SAFE) >= _SAFE_MAX:
+                _SAFE.clear()
+            _SAFE.add(value)
         return value
     return _UNSAFE.sub(lambda m: b"\\x%02X" % m.group()[0], value)
 

@@ -6,7 +6,7 @@ tests/unit and tests/conn empty them before and after every test (their conftest
 """
 from __future__ import annotations
 
-from evserver import files, http11
+from evserver import files, http11, log
 
 
 def forget_memos() -> None:
@@ -16,3 +16,4 @@ def forget_memos() -> None:
     for heads in http11._HEAD_MEMOS.values():  # parsers made earlier hold these dicts
         heads.clear()
     http11._HEAD_MEMOS.clear()
+    log._SAFE.clear()

@@ -124,6 +124,24 @@ def test_escape_covers_every_byte() -> None:
             assert out == b"\\x%02X" % b
 
 
+def test_escape_remembers_only_what_needs_no_escaping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A safe value asked again is answered from the set of values seen (the regex is not
+    run again); an unsafe one is escaped every time; the set is bounded."""
+    from evserver import log as log_module
+    assert escape(b"GET / HTTP/1.1") == b"GET / HTTP/1.1"
+    assert b"GET / HTTP/1.1" in log_module._SAFE
+    assert escape(b'a"b') == b"a\\x22b" and escape(b'a"b') == b"a\\x22b"
+    assert b'a"b' not in log_module._SAFE
+    assert escape(b"x" * 1025) == b"x" * 1025 and b"x" * 1025 not in log_module._SAFE
+    monkeypatch.setattr(log_module, "_UNSAFE", None)  # any search would now fail
+    assert escape(b"GET / HTTP/1.1") == b"GET / HTTP/1.1"
+    monkeypatch.undo()
+    monkeypatch.setattr(log_module, "_SAFE_MAX", 3)
+    for i in range(10):
+        assert escape(b"v%d" % i) == b"v%d" % i
+        assert 1 <= len(log_module._SAFE) <= 3
+
+
 # -- the other formats -----------------------------------------------------------------------
 
 def test_common_line_is_the_ncsa_format() -> None:
