@@ -1,5 +1,6 @@
 """Every page evserver draws itself, as a person meets it: headless Chromium (Debian's
-package, through Playwright) at a laptop's 1280 px and a phone's 390 px, light and dark.
+package, through Playwright) at a laptop's 1280 px and a phone's 390 and 360 px, light and
+dark.
 
 The pages: directory listings (`--listing`, with long and hostile names), evserver's own
 error pages (a root without 404.html), and the status page. The stats report, drawn from a
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-WIDTHS = (1280, 390)
+WIDTHS = (1280, 390, 360)  # a laptop, an iPhone 12 to 15, the narrowest common Android
 LONG_NAME = "a-very-long-file-name-that-no-phone-can-show-on-one-line-without-wrapping.txt"
 # The look, as the browser computed it: what must match www/'s home page.
 LOOK_JS = """() => {
