@@ -2,8 +2,8 @@
 and the `stats --html` report.
 
 Owns: `CSS` (the colours, type and building blocks of www/, light and dark), `LOGO`,
-`document()` (a page around its <main>), `csp()`, and a share as text and bar (`share()`,
-`bar()`). Imports nothing from evserver.
+`document()` (a page around its <main>), `csp()`, a share as text and bar (`share()`,
+`bar()`) and a span of time in words (`duration()`). Imports nothing from evserver.
 
 Everything is inline: a generated page fetches nothing, needs no script to be read, and
 keeps its look when served from a root that has no www/ beside it. Callers escape what
@@ -104,6 +104,22 @@ def share(part: float, whole: float) -> str:
     if 0 < percent < 0.05:
         return "&lt; 0.1 %"
     return "&gt; 99.9 %" if 99.95 <= percent < 100 else f"{percent:.1f} %"
+
+
+def duration(seconds: float) -> str:
+    """A span of time in words, two units at most: 42 s, 5 min 12 s, 3 h 04 min, 2 d 3 h
+    (whole seconds; a negative span is 0 s)."""
+    whole = max(0, int(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days:,} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
 
 
 def bar(part: float, whole: float, kind: str = "") -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 
-from .look import bar, csp, document, share
+from .look import bar, csp, document, duration, share
 from .metrics import Snapshot, compression_summary, total
 from .status import HISTORY_SAMPLES, HISTORY_STEP
 
@@ -106,21 +106,6 @@ def _rate(value: float) -> str:
         f"{value:.1f}" if value < 100 else f"{value:,.0f}")
 
 
-def _duration(seconds: float) -> str:
-    """An uptime: 42 s, 5 min 12 s, 3 h 04 min, 2 d 3 h."""
-    whole = max(0, int(seconds))
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
-
-
 def _span(seconds: float) -> str:
     """What a chart covers: 46 s, 3 min, 10 min."""
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
@@ -163,7 +148,7 @@ def _facts(snapshot: Snapshot, now: float) -> str:
     facts: list[tuple[str, str]] = []
     started = _value(snapshot, "process_start_time_seconds")
     if started is not None:
-        facts.append(("Uptime", f'<span id="uptime">{html.escape(_duration(now - started))}'
+        facts.append(("Uptime", f'<span id="uptime">{html.escape(duration(now - started))}'
                                 f'</span> <span class="muted">since '
                                 f'{html.escape(_utc(started, "%Y-%m-%d %H:%M UTC"))}</span>'))
     workers = _value(snapshot, "workers")

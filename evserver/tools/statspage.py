@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 
 from .. import look
-from ..look import bar, share
+from ..look import bar, duration, share
 from .logstats import (
     Chart,
     Report,
@@ -150,16 +150,7 @@ def _span_of(r: Report) -> str:
     last = iso_time(r.last) if r.last else None
     if first is None or last is None:
         return "–"
-    days, rest = divmod(last - first, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days:,} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {seconds:02d} s"
-    return f"{seconds} s" if seconds else "< 1 s"
+    return duration(last - first) if last > first else "< 1 s"
 
 
 def _latency(seconds: float) -> str:

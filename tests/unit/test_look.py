@@ -89,3 +89,11 @@ def test_the_policies_byte_for_byte() -> None:
     assert look.csp("h=") == (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
         "script-src 'sha256-h='; base-uri 'none'; form-action 'none'")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0 s"), (42.9, "42 s"), (312, "5 min 12 s"), (3725, "1 h 02 min"),
+    (2 * 86400 + 3 * 3600 + 59, "2 d 3 h"), (1234 * 86400, "1,234 d 0 h"), (-5, "0 s")])
+def test_a_duration_in_words(seconds: float, text: str) -> None:
+    """An uptime on the status page, a log's span in the stats report."""
+    assert look.duration(seconds) == text

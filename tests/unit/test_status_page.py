@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 import pytest
 
 from evserver.metrics import FAMILIES, Counters, Snapshot
-from evserver.statuspage import _duration, _rates, render_html
+from evserver.statuspage import _rates, render_html
 
 START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 NOW = START + 3725.0  # 1 h 02 min 05 s later
@@ -257,13 +257,6 @@ def test_the_uptime_for_a_given_now() -> None:
     assert "<time>23:15:25 UTC</time>" in text  # when the page was drawn
     assert render_html({"process_start_time_seconds": START}, now=NOW) == \
         render_html({"process_start_time_seconds": START}, now=NOW)
-
-
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0 s"), (42.9, "42 s"), (312, "5 min 12 s"), (3725, "1 h 02 min"),
-    (2 * 86400 + 3 * 3600 + 59, "2 d 3 h"), (-5, "0 s")])
-def test_durations(seconds: float, text: str) -> None:
-    assert _duration(seconds) == text
 
 
 # -- safety -------------------------------------------------------------------------------------
