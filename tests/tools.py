@@ -19,9 +19,12 @@ import importlib.util
 import os
 import shutil
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 # The command -> the Debian package that provides it (as .ci/run installs them).
 APT_PACKAGES = {
@@ -92,6 +95,15 @@ def need_chromium() -> str:
     """Playwright (pip) driving Debian's chromium (apt); the browser's path."""
     need_module("playwright.sync_api")
     return need_tool("chromium")
+
+
+def collect_errors(page: Page, errors: list[str], label: str) -> None:
+    """Every console error, uncaught exception and failed request of `page` from now on,
+    appended to `errors` after `label` (which page, at which width)."""
+    page.on("console", lambda m: errors.append(f"{label}: console {m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"{label}: uncaught {e}"))
+    page.on("requestfailed", lambda r: errors.append(f"{label}: failed {r.url}: {r.failure}"))
 
 
 def artifacts(tmp_path: Path) -> list[Path]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import REPO, ServerProcess
-from tests.tools import CHROMIUM_FLAGS, artifacts, need_chromium
+from tests.tools import CHROMIUM_FLAGS, artifacts, collect_errors, need_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -76,12 +76,12 @@ def visit(browser: Browser, url: str, width: int, scheme: str, shot: list[Path],
                                   device_scale_factor=1, color_scheme=scheme,  # type: ignore[arg-type]
                                   locale="en-US", timezone_id="UTC")
     page: Page = context.new_page()
-    page.on("console", lambda m: errors.append(f"{url}: console {m.type}: {m.text}")
-            if m.type == "error" and "404" not in m.text else None)
-    page.on("pageerror", lambda e: errors.append(f"{url}: uncaught {e}"))
-    page.on("requestfailed", lambda r: errors.append(f"{url}: failed {r.url}: {r.failure}"))
+    collect_errors(page, errors, url)
     response = page.goto(url, wait_until="load")
     assert response is not None and response.status == expect, url
+    if expect == 404:  # Chromium reports the error page's own status on the console
+        errors[:] = [e for e in errors if e != f"{url}: console error: Failed to load "
+                     "resource: the server responded with a status of 404 (Not Found)"]
     overflow = page.evaluate(OVERFLOW_JS)
     assert overflow["scroll"] <= overflow["inner"], (url, width, overflow)
     assert page.locator(".site-header .brand").count() == 1, url  # www/'s header, or ours

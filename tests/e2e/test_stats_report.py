@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import REPO, ServerProcess
-from tests.tools import CHROMIUM_FLAGS, artifacts, need_chromium
+from tests.tools import CHROMIUM_FLAGS, artifacts, collect_errors, need_chromium
 from tests.wire import get
 
 if TYPE_CHECKING:
@@ -157,10 +157,7 @@ def open_page(browser: Browser, report: Path, width: int, errors: list[str],
                                   reduced_motion="reduce",
                                   color_scheme=color_scheme)  # type: ignore[arg-type]
     page = context.new_page()
-    page.on("console", lambda m: errors.append(f"{width}: console {m.type}: {m.text}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"{width}: uncaught {e}"))
-    page.on("requestfailed", lambda r: errors.append(f"{width}: failed {r.url}: {r.failure}"))
+    collect_errors(page, errors, str(width))
     page.goto(report.as_uri(), wait_until="load")
     return page
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import RunningServer
-from tests.tools import CHROMIUM_FLAGS, artifacts, need_chromium
+from tests.tools import CHROMIUM_FLAGS, artifacts, collect_errors, need_chromium
 from tests.wire import get
 
 if TYPE_CHECKING:
@@ -52,10 +52,7 @@ def new_page(browser: Browser, viewport: ViewportSize, errors: list[str],
                                   timezone_id="UTC", reduced_motion="reduce",
                                   color_scheme=color_scheme)  # type: ignore[arg-type]
     page = context.new_page()
-    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}")
-            if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"uncaught {e}"))
-    page.on("requestfailed", lambda r: errors.append(f"failed {r.url}: {r.failure}"))
+    collect_errors(page, errors, f"{viewport['width']} px")
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
             if r.status >= 400 else None)
     return context, page
