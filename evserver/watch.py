@@ -92,7 +92,9 @@ class Burst:
     """Changes gathered on the loop into one `on_change(sorted paths)` call, made once no
     change has come for `quiet` seconds, or `longest` seconds after the first change of the
     burst, whichever is sooner. One timer: a change only moves the due time (it never comes
-    sooner), and the timer re-arms itself when it fires early, as a connection's does."""
+    sooner), and the timer re-arms itself when it fires early, as a connection's does.
+    While work that will add to the burst is in flight (`hold()` until `release()`: the walk
+    of a folder just made), the quiet period does not end it; `longest` still does."""
 
     def __init__(self, loop: Loop, on_change: Callable[[list[str]], None], *,
                  quiet: float, longest: float) -> None:
@@ -104,7 +106,14 @@ class Burst:
         self._first = 0.0
         self._due = 0.0
         self._timer: TimerHandle | None = None
+        self._held = 0
         self._closed = False
+
+    def hold(self) -> None:
+        self._held += 1
+
+    def release(self) -> None:
+        self._held -= 1
 
     def add(self, paths: Iterable[str]) -> None:
         if self._closed:
@@ -122,7 +131,12 @@ class Burst:
 
     def _fire(self) -> None:
         self._timer = None
-        if self._loop.now < self._due:
+        now = self._loop.now
+        if self._held and now >= self._due:
+            # A walk of a new folder is still listing what was written into it before its
+            # watch existed; those paths belong to this burst (a build's mkdir and files).
+            self._due = min(now + self._quiet, self._first + self._longest)
+        if now < self._due:
             self._timer = self._loop.call_at(self._due, self._fire)
             return
         paths, self._paths = sorted(self._paths), set()
@@ -389,11 +403,15 @@ class InotifyWatcher:
 
     def _walk(self, top: str, *, report: bool, first: bool = False) -> None:
         self._loop.submit(add_watches, self._inotify, top, report,
-                          on_done=functools.partial(self._walked, first))
+                          on_done=functools.partial(self._walked, report, first))
         self._walks += 1
+        if report:
+            self._burst.hold()
 
-    def _walked(self, first: bool, future: Future[Walked]) -> None:
+    def _walked(self, report: bool, first: bool, future: Future[Walked]) -> None:
         self._walks -= 1
+        if report:
+            self._burst.release()
         if self._inotify is None:
             return  # closed, or polling now
         try:

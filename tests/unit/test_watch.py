@@ -217,6 +217,28 @@ def test_a_repeated_change_extends_the_quiet_period() -> None:
     assert calls == [(pytest.approx(1000.18), ["/a.html"])]
 
 
+def test_a_hold_keeps_the_burst_open_until_released_or_longest() -> None:
+    loop = FakeLoop(now=1000.0)
+    burst, calls = timed_burst(loop, quiet=0.25, longest=1.0)
+    burst.add(["/sub/"])
+    burst.hold()  # the new folder's walk, in the pool
+    loop.advance(0.5)
+    assert calls == []  # quiet, but the walk will add to this burst
+    burst.add(["/sub/a.txt"])
+    burst.release()
+    loop.advance(0.2)
+    assert calls == []
+    loop.advance(0.05)
+    assert calls == [(pytest.approx(1000.75), ["/sub/", "/sub/a.txt"])]
+
+    burst.add(["/slow/"])
+    burst.hold()
+    loop.advance(2.0)  # a walk that never ends is cut off at longest, as a stream is
+    assert calls[1:] == [(pytest.approx(1001.75), ["/slow/"])]
+    burst.release()
+    assert len(loop.live_timers()) == 0
+
+
 def test_nothing_added_starts_nothing_and_close_cancels() -> None:
     loop = FakeLoop()
     burst, calls = timed_burst(loop)
@@ -290,6 +312,24 @@ def test_inotify_new_folder_is_watched_and_nothing_made_meanwhile_is_lost(root: 
     (root / "a" / "b" / "deep.html").write_text("deeper")
     rig.drain()
     assert rig.burst() == ["/a/b/deep.html"]
+    rig.watcher.close()
+
+
+@needs_inotify
+def test_a_slow_walk_of_a_new_folder_is_part_of_its_burst(root: Path) -> None:
+    """A build's mkdir and the files written into it, seen by the walk (the pool busy for
+    longer than the quiet period): one call, not the folder and then its files."""
+    rig = Rig(root)
+    rig.watcher.start()
+    rig.run_jobs()
+    (root / "many").mkdir()
+    for n in range(3):
+        (root / "many" / f"f{n}.txt").write_text(f"file {n}")
+    rig.drain()
+    rig.loop.advance(0.5)
+    assert rig.calls == []
+    rig.run_jobs()  # the walk lists them: their writes came before its watch
+    assert rig.burst() == ["/many/", "/many/f0.txt", "/many/f1.txt", "/many/f2.txt"]
     rig.watcher.close()
 
 
