@@ -558,18 +558,39 @@ def test_six_tabs_of_one_browser_all_reload(
 
 # -- 3. a burst of writes -------------------------------------------------------------------
 
-def write_many(root: Path) -> list[str]:
+QUIET = 0.1  # seconds without a change that end a burst (watch.watch's default)
+
+
+class Writes:
+    """The longest pause between the writes of a burst: this process may be descheduled for
+    longer than the server's quiet period on a loaded machine, and then the server rightly
+    reports two bursts."""
+
+    def __init__(self) -> None:
+        self.first = self.last = time.monotonic()
+        self.longest_pause = 0.0
+
+    def wrote(self) -> None:
+        now = time.monotonic()
+        self.longest_pause = max(self.longest_pause, now - self.last)
+        self.last = now
+
+
+def write_many(root: Path, writes: Writes) -> list[str]:
     """A hundred new files, as fast as possible; their URL paths."""
     (root / "many").mkdir()
+    writes.wrote()
     for n in range(100):
         (root / "many" / f"f{n:03}.txt").write_text(f"file {n}\n")
+        writes.wrote()
     return [f"/many/f{n:03}.txt" for n in range(100)] + ["/many/"]
 
 
-def rewrite_one(root: Path) -> list[str]:
+def rewrite_one(root: Path, writes: Writes) -> list[str]:
     """The page rewritten a hundred times, as fast as possible."""
     for n in range(100):
         (root / "index.html").write_text(page_html(f"version {n}"))
+        writes.wrote()
     return ["/index.html"]
 
 
@@ -578,10 +599,12 @@ def rewrite_one(root: Path) -> list[str]:
 @pytest.mark.parametrize("burst", [write_many, rewrite_one], ids=["100-files", "1-file-100x"])
 def test_a_burst_of_a_hundred_writes_reloads_each_page_once(
         start_process: StartProcess, own_site: Path, chromium: str,
-        burst: Callable[[Path], list[str]]) -> None:
+        burst: Callable[[Path, Writes], list[str]]) -> None:
     """Three pages open (and a raw stream); a hundred writes in a loop: the stream gets one
     event naming every path once, and each page reloads exactly once (counted by Playwright
-    and by the pages themselves), with nothing more in the 1.5 s after."""
+    and by the pages themselves), with nothing more in the 1.5 s after. Should this process
+    pause for longer than the quiet period between two writes, each path is still reported
+    and each page reloads, but perhaps once per part of the burst."""
     proc = live(start_process, own_site)
     errors: list[str] = []
     from playwright.sync_api import sync_playwright  # importable: the fixture checked
@@ -590,9 +613,9 @@ def test_a_burst_of_a_hundred_writes_reloads_each_page_once(
         tabs = [open_tab(browser, f"http://127.0.0.1:{proc.port}/", errors) for _ in range(3)]
         stream = EventStream(proc.port)
         wait_listening(proc.port, 4)
-        began = time.monotonic()
-        expected = burst(own_site)
-        took = time.monotonic() - began
+        writes = Writes()
+        expected = burst(own_site, writes)
+        took = writes.last - writes.first
         assert pump_until(tabs[0].page, lambda: all(t.navigations >= 2 for t in tabs), 5.0)
         for tab in tabs:
             tab.page.wait_for_load_state("load")
@@ -605,11 +628,16 @@ def test_a_burst_of_a_hundred_writes_reloads_each_page_once(
     stream.close()
     assert proc.terminate() == 0
     assert not errors, errors
-    print(f"\n100 writes in {took * 1000:.0f} ms: {len(events)} event(s)")
+    print(f"\n100 writes in {took * 1000:.0f} ms, the longest pause "
+          f"{writes.longest_pause * 1000:.0f} ms: {len(events)} event(s)")
     assert took < 0.9, took  # a burst: well within the longest a burst is gathered (1 s)
-    assert len(events) == 1, events
-    assert paths(events[0]) == sorted(expected), paths(events[0])
-    assert counts == [(2, 2, 2)] * 3, counts
+    if writes.longest_pause < QUIET * 0.8:
+        assert len(events) == 1, events
+        assert paths(events[0]) == sorted(expected), paths(events[0])
+        assert counts == [(2, 2, 2)] * 3, counts
+    else:  # descheduled mid-burst (a loaded machine): the server saw two bursts, or more
+        assert sorted({p for event in events for p in paths(event)}) == sorted(expected)
+        assert all(n == loads == own >= 2 for n, loads, own in counts), counts
     if burst is rewrite_one:
         assert titles == ["version 99"] * 3, titles
 
