@@ -17,3 +17,5 @@ def forget_memos() -> None:
         heads.clear()
     http11._HEAD_MEMOS.clear()
     log._SAFE.clear()
+    log._PREFIXES.clear()
+    log._MIDDLES.clear()

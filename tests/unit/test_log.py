@@ -10,11 +10,16 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from evserver import log as log_module
 from evserver.log import (
     AccessLog,
     LineFormat,
@@ -178,6 +183,59 @@ def test_json_line_of_a_request_without_a_line() -> None:
     """A request that never sent a whole line (a 408) has empty strings, not a crash."""
     record = json.loads(json_line("127.0.0.1", WHEN, b"", 408, 0, None, None, 10.0))
     assert (record["request"], record["method"], record["status"]) == ("", "", 408)
+
+
+# -- the parts a combined line is joined from -------------------------------------------
+
+def formatted_line(peer: str, when: float, request_line: bytes, status: int, body_bytes: int,
+                   referer: bytes | None, user_agent: bytes | None, duration: float) -> bytes:
+    """The combined line as one format makes it: what access_line must give, part by part."""
+    return b'%s - - %s "%s" %d %d "%s" "%s" %.3f\n' % (
+        peer.encode("ascii", "replace"), time_field(when),
+        escape(request_line) if request_line else b"-", status, body_bytes,
+        escape(referer) if referer else b"-", escape(user_agent) if user_agent else b"-",
+        duration)
+
+
+def time_field(when: float) -> bytes:
+    return time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(int(when))).encode()
+
+
+optional_bytes = st.none() | st.binary(max_size=40) | st.sampled_from([b"", b"curl/8.0"])
+
+
+@settings(max_examples=300)
+@given(peer=st.sampled_from(["127.0.0.1", "::1", "203.0.113.7", "é"]),
+       when=st.floats(min_value=0, max_value=4e9),
+       request_line=st.binary(max_size=40) | st.sampled_from([b"", b"GET / HTTP/1.1"]),
+       status=st.sampled_from([HTTPStatus.OK, 200, 304, 404, 500]),
+       body_bytes=st.integers(0, 10**12), referer=optional_bytes, user_agent=optional_bytes,
+       duration=st.sampled_from([0.0, 0.0005, 0.0015, 1.5, 3600.0]) | st.floats(0, 1e6))
+def test_a_line_from_remembered_parts_is_the_formatted_line(
+        peer: str, when: float, request_line: bytes, status: int, body_bytes: int,
+        referer: bytes | None, user_agent: bytes | None, duration: float) -> None:
+    """The first time (its parts rendered) and the second (its parts remembered), byte for
+    byte the line one format string makes; durations are never negative."""
+    fields = (peer, when, request_line, status, body_bytes, referer, user_agent, duration)
+    expected = formatted_line(*fields)
+    assert access_line(*fields) == expected
+    assert access_line(*fields) == expected
+
+
+def test_parts_are_remembered_bounded_and_only_when_short() -> None:
+    line = b"GET /index.html HTTP/1.1"
+    access_line("192.0.2.1", WHEN, line, 200, 5, None, b"curl/8.0", 0.0)
+    assert list(log_module._PREFIXES) == ["192.0.2.1"]
+    assert list(log_module._MIDDLES) == [(line, 200, 5, None, b"curl/8.0")]
+    long_agent = b"a" * log_module._PART_BYTES
+    access_line("192.0.2.1", WHEN, line, 200, 5, None, long_agent, 0.0)
+    assert len(log_module._MIDDLES) == 1  # its part is longer than a part may be
+    for n in range(log_module._PARTS_MAX):
+        access_line(f"192.0.2.{n}", WHEN, line, 200, n, None, None, 0.0)
+    assert 0 < len(log_module._PREFIXES) <= log_module._PARTS_MAX
+    assert 0 < len(log_module._MIDDLES) <= log_module._PARTS_MAX
+    assert access_line("192.0.2.9", WHEN, line, 200, 9, None, None, 0.25) == formatted_line(
+        "192.0.2.9", WHEN, line, 200, 9, None, None, 0.25)
 
 
 # -- the user who logged in (%u) ----------------------------------------------------------
