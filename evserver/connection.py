@@ -372,10 +372,16 @@ class Connection:
             if self._tls and self._sock.pending():  # type: ignore[attr-defined]
                 # Decrypted bytes OpenSSL holds raise no event: come back for them.
                 self._loop.call_soon(self.on_event, READ)
-            self._parser.feed(data)
             if self._phase is IDLE:
+                req = self._parser.remembered(data)
+                if req is not None:  # the hot path: a head seen before, whole, between requests
+                    self._started = self._loop.now
+                    self._answer(req)
+                    return
+                self._parser.feed(data)
                 self._answer_from_idle()
                 return
+            self._parser.feed(data)
         self.process()
 
     def _answer_from_idle(self) -> None:
@@ -419,13 +425,7 @@ class Connection:
             self._respond_error(err)
             return
         if req is not None:
-            # The start of a response to `req`, inline: this runs once per request.
-            self._req = req
-            self._request_line = req.line
-            self._served = served = self._served + 1
-            self._keep = (req.keep_alive and not self._owner.draining
-                          and served < self._cfg.max_keepalive_requests)
-            self._dispatch(req)
+            self._answer(req)
         elif self._eof:
             self.close("client closed", CLIENT)
         elif self._phase is HEAD and not self._parser.buffered and not self._parser.in_body:
@@ -448,7 +448,14 @@ class Connection:
 
     # -- what to answer: asked of `responses`, then carried out ----------------------------
 
-    def _dispatch(self, req: Request) -> None:
+    def _answer(self, req: Request) -> None:
+        """The start of a response to `req` (once per request): what to answer, asked of
+        `responses` unless the file is the answer, then carried out."""
+        self._req = req
+        self._request_line = req.line
+        self._served = served = self._served + 1
+        self._keep = (req.keep_alive and not self._owner.draining
+                      and served < self._cfg.max_keepalive_requests)
         site = self._owner.site
         try:
             if b"expect" in req.fields:

@@ -196,6 +196,14 @@ class RequestParser:
     def feed(self, data: bytes) -> None:
         self._buf += data
 
+    def remembered(self, data: bytes) -> Request | None:
+        """The Request of `data` if it is exactly one whole head seen before, arriving
+        between requests (as a keep-alive client's next request does): taken from the memo
+        of heads seen, neither fed nor parsed. None otherwise: then `feed(data)`."""
+        if self._buf or self._body is not _NO_BODY or self._error is not None:
+            return None
+        return self._seen.get(data)
+
     def maybe_next(self) -> Request | None:
         """The next complete request, or None until more bytes arrive. Raises HTTPError."""
         if self._error is not None:

@@ -19,6 +19,7 @@ import pytest
 from evserver import connection
 from evserver.connection import Connection
 from evserver.files import FileBody, Resolved, load
+from evserver.http11 import RequestParser
 from evserver.loop import READ, WRITE
 from evserver.phases import Phase
 from tests.wire import parse_responses, request
@@ -83,6 +84,24 @@ def test_second_identical_request_is_a_cache_hit_without_submit(rig: Rig) -> Non
     assert rig.owner.cache.hits == 1
     assert_kept_alive(rig)
     assert len(rig.log()) == 2
+
+
+def test_a_head_seen_before_read_whole_between_requests_is_not_parsed_again(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot path: a read that is exactly a head the memo holds is answered with the
+    Request made the first time, without feeding the parser; the response and the log line
+    are those of the first time."""
+    rig.serve(request("/hello.txt"))
+    first_reply, first_log = rig.sock.sent, rig.log()
+    rig.sock.sent = b""
+
+    def no_feeding(parser: RequestParser, data: bytes) -> None:
+        raise AssertionError("fed")
+
+    monkeypatch.setattr(RequestParser, "feed", no_feeding)
+    rig.receive(request("/hello.txt"))
+    assert rig.sock.sent == first_reply and rig.log() == first_log * 2
+    assert_kept_alive(rig)
 
 
 def test_request_arriving_one_byte_per_recv(rig: Rig) -> None:

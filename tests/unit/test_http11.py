@@ -1012,6 +1012,31 @@ def test_a_head_seen_before_is_answered_from_the_memo_with_the_same_request() ->
     assert second.buffered == len(b"GET /b HT") and second.maybe_next() is None
 
 
+def test_a_read_that_is_one_head_seen_before_is_not_even_fed() -> None:
+    """`remembered(data)`: the connection's hot path. Only between requests, and only for
+    exactly one whole head seen before; anything else is None, and the parser unchanged."""
+    parser = RequestParser()
+    assert parser.remembered(MEMO_GET) is None  # not seen yet
+    parser.feed(MEMO_GET)
+    req = parser.maybe_next()
+    assert RequestParser().remembered(MEMO_GET) is req  # any parser with these limits
+    assert parser.remembered(MEMO_GET) is req and parser.buffered == 0
+    assert parser.remembered(MEMO_GET + b"GET") is None  # more than the head
+    assert parser.remembered(MEMO_GET[:-2]) is None  # less
+    parser.feed(b"GET /b")
+    assert parser.remembered(MEMO_GET) is None  # bytes of another request wait before it
+    assert parser.buffered == len(b"GET /b")
+    posting = RequestParser()
+    posting.feed(b"POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n")
+    assert posting.maybe_next() is not None and posting.in_body
+    assert posting.remembered(MEMO_GET) is None  # the body's bytes come first
+    broken = RequestParser()
+    broken.feed(b"\x00\r\n\r\n")
+    with pytest.raises(HTTPError):
+        broken.maybe_next()
+    assert broken.remembered(MEMO_GET) is None  # refused: nothing more is read
+
+
 def test_a_memo_hit_skips_the_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     parser = RequestParser()
     parser.feed(MEMO_GET)

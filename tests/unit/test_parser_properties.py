@@ -461,12 +461,18 @@ def chunked_body_over_max_body(draw: st.DrawFn, eol: bytes) -> tuple[bytes, int]
 Outcome = tuple[object, ...]
 
 
-def outcome(chunks: Sequence[bytes]) -> Outcome:
+def outcome(chunks: Sequence[bytes], remembered: bool = False) -> Outcome:
     """Feed `chunks`, draining after each: the requests, then the error status (a closing
-    HTTPError) or what is left buffered."""
+    HTTPError) or what is left buffered. `remembered`: as the connection reads, each chunk
+    is first offered to the memo of heads seen as a whole head (`RequestParser.remembered`)."""
     parser = RequestParser(**LIMITS)
     reqs: list[Request] = []
     for chunk in chunks:
+        if remembered:
+            req = parser.remembered(chunk)
+            if req is not None:
+                reqs.append(req)
+                continue
         parser.feed(chunk)
         while True:
             try:
@@ -485,12 +491,20 @@ def split_at(data: bytes, cuts: Sequence[int]) -> list[bytes]:
     return [data[a:b] for a, b in zip(points[:-1], points[1:], strict=True)]
 
 
-def every_split(data: bytes, cuts: Sequence[int]) -> dict[str, Outcome]:
+def every_split(data: bytes, cuts: Sequence[int],
+                messages: Sequence[bytes] = ()) -> dict[str, Outcome]:
     """The outcome fed whole, cut, byte by byte, and whole again: by then every head the
-    fast path took is in the memo of heads seen, which must give the same verdicts."""
-    return {"whole": outcome([data]), "cuts": outcome(split_at(data, cuts)),
+    fast path took is in the memo of heads seen, which must give the same verdicts, whether
+    the parser finds them there or the connection offers it a read that is one whole head.
+    `messages`: `data` as the requests it is made of, each read apart (and offered whole)."""
+    ways = {"whole": outcome([data]), "cuts": outcome(split_at(data, cuts)),
             "bytewise": outcome([data[i:i + 1] for i in range(len(data))]),
-            "whole, heads remembered": outcome([data])}
+            "whole, heads remembered": outcome([data]),
+            "whole, offered to the memo": outcome([data], remembered=True)}
+    if messages:
+        ways["message by message, offered to the memo"] = outcome(messages, remembered=True)
+        ways["message by message, again"] = outcome(messages, remembered=True)
+    return ways
 
 
 cuts = st.lists(st.integers(min_value=0, max_value=4000), max_size=12)
@@ -502,9 +516,10 @@ def check_defect(kind: str, data: st.DataObject) -> None:
     status = DEFECTS[kind](data.draw, msg)
     before = data.draw(pipeline, label="before")
     after = data.draw(st.lists(valid_message(), min_size=1, max_size=2), label="after")
-    raw = b"".join(m.render() for m in [*before, msg, *after])
+    messages = [m.render() for m in [*before, msg, *after]]
+    raw = b"".join(messages)
     expected = tuple(m.request() for m in before) + ((msg.request(),) if msg.body_defect else ())
-    for way, got in every_split(raw, data.draw(cuts, label="cuts")).items():
+    for way, got in every_split(raw, data.draw(cuts, label="cuts"), messages).items():
         assert got == (expected, status), (way, kind, msg.render())
 
 
@@ -530,9 +545,10 @@ def test_pipelined_valid_requests_with_bodies_come_out_in_order(
         msgs: list[Message], cut: list[int]) -> None:
     """N valid pipelined requests with random Content-Length or chunked bodies give exactly
     those N requests in order, whatever the split, and leave nothing buffered."""
-    raw = b"".join(m.render() for m in msgs)
+    messages = [m.render() for m in msgs]
+    raw = b"".join(messages)
     expected = (tuple(m.request() for m in msgs), None, 0, False)
-    for way, got in every_split(raw, cut).items():
+    for way, got in every_split(raw, cut, messages).items():
         assert got == expected, way
 
 
