@@ -9,6 +9,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
+import os
+import select
 import selectors
 import signal
 import socket
@@ -24,6 +27,12 @@ log = logging.getLogger("evserver")
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 _MAX_SELECT_TIMEOUT = 1.0
+# Events taken per tick at most: level-triggered, the rest come at the next tick (nginx takes
+# 512). It also bounds what each wait allocates, however many connections are open.
+_MAX_EVENTS = 1024
+# epoll's event bits (the Linux ABI), which the loop reads whatever the platform: other
+# selectors' events are turned into these.
+_IN, _OUT = 0x001, 0x004
 _SLOW_CALLBACK = 0.1  # seconds; asyncio's slow_callback_duration, reported in debug mode
 _PURGE_MIN_TIMERS = 100
 
@@ -57,6 +66,20 @@ class TimerHandle:
             self._loop._timer_cancelled()
 
 
+def _epoll_of(selector: selectors.BaseSelector) -> select.epoll | None:
+    """The epoll instance behind `selector`, through a duplicate of the descriptor that
+    `EpollSelector.fileno()` documents; None for any other kind of selector.
+
+    Sockets are registered through the selector, which keeps checking them, but the loop
+    reads the events from epoll itself: selectors' `select()` does a Python method call, a
+    tuple and a list append per ready descriptor, as much work as the loop's own dispatch.
+    The duplicate names the same instance, so each sees what the other registers."""
+    epoll_selector = getattr(selectors, "EpollSelector", None)
+    if epoll_selector is None or not isinstance(selector, epoll_selector):
+        return None
+    return select.epoll.fromfd(os.dup(selector.fileno()))
+
+
 class Loop:
     """A level-triggered selector loop with timers and a thread-pool bridge."""
 
@@ -81,18 +104,36 @@ class Loop:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._wakeup_pending = False
+        # fd -> (handler, events registered); None is the wakeup socket's handler.
+        self._handlers: dict[int, tuple[Handler | None, int]] = {}
+        self._epoll = _epoll_of(self._selector)
         self._selector.register(self._wake_r, READ, None)
+        self._handlers[self._wake_r.fileno()] = (None, READ)
 
     # -- selector -----------------------------------------------------------------------
 
     def register(self, sock: Selectable, mask: int, handler: Handler) -> None:
-        self._selector.register(sock, mask, handler)
+        key = self._selector.register(sock, mask, handler)
+        self._handlers[key.fd] = (handler, mask)
 
     def modify(self, sock: socket.socket, mask: int, handler: Handler) -> None:
-        self._selector.modify(sock, mask, handler)
+        key = self._selector.modify(sock, mask, handler)
+        self._handlers[key.fd] = (handler, mask)
 
     def unregister(self, sock: Selectable) -> None:
-        self._selector.unregister(sock)
+        key = self._selector.unregister(sock)
+        del self._handlers[key.fd]
+
+    def _wait(self, timeout: float) -> list[tuple[int, int]]:
+        """(fd, epoll event bits) of the descriptors ready within `timeout` seconds."""
+        if self._epoll is not None:
+            try:
+                # Rounded up to whole milliseconds, as selectors does: at least `timeout`.
+                return self._epoll.poll(math.ceil(timeout * 1e3) * 1e-3, _MAX_EVENTS)
+            except InterruptedError:
+                return []
+        return [(key.fd, (_IN if mask & READ else 0) | (_OUT if mask & WRITE else 0))
+                for key, mask in self._selector.select(timeout)]
 
     # -- callbacks and timers -------------------------------------------------------------
 
@@ -191,11 +232,17 @@ class Loop:
             timeout = min(max(0.0, self._timers[0][0] - self.time()), _MAX_SELECT_TIMEOUT)
         else:
             timeout = _MAX_SELECT_TIMEOUT
-        events = self._selector.select(timeout)
+        events = self._wait(timeout)
         self.now = now = self.time()
         self.wall = time.time()
-        for key, mask in events:
-            handler = key.data
+        handlers = self._handlers
+        for fd, bits in events:
+            entry = handlers.get(fd)
+            if entry is None:
+                continue  # unregistered by a handler earlier in this tick
+            handler, wanted = entry
+            # As selectors reports them: an error or hang-up is both readable and writable.
+            mask = ((READ if bits & ~_OUT else 0) | (WRITE if bits & ~_IN else 0)) & wanted
             if handler is None:
                 self._drain_wakeup()
             elif self.debug:
@@ -247,6 +294,8 @@ class Loop:
         self._executor.shutdown(wait=wait, cancel_futures=True)
         leftovers = list(self._ready)
         self._ready.clear()
+        if self._epoll is not None:
+            self._epoll.close()
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()

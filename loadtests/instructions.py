@@ -8,6 +8,8 @@
                                                       # 100 KiB of JavaScript, sent encoded
     python3 loadtests/instructions.py --metrics       # with --metrics-path and --status-path
     python3 loadtests/instructions.py --requests N    # one run of N requests, no valgrind
+    python3 loadtests/instructions.py --server        # the whole server process, loop and all
+    python3 loadtests/instructions.py --server --tls  # the same over TLS 1.3, OpenSSL included
 
 The hot path is a keep-alive GET of a file that the cache holds: a real `Server` (its loop,
 cache, counters and an access log written to a file), one `Connection` on a minimal socket
@@ -19,6 +21,12 @@ user-space instructions only); `bench.py` measures the whole. Each figure is the
 `--repeat` such pairs: the log writer thread flushes by the wall clock, so runs differ by
 about 0.5 %.
 
+`--server` counts what the first figure leaves out: a real `python -m evserver` process
+under callgrind (its loop and selector, the socket calls, the log writer and pool threads)
+answering requests that another process sends over 10 keep-alive connections at once. The
+kernel is still not counted, and the log writer's wakeups follow the wall clock (callgrind
+runs the process about 50 times slower), so these figures vary by about 1 %.
+
 Needs `valgrind` (Debian package `valgrind`). The figure is the same on any x86-64 machine
 for the same Python build and code, whatever else the machine is doing. To compare a change
 with what came before, run the same command in a checkout of the earlier commit
@@ -29,11 +37,15 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,6 +63,9 @@ HEADS = {
     "revalidate": b"",  # the browser's head with If-None-Match, made after the first answer
 }
 SMALL, LARGE = 1000, 3000
+# --server: requests per run, and the connections they come over at once
+SERVER_SMALL, SERVER_LARGE = 2000, 6000
+CONNECTIONS = 10
 
 
 class MinimalSocket:
@@ -162,10 +177,81 @@ def count(requests: int, head: str, size: int, text: bool, metrics: bool) -> int
                         "--size", str(size), *(["--text"] if text else []),
                         *(["--metrics"] if metrics else [])],
                        check=True, capture_output=True)
-        for line in out.read_text().splitlines():
-            match = re.match(r"(?:summary|totals): (\d+)", line)
-            if match:
-                return int(match.group(1))
+        return total_of(out)
+
+
+def drive(port: int, request: bytes, requests: int, connections: int, tls: bool) -> None:
+    """`requests` keep-alive requests over `connections` connections at once, each waiting
+    for its whole answer (a head and Content-Length bytes) before sending the next."""
+    context = ssl.create_default_context() if tls else None
+    if context is not None:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+
+    def client(n: int) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        if context is not None:
+            sock = context.wrap_socket(sock)
+        with sock:
+            data = b""
+            for _ in range(n):
+                sock.sendall(request)
+                while (end := data.find(b"\r\n\r\n")) < 0:
+                    data += sock.recv(65536)
+                length = int(data.partition(b"Content-Length: ")[2].partition(b"\r\n")[0])
+                while len(data) < end + 4 + length:
+                    data += sock.recv(65536)
+                if not data.startswith(b"HTTP/1.1 200 "):
+                    raise SystemExit(f"not a 200: {data[:40]!r}")
+                data = data[end + 4 + length:]
+
+    threads = [threading.Thread(target=client, args=(requests // connections,))
+               for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def count_server(requests: int, head: str, tls: bool) -> int:
+    """Instructions (Ir) of a whole `python -m evserver` process under callgrind, every
+    thread counted, that answers `requests` requests from another process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp, "www")
+        root.mkdir()
+        (root / "1k.bin").write_bytes(b"x" * 1024)
+        out = Path(tmp, "callgrind.out")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+             "-m", "evserver", "--host", "127.0.0.1", "--port", str(port), "--root", str(root),
+             "--log", str(Path(tmp, "access.log")),
+             *(["--tls-self-signed"] if tls else [])],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise SystemExit("the server did not start") from None
+                    time.sleep(0.2)
+            drive(port, HEADS[head], requests, CONNECTIONS, tls)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(120)
+        return total_of(out)
+
+
+def total_of(out: Path) -> int:
+    for line in out.read_text().splitlines():
+        match = re.match(r"(?:summary|totals): (\d+)", line)
+        if match:
+            return int(match.group(1))
     raise SystemExit("callgrind wrote no total")
 
 
@@ -185,7 +271,27 @@ def main() -> int:
                     "codings, it goes out encoded from the cache of encodings")
     ap.add_argument("--metrics", action="store_true",
                     help="the server has --metrics-path and --status-path set")
+    ap.add_argument("--server", action="store_true",
+                    help="count a whole `python -m evserver` process instead (its loop, "
+                    f"selector, socket calls and threads): {CONNECTIONS} keep-alive "
+                    "connections from another process, one request at a time on each")
+    ap.add_argument("--tls", action="store_true",
+                    help="with --server: over TLS 1.3 (--tls-self-signed), OpenSSL included")
     args = ap.parse_args()
+    if args.server:
+        if shutil.which("valgrind") is None:
+            print("needs valgrind: apt-get install valgrind", file=sys.stderr)
+            return 2
+        figures = [(count_server(SERVER_LARGE, args.head, args.tls)
+                    - count_server(SERVER_SMALL, args.head, args.tls))
+                   / (SERVER_LARGE - SERVER_SMALL) for _ in range(args.repeat)]
+        over = "TLS 1.3" if args.tls else "plain HTTP"
+        print(f"{statistics.median(figures):,.0f} instructions per 1,024-byte GET in the whole "
+              f"server process ({over}, {args.head}'s head): the median of "
+              f"{', '.join(f'{f:,.0f}' for f in figures)} (callgrind: Ir of "
+              f"{SERVER_LARGE} requests minus Ir of {SERVER_SMALL}, over "
+              f"{SERVER_LARGE - SERVER_SMALL})")
+        return 0
     if args.requests is not None:
         serve(args.requests, HEADS[args.head], args.size, args.text, args.metrics)
         return 0

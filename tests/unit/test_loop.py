@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import socket
 import threading
@@ -12,6 +13,7 @@ from concurrent.futures import Future
 
 import pytest
 
+from evserver import loop as loop_module
 from evserver.loop import READ, WRITE, Loop
 from tests.unit.conftest import ListHandler
 
@@ -29,9 +31,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def loop(clock: FakeClock) -> Iterator[Loop]:
+@pytest.fixture(params=["epoll", "selectors"])
+def loop(clock: FakeClock, request: pytest.FixtureRequest,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
+    """A loop reading events from epoll itself (Linux), and one reading them through the
+    selector's select(), as on other platforms."""
+    if request.param == "selectors":
+        monkeypatch.setattr(loop_module, "_epoll_of", lambda selector: None)
+    elif not hasattr(select, "epoll"):
+        pytest.skip("epoll is Linux's")
     lp = Loop(2, clock=clock)
+    assert (lp._epoll is None) == (request.param == "selectors")
     try:
         yield lp
     finally:
@@ -569,6 +579,77 @@ def test_register_modify_unregister(loop: Loop) -> None:
     finally:
         for s in (a, b, c, d):
             s.close()
+
+
+def test_a_hang_up_is_readable_and_writable_within_what_was_registered(loop: Loop) -> None:
+    """As selectors reports it: the peer gone, a READ handler sees READ (its recv then says
+    so), a WRITE handler WRITE, and one registered for both, both."""
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        recorders = [Recorder(a) for a, _ in pairs]
+        for (a, b), recorder, mask in zip(pairs, recorders, (READ, WRITE, READ | WRITE),
+                                          strict=True):
+            loop.register(a, mask, recorder)
+            b.close()
+        tick(loop)
+        assert [r.masks for r in recorders] == [[READ], [WRITE], [READ | WRITE]]
+        for a, _ in pairs:
+            loop.unregister(a)
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+def test_a_handler_unregistered_earlier_in_the_tick_gets_no_event(loop: Loop) -> None:
+    """Two sockets ready in one tick; whichever handler runs first unregisters the other."""
+    (a, b), (c, d) = socket.socketpair(), socket.socketpair()
+    seen: list[str] = []
+
+    class Closer:
+        def __init__(self, name: str, other: socket.socket) -> None:
+            self.name, self.other = name, other
+
+        def on_event(self, mask: int) -> None:
+            seen.append(self.name)
+            loop.unregister(self.other)
+
+    try:
+        loop.register(a, READ, Closer("a", c))
+        loop.register(c, READ, Closer("c", a))
+        b.send(b"x")
+        d.send(b"x")
+        tick(loop)
+        assert seen in (["a"], ["c"])
+    finally:
+        for s in (a, b, c, d):
+            s.close()
+
+
+@pytest.mark.skipif(not hasattr(select, "epoll"), reason="epoll is Linux's")
+def test_a_tick_takes_a_bounded_number_of_events(clock: FakeClock,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past _MAX_EVENTS ready descriptors, the rest are taken at the next tick (epoll's
+    buffer stays bounded however many connections are open)."""
+    monkeypatch.setattr(loop_module, "_MAX_EVENTS", 2)
+    loop = Loop(2, clock=clock)
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        recorders = [Recorder(a) for a, _ in pairs]
+        for (a, b), recorder in zip(pairs, recorders, strict=True):
+            loop.register(a, READ, recorder)
+            b.send(b"x")
+        tick(loop)
+        assert sum(len(r.masks) for r in recorders) == 2
+        tick(loop)
+        assert [r.masks for r in recorders] == [[READ]] * 3
+        for a, _ in pairs:
+            loop.unregister(a)
+    finally:
+        loop.close()
+        for a, b in pairs:
+            a.close()
+            b.close()
 
 
 def test_handler_exception_logged(loop: Loop, evlog: ListHandler) -> None:
