@@ -100,6 +100,8 @@ _DISCONNECTS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.E
 _QUIET_TLS_ERRORS = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
 _CONCAT_MAX = 64 * 1024  # bodies up to this size are joined to the head: one send, one copy
 _CLOSE_END = b"Connection: close\r\n\r\n"
+# Fields that take a request off the hot path (`_answer_at_once`): they may change the answer.
+_NOT_AT_ONCE = CONDITIONAL | {b"expect", b"cache-control"}
 _KEEP_ALIVE_END = b"Connection: keep-alive\r\n\r\n"  # an HTTP/1.0 client asked to keep it
 _NO_FIELDS: dict[bytes, bytes] = {}
 # HTTPStatus member lookups cost 0.3 µs each in 3.11 (EnumType.__getattr__): globals instead.
@@ -376,7 +378,7 @@ class Connection:
                 req = self._parser.remembered(data)
                 if req is not None:  # the hot path: a head seen before, whole, between requests
                     self._started = self._loop.now
-                    self._answer(req)
+                    self._answer_at_once(req)
                     return
                 self._parser.feed(data)
                 self._answer_from_idle()
@@ -470,6 +472,70 @@ class Connection:
             self._respond_error(err)
             return
         self._serve(site, req.target)
+
+    def _answer_at_once(self, req: Request) -> None:
+        """The hot path, for a head seen before that came whole between requests: a
+        keep-alive HTTP/1.1 GET or HEAD, with no precondition, range, expectation or
+        Cache-Control, of a small file the cache holds fresh in memory, answered, logged and
+        done in one go. Each step is the one `_answer` and what it calls take, in the same
+        order (tests/conn/test_hot_path.py compares the two, byte for byte); anything else,
+        or a send the socket does not take whole, goes on through them."""
+        owner = self._owner
+        site = owner.site
+        method = req.method
+        served = self._served + 1
+        if (site.screening or owner.draining or not req.keep_alive or req.version != b"HTTP/1.1"
+                or (method != b"GET" and method != b"HEAD")
+                or not _NOT_AT_ONCE.isdisjoint(req.fields)
+                or served >= self._cfg.max_keepalive_requests):
+            self._answer(req)
+            return
+        self._req = req
+        self._request_line = req.line
+        self._served = served
+        self._keep = True
+        fields = req.fields
+        loop = self._loop
+        try:
+            path, key, encodings = route(site.docroot, req.target, fields.get(b"accept-encoding"))
+            fresh, stale = owner.cache.lookup(key, loop.now)
+            data = fresh.data if fresh is not None else None
+            # Only bytes in memory (a file kept open, or encoded as it is sent, has none),
+            # small enough to join to the head, and no encoded variant (counted apart).
+            if (data is None or fresh is None or len(data) > _CONCAT_MAX
+                    or fresh.identity_size >= 0):
+                self._serve_found(site, path, key, encodings, fresh, stale)
+                return
+        except HTTPError as err:
+            self._respond_error(err)
+            return
+        if method != b"GET":
+            data = b""
+        response = b"".join((site.tls_ok_start if self._tls else site.ok_start,
+                             _date.at(loop.wall), fresh.fields, b"\r\n", data))
+        self._status = _OK
+        self._head_len = len(response) - len(data)
+        try:
+            n = self._sock.send(response)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            n = 0
+        except OSError as err:
+            self._sent = 0
+            self._on_socket_error(err)
+            return
+        if n != len(response):
+            self._sent = n
+            self._send_rest([memoryview(response)[n:]], n)
+            return
+        # Sent: logged (`_log_response`), and waiting in IDLE for the next request (`_finish`).
+        self._status = None
+        self._req = None
+        duration = loop.now - self._started
+        owner.counters.count(method, _OK, len(data), duration)
+        owner.access_log.record(self._client, loop.wall, req.line, _OK, len(data),
+                                fields.get(b"referer"), fields.get(b"user-agent"), duration,
+                                self._user)
+        self._set_deadline(loop.now + self._cfg.keepalive_timeout)
 
     def _screened(self, site: Site, req: Request) -> bool:
         """The rules that need the client's address or the path; True once answered."""
@@ -624,15 +690,20 @@ class Connection:
             else:
                 path, key, encodings = route(site.docroot, target, accept)
             fresh, stale = self._owner.cache.lookup(key, self._loop.now)
-            if fresh is not None and fresh.fd is not None and fresh.changed_in_place():
-                fresh, stale = None, fresh  # changed in place: its headers no longer fit
-            if fresh is not None:
-                # The fast path: no thread hop, no system call but send (or dup, sendfile).
-                self._respond_file(site, fresh, True)
-            else:
-                self._load(site, path, key, encodings, stale)
+            self._serve_found(site, path, key, encodings, fresh, stale)
         except HTTPError as err:
             self._respond_error(err)
+
+    def _serve_found(self, site: Site, path: Resolved, key: str, encodings: tuple[str, ...],
+                     fresh: FileBody | None, stale: FileBody | None) -> None:
+        """`_serve` once the cache was asked: what it holds fresh, or a load in the pool."""
+        if fresh is not None and fresh.fd is not None and fresh.changed_in_place():
+            fresh, stale = None, fresh  # changed in place: its headers no longer fit
+        if fresh is not None:
+            # No thread hop, no system call but send (or dup, sendfile).
+            self._respond_file(site, fresh, True)
+        else:
+            self._load(site, path, key, encodings, stale)
 
     def _load(self, site: Site, path: Resolved, key: str, encodings: tuple[str, ...],
               stale: FileBody | None) -> None:
@@ -845,6 +916,7 @@ class Connection:
         except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             n = 0
         except OSError as err:
+            self._sent = 0
             self._on_socket_error(err)
             return
         self._sent = n
@@ -864,6 +936,7 @@ class Connection:
         except (BlockingIOError, InterruptedError):
             n = 0
         except OSError as err:
+            self._sent = 0
             self._on_socket_error(err)
             return
         self._sent = n

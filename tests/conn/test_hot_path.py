@@ -1,0 +1,189 @@
+"""The hot path (`Connection._answer_at_once`) against the general one, byte for byte.
+
+A head seen before that arrives whole between requests is answered at once when it can be;
+the same requests through `_answer` alone must give the same bytes on the wire, the same log
+lines and counters, and leave the connection in the same state. Each scenario runs twice on
+fresh rigs with the memos emptied in between: as the server runs, and with the hot path
+replaced by the general one."""
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evserver.connection import Connection
+from tests.memos import forget_memos
+from tests.wire import request
+
+from .rig import HELLO, Rig
+
+Scenario = Callable[[Rig], None]
+GET = request("/hello.txt")
+# Modification times (ns) the files are given before each run: ETags and Last-Modified
+# follow them, and both runs must see the same.
+MTIME, CHANGED = 1_700_000_000 * 10**9, 1_700_000_100 * 10**9
+
+
+def repeated(data: bytes, times: int = 3) -> Scenario:
+    def scenario(rig: Rig) -> None:
+        for _ in range(times):
+            rig.serve(data)
+            rig.loop.advance(0.25)
+    return scenario
+
+
+def send_fails_the_second_time(rig: Rig) -> None:
+    rig.serve(GET)
+    rig.sock.fail_send = ConnectionResetError(errno.ECONNRESET, "reset")
+    rig.serve(GET)
+
+
+def socket_takes_part_the_second_time(rig: Rig) -> None:
+    rig.serve(GET)
+    rig.sock.send_limit = 40
+    rig.serve(GET)
+    rig.sock.send_limit = None
+    rig.serve(GET)
+
+
+def socket_full_the_second_time(rig: Rig) -> None:
+    rig.serve(GET)
+    rig.sock.block()
+    rig.receive(GET)
+    rig.loop.advance(1.0)
+    rig.sock.unblock()
+    rig.settle()
+
+
+def draining_before_the_second(rig: Rig) -> None:
+    rig.serve(GET)
+    rig.owner.draining = True
+    rig.serve(GET)
+
+
+def cache_expires_between(rig: Rig) -> None:
+    rig.serve(GET)
+    rig.loop.advance(5.0)  # past cache_ttl: revalidated in the pool
+    rig.serve(GET)
+    rig.serve(GET)
+
+
+def file_changes_between(rig: Rig) -> None:
+    rig.serve(GET)
+    (rig.docroot / "hello.txt").write_bytes(b"changed\n")
+    os.utime(rig.docroot / "hello.txt", ns=(CHANGED, CHANGED))
+    rig.loop.advance(5.0)
+    rig.serve(GET)
+    rig.serve(GET)
+
+
+SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
+    "plain GET": (repeated(GET), {}),
+    "HEAD": (repeated(request("/hello.txt", method="HEAD")), {}),
+    "a browser's head": (repeated(request("/index.html", headers=(
+        "User-Agent: Mozilla/5.0\r\nReferer: http://test/\r\nAccept-Encoding: gzip, br\r\n"
+        "Accept: text/html\r\n"))), {}),
+    "text it encodes": (repeated(request("/app.js", headers="Accept-Encoding: gzip\r\n")), {}),
+    "If-None-Match": (repeated(request("/hello.txt", headers='If-None-Match: "x"\r\n')), {}),
+    "If-Modified-Since": (repeated(request("/hello.txt", headers=(
+        "If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n"))), {}),
+    "Range": (repeated(request("/hello.txt", headers="Range: bytes=0-3\r\n")), {}),
+    "Cache-Control": (repeated(request("/hello.txt", headers=(
+        "Cache-Control: no-transform\r\nAccept-Encoding: gzip\r\n"))), {}),
+    "Expect": (repeated(request("/hello.txt", headers="Expect: 100-continue\r\n")), {}),
+    "HTTP/1.0 keep-alive": (repeated(request("/hello.txt", version="HTTP/1.0",
+                                             headers="Connection: keep-alive\r\n")), {}),
+    "Connection: close": (repeated(request("/hello.txt", close=True), 1), {}),
+    "POST": (repeated(request("/hello.txt", method="POST")), {}),
+    "OPTIONS": (repeated(request("*", method="OPTIONS")), {}),
+    "missing file": (repeated(request("/missing.txt")), {}),
+    "a folder": (repeated(request("/")), {}),
+    "a folder without its slash": (repeated(request("/sub")), {}),
+    "a file too big to keep in memory": (repeated(request("/big.bin")), {}),
+    "a file too big to join to its head": (repeated(request("/mid.bin")),
+                                          {"cache_max_entry": 256 * 1024}),
+    "a target refused after parsing": (repeated(request("http://user@test/hello.txt")), {}),
+    "keep-alive limit": (repeated(GET, 4), {"max_keepalive_requests": 3}),
+    "a login": (repeated(request("/hello.txt")), {"auth": ("alice:secret",)}),
+    "allowed clients": (repeated(GET), {"allow": ("127.0.0.0/8",)}),
+    "--no-cache": (repeated(GET), {"no_cache": True}),
+    "a send that fails": (send_fails_the_second_time, {}),
+    "a send the socket takes in part": (socket_takes_part_the_second_time, {}),
+    "a socket that takes nothing": (socket_full_the_second_time, {}),
+    "draining": (draining_before_the_second, {}),
+    "an entry past its time": (cache_expires_between, {}),
+    "a file changed meanwhile": (file_changes_between, {}),
+}
+
+
+def observe(rig: Rig) -> dict[str, object]:
+    """Everything a client, the log, the metrics and the next request could tell apart."""
+    conn = rig.conn
+    return {"sent": bytes(rig.sock.sent), "log": list(rig.owner.access_log.lines),
+            "counters": rig.owner.counters.snapshot(), "phase": rig.phase, "mask": rig.mask,
+            "deadline": conn._deadline, "served": conn._served, "keep": conn._keep,
+            "writes": list(rig.sock.writes), "closed": rig.sock.closed, "shut": list(rig.sock.shut),
+            "cache": (rig.owner.cache.hits, rig.owner.cache.misses),
+            "forgotten": len(rig.owner.forgotten)}
+
+
+def run(make_rig: Callable[..., Rig], docroot: Path, scenario: Scenario,
+        overrides: dict[str, Any]) -> dict[str, object]:
+    """The scenario on a fresh rig, from the same files and times and with no memo."""
+    (docroot / "hello.txt").write_bytes(HELLO)  # a scenario may have changed it
+    for path in [docroot, *docroot.rglob("*")]:
+        os.utime(path, ns=(MTIME, MTIME))
+    forget_memos()
+    rig = make_rig(**overrides)
+    scenario(rig)
+    return observe(rig)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_hot_path_answers_as_the_general_path_does(
+        name: str, make_rig: Callable[..., Rig], docroot: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    (docroot / "sub").mkdir()
+    (docroot / "sub" / "a.txt").write_bytes(b"a\n")
+    (docroot / "app.js").write_bytes(b"console.log('hello');\n" * 150)  # 3,450 bytes
+    scenario, overrides = SCENARIOS[name]
+    hot = run(make_rig, docroot, scenario, overrides)
+    monkeypatch.setattr(Connection, "_answer_at_once", Connection._answer)
+    general = run(make_rig, docroot, scenario, overrides)
+    assert hot == general
+
+
+def test_a_repeated_plain_get_is_answered_at_once(make_rig: Callable[..., Rig],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the first of three identical GETs takes the general path (it was parsed); the
+    others are answered at once, without `_answer`."""
+    general: list[bytes] = []
+    answer = Connection._answer
+
+    def counted(self: Connection, req: Any) -> None:
+        general.append(req.target)
+        answer(self, req)
+
+    monkeypatch.setattr(Connection, "_answer", counted)
+    rig = make_rig()
+    repeated(GET)(rig)
+    assert general == [b"/hello.txt"]
+    assert [r.status for r in rig.replies()] == [200] * 3
+
+
+@pytest.mark.parametrize("hot", [True, False], ids=["at once", "general"])
+def test_a_send_that_fails_logs_no_bytes(make_rig: Callable[..., Rig], hot: bool,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second response's send fails: its line says 0 bytes, not the first response's
+    count (the byte count of the response before it was logged, on both paths)."""
+    if not hot:
+        monkeypatch.setattr(Connection, "_answer_at_once", Connection._answer)
+    rig = make_rig()
+    send_fails_the_second_time(rig)
+    assert rig.log() == [(b"GET /hello.txt HTTP/1.1", 200, len(HELLO)),
+                         (b"GET /hello.txt HTTP/1.1", 200, 0)]
+    assert rig.sock.closed
