@@ -371,8 +371,12 @@ class Connection:
             self._eof = True
             self._set_phase(self._phase)  # drops READ interest; buffered requests still run
         else:
-            if self._tls and self._sock.pending():  # type: ignore[attr-defined]
-                # Decrypted bytes OpenSSL holds raise no event: come back for them.
+            if (self._tls and len(data) == self._cfg.recv_size
+                    and self._sock.pending()):  # type: ignore[attr-defined]
+                # Decrypted bytes OpenSSL holds raise no event: come back for them. Only a
+                # read that filled the buffer can have left any: OpenSSL (without read-ahead,
+                # which Python never turns on) reads one record at a time, at most 16 KiB,
+                # and hands over all of it when the buffer has room.
                 self._loop.call_soon(self.on_event, READ)
             if self._phase is IDLE:
                 req = self._parser.remembered(data)

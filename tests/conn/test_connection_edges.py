@@ -877,15 +877,29 @@ def test_a_login_over_https_needs_no_auth_insecure(make_tls: Callable[..., TLSRi
 
 def test_decrypted_bytes_openssl_holds_are_read_on_the_next_turn(
         make_tls: Callable[..., TLSRig]) -> None:
-    """Bytes OpenSSL already decrypted raise no event: the connection comes back for them."""
-    rig = make_tls()
+    """Bytes OpenSSL already decrypted raise no event: after a read that filled the buffer
+    (the only kind that can leave any), the connection comes back for them."""
+    line = b"GET /hello.txt HTTP/1.1\r\n"
+    rig = make_tls(recv_size=len(line))
     rig.sock.pending_bytes = 10
-    rig.receive(b"GET /hello.txt HTTP/1.1\r\n")
+    rig.receive(line)
     assert list(rig.loop.soon) == [(rig.conn.on_event, (READ,))]
     rig.sock.pending_bytes = 0
     rig.sock.feed(b"Host: test\r\n\r\n")
     rig.settle()
     assert [r.body for r in rig.replies()] == [HELLO]
+
+
+def test_a_read_shorter_than_the_buffer_does_not_ask_openssl_for_more(
+        make_tls: Callable[..., TLSRig], monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenSSL hands over a whole record when the buffer has room, so a short read leaves
+    nothing decrypted behind: `pending()` (two Python calls in ssl.py) is not asked."""
+    rig = make_tls()
+    asked: list[int] = []
+    monkeypatch.setattr(rig.sock, "pending", lambda: asked.append(1) or 0)
+    rig.serve(request("/hello.txt"))
+    rig.serve(request("/hello.txt"))
+    assert asked == [] and [r.status for r in rig.replies()] == [200, 200]
 
 
 def test_over_tls_a_file_goes_out_in_chunks_the_pool_reads(
