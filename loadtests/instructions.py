@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -213,9 +214,25 @@ def drive(port: int, request: bytes, requests: int, connections: int, tls: bool)
         thread.join()
 
 
-def count_server(requests: int, head: str, tls: bool) -> int:
+def hold_idle(port: int, count: int) -> list[socket.socket]:
+    """`count` connections that each had one request answered and then say nothing."""
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        sock.sendall(HEADS["wrk"])
+        held.append(sock)
+    for sock in held:
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < 1024:
+            data += sock.recv(65536)
+    return held
+
+
+def count_server(requests: int, head: str, tls: bool, idle: int = 0) -> int:
     """Instructions (Ir) of a whole `python -m evserver` process under callgrind, every
-    thread counted, that answers `requests` requests from another process."""
+    thread counted, that answers `requests` requests from another process, while `idle`
+    more connections are open and silent (each sent one request first, so the server holds
+    them as idle keep-alive connections, each with its timer)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp, "www")
         root.mkdir()
@@ -227,8 +244,8 @@ def count_server(requests: int, head: str, tls: bool) -> int:
         server = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
              "-m", "evserver", "--host", "127.0.0.1", "--port", str(port), "--root", str(root),
-             "--log", str(Path(tmp, "access.log")),
-             *(["--tls-self-signed"] if tls else [])],
+             "--log", str(Path(tmp, "access.log")), "--max-connections", str(idle + 1000),
+             "--keepalive-timeout", "600", *(["--tls-self-signed"] if tls else [])],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 120
@@ -240,7 +257,12 @@ def count_server(requests: int, head: str, tls: bool) -> int:
                     if time.monotonic() > deadline or server.poll() is not None:
                         raise SystemExit("the server did not start") from None
                     time.sleep(0.2)
-            drive(port, HEADS[head], requests, CONNECTIONS, tls)
+            held = hold_idle(port, idle)
+            try:
+                drive(port, HEADS[head], requests, CONNECTIONS, tls)
+            finally:
+                for sock in held:
+                    sock.close()
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(120)
@@ -275,6 +297,9 @@ def main() -> int:
                     help="count a whole `python -m evserver` process instead (its loop, "
                     f"selector, socket calls and threads): {CONNECTIONS} keep-alive "
                     "connections from another process, one request at a time on each")
+    ap.add_argument("--idle", type=int, default=0, metavar="N",
+                    help="with --server: N more keep-alive connections held open and idle "
+                    "meanwhile (the cost per request must not grow with them)")
     ap.add_argument("--tls", action="store_true",
                     help="with --server: over TLS 1.3 (--tls-self-signed), OpenSSL included")
     args = ap.parse_args()
@@ -282,10 +307,14 @@ def main() -> int:
         if shutil.which("valgrind") is None:
             print("needs valgrind: apt-get install valgrind", file=sys.stderr)
             return 2
-        figures = [(count_server(SERVER_LARGE, args.head, args.tls)
-                    - count_server(SERVER_SMALL, args.head, args.tls))
+        if args.idle:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (args.idle + 1000,) * 2)
+        figures = [(count_server(SERVER_LARGE, args.head, args.tls, args.idle)
+                    - count_server(SERVER_SMALL, args.head, args.tls, args.idle))
                    / (SERVER_LARGE - SERVER_SMALL) for _ in range(args.repeat)]
         over = "TLS 1.3" if args.tls else "plain HTTP"
+        if args.idle:
+            over += f", {args.idle:,} idle connections held"
         print(f"{statistics.median(figures):,.0f} instructions per 1,024-byte GET in the whole "
               f"server process ({over}, {args.head}'s head): the median of "
               f"{', '.join(f'{f:,.0f}' for f in figures)} (callgrind: Ir of "
