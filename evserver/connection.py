@@ -30,7 +30,7 @@ from .addresses import in_networks
 from .auth import FailureLimiter
 from .cache import FileCache
 from .files import FileBody, Resolved, close_result, load, route
-from .http11 import DateLine, HTTPError, Request, RequestParser, build_head
+from .http11 import CONDITIONAL, DateLine, HTTPError, Request, RequestParser, build_head
 from .live import LiveReload
 from .log import AccessLog
 from .loop import READ, WRITE, Loop, TimerHandle
@@ -72,7 +72,6 @@ from .phases import (
     interest_of,
 )
 from .responses import (
-    CONDITIONAL,
     Plan,
     Segment,
     error_plan,
@@ -100,10 +99,7 @@ _DISCONNECTS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.E
 _QUIET_TLS_ERRORS = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
 _CONCAT_MAX = 64 * 1024  # bodies up to this size are joined to the head: one send, one copy
 _CLOSE_END = b"Connection: close\r\n\r\n"
-# Fields that take a request off the hot path (`_answer_at_once`): they may change the answer.
-_NOT_AT_ONCE = CONDITIONAL | {b"expect", b"cache-control"}
 _KEEP_ALIVE_END = b"Connection: keep-alive\r\n\r\n"  # an HTTP/1.0 client asked to keep it
-_NO_FIELDS: dict[bytes, bytes] = {}
 # HTTPStatus member lookups cost 0.3 µs each in 3.11 (EnumType.__getattr__): globals instead.
 _OK, _NOT_FOUND, _TIMEOUT = HTTPStatus.OK, HTTPStatus.NOT_FOUND, HTTPStatus.REQUEST_TIMEOUT
 _UNAVAILABLE = HTTPStatus.SERVICE_UNAVAILABLE
@@ -486,11 +482,8 @@ class Connection:
         or a send the socket does not take whole, goes on through them."""
         owner = self._owner
         site = owner.site
-        method = req.method
         served = self._served + 1
-        if (site.screening or owner.draining or not req.keep_alive or req.version != b"HTTP/1.1"
-                or (method != b"GET" and method != b"HEAD")
-                or not _NOT_AT_ONCE.isdisjoint(req.fields)
+        if (not req.plain or site.screening or owner.draining
                 or served >= self._cfg.max_keepalive_requests):
             self._answer(req)
             return
@@ -498,10 +491,16 @@ class Connection:
         self._request_line = req.line
         self._served = served
         self._keep = True
-        fields = req.fields
         loop = self._loop
+        docroot = site.docroot
         try:
-            path, key, encodings = route(site.docroot, req.target, fields.get(b"accept-encoding"))
+            routed = req.routed
+            if routed is not None and routed[0] is docroot:
+                path, key, encodings = routed[1]
+            else:
+                found = route(docroot, req.target, req.fields.get(b"accept-encoding"))
+                req.routed = (docroot, found)
+                path, key, encodings = found
             fresh, stale = owner.cache.lookup(key, loop.now)
             data = fresh.data if fresh is not None else None
             # Only bytes in memory (a file kept open, or encoded as it is sent, has none),
@@ -513,6 +512,7 @@ class Connection:
         except HTTPError as err:
             self._respond_error(err)
             return
+        method = req.method
         if method != b"GET":
             data = b""
         response = b"".join((site.tls_ok_start if self._tls else site.ok_start,
@@ -537,8 +537,7 @@ class Connection:
         duration = loop.now - self._started
         owner.counters.count(method, _OK, len(data), duration)
         owner.access_log.record(self._client, loop.wall, req.line, _OK, len(data),
-                                fields.get(b"referer"), fields.get(b"user-agent"), duration,
-                                self._user)
+                                req.referer, req.user_agent, duration, self._user)
         self._set_deadline(loop.now + self._cfg.keepalive_timeout)
 
     def _screened(self, site: Site, req: Request) -> bool:
@@ -1059,7 +1058,6 @@ class Connection:
             return
         self._status = None
         req = self._req
-        fields = req.fields if req is not None else _NO_FIELDS
         sent = self._out.sent if self._out is not None else self._sent
         body_bytes = max(0, sent - self._head_len)
         duration = self._loop.now - self._started
@@ -1069,7 +1067,8 @@ class Connection:
         # The user is None unless this request logged in (`_finish` forgets it after).
         self._owner.access_log.record(
             self._client, self._loop.wall, self._request_line, status, body_bytes,
-            fields.get(b"referer"), fields.get(b"user-agent"), duration, self._user)
+            req.referer if req is not None else None,
+            req.user_agent if req is not None else None, duration, self._user)
 
     # -- closing --------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from enum import Enum
 from http import HTTPStatus
+from typing import Any
 
 # RFC 9110 §5.6.2: tchar.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -87,15 +88,29 @@ class HTTPError(Exception):
         self.answered = False
 
 
+# Any of these makes a request conditional or ranged (RFC 9110 §13.1, §14.2): the connection
+# asks `file_plan` only when one is present, so a plain GET costs one set test.
+CONDITIONAL = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
+                         b"if-unmodified-since", b"if-range", b"range"))
+# ... and with these, the fields that may change the answer to a GET of a file.
+_NOT_PLAIN = CONDITIONAL | {b"expect", b"cache-control"}
+
+
 class Request:
     """One parsed request head. Header names are lower-cased; values are stripped bytes.
 
     A plain slotted class, not a frozen dataclass: one is built per request, and a frozen
     dataclass's __init__ costs a call per field. `fields` maps each name to its first value,
     built in C, so that the server's lookups are dict lookups, not scans of `headers`.
+
+    What the server asks of every request is found here once (`line`, `referer`,
+    `user_agent`, `plain`): a Request from the memo of heads seen is made once and answered
+    many times. For the same reason it keeps `routed`, the route the connection found for it
+    (`files.route`, a pure function of the request and the document root) with that root.
     """
 
-    __slots__ = ("method", "target", "version", "headers", "keep_alive", "fields", "line")
+    __slots__ = ("method", "target", "version", "headers", "keep_alive", "fields", "line",
+                 "referer", "user_agent", "plain", "routed")
 
     def __init__(self, method: bytes, target: bytes, version: bytes,
                  headers: tuple[tuple[bytes, bytes], ...], keep_alive: bool) -> None:
@@ -108,6 +123,15 @@ class Request:
         # The request line, as logged: made once, so a Request from the memo of heads seen
         # hands the log the same object (whose hash is then already known) every time.
         self.line = b"%s %s %s" % (method, target, version)
+        self.referer = self.fields.get(b"referer")
+        self.user_agent = self.fields.get(b"user-agent")
+        # A keep-alive HTTP/1.1 GET or HEAD with no field that may change the answer: what
+        # the connection's hot path answers.
+        self.plain = (keep_alive and version == b"HTTP/1.1"
+                      and (method == b"GET" or method == b"HEAD")
+                      and _NOT_PLAIN.isdisjoint(self.fields))
+        # (document root, files.Route), which this module cannot name: set by the connection.
+        self.routed: tuple[str, tuple[Any, str, tuple[str, ...]]] | None = None
 
     def get(self, name: bytes) -> bytes | None:
         """The first value of header `name` (lower-case), or None."""

@@ -46,10 +46,6 @@ ALLOW = b"GET, HEAD, OPTIONS"
 _KNOWN_METHODS = frozenset(b"POST PUT DELETE PATCH TRACE CONNECT PROPFIND PROPPATCH MKCOL COPY "
                            b"MOVE LOCK UNLOCK SEARCH QUERY".split())
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-# Any of these makes a request conditional or ranged (RFC 9110 §13.1, §14.2): the connection
-# asks `file_plan` only when one is present, so a plain GET costs one set test.
-CONDITIONAL = frozenset((b"if-match", b"if-none-match", b"if-modified-since",
-                         b"if-unmodified-since", b"if-range", b"range"))
 SPA_INDEX = b"/index.html"
 _HOST_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:"
 _OK, _NOT_MODIFIED = HTTPStatus.OK, HTTPStatus.NOT_MODIFIED  # Enum lookups are slow in 3.11

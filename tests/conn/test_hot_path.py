@@ -187,3 +187,21 @@ def test_a_send_that_fails_logs_no_bytes(make_rig: Callable[..., Rig], hot: bool
     assert rig.log() == [(b"GET /hello.txt HTTP/1.1", 200, len(HELLO)),
                          (b"GET /hello.txt HTTP/1.1", 200, 0)]
     assert rig.sock.closed
+
+
+def test_a_remembered_request_is_routed_in_each_server_s_own_root(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers in one process share the memo of heads seen, so one Request may be answered
+    by each: the route it keeps is used only under the root it was found in."""
+    rigs = []
+    for name in ("one", "two"):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "hello.txt").write_bytes(name.encode())
+        rigs.append(Rig(root))
+    for _ in range(2):
+        for rig in rigs:
+            rig.serve(GET)
+    assert [[r.body for r in rig.replies()] for rig in rigs] == [[b"one"] * 2, [b"two"] * 2]
+    for rig in rigs:
+        rig.owner.cache.close()

@@ -1012,6 +1012,37 @@ def test_a_head_seen_before_is_answered_from_the_memo_with_the_same_request() ->
     assert second.buffered == len(b"GET /b HT") and second.maybe_next() is None
 
 
+@pytest.mark.parametrize(("head", "plain"), [
+    (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", True),
+    (b"HEAD /a HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n", True),
+    (b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", False),
+    (b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", False),
+    (b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", False),
+    (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", False),
+    *[(b"GET /a HTTP/1.1\r\nHost: x\r\n%s: v\r\n\r\n" % name, False)
+      for name in (b"If-Match", b"If-None-Match", b"If-Modified-Since", b"If-Unmodified-Since",
+                   b"If-Range", b"Range", b"Expect", b"Cache-Control")],
+])
+def test_a_plain_request_is_known_when_it_is_made(head: bytes, plain: bool) -> None:
+    """`plain`: a keep-alive HTTP/1.1 GET or HEAD with no field that may change the answer
+    to it (a precondition, a range, an expectation, Cache-Control)."""
+    parser = RequestParser()
+    parser.feed(head)
+    req = parser.maybe_next()
+    assert req is not None and req.plain is plain and req.routed is None
+
+
+def test_referer_and_user_agent_are_the_first_values() -> None:
+    parser = RequestParser()
+    parser.feed(b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: one\r\nUser-Agent: two\r\n"
+                b"Referer: http://x/\r\n\r\n")
+    req = parser.maybe_next()
+    assert req is not None and (req.referer, req.user_agent) == (b"http://x/", b"one")
+    parser.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    req = parser.maybe_next()
+    assert req is not None and (req.referer, req.user_agent) == (None, None)
+
+
 def test_a_read_that_is_one_head_seen_before_is_not_even_fed() -> None:
     """`remembered(data)`: the connection's hot path. Only between requests, and only for
     exactly one whole head seen before; anything else is None, and the parser unchanged."""
