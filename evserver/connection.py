@@ -466,7 +466,7 @@ class Connection:
             if req.method != b"GET" and req.method != b"HEAD":
                 self._respond(method_plan(req, site.cfg.cors, no_store=site.cfg.no_cache))
                 return
-            if site.screening and self._screened(site, req):
+            if (site.screening or self._plain_on_tls) and self._screened(site, req):
                 return
         except HTTPError as err:
             self._respond_error(err)
@@ -483,7 +483,7 @@ class Connection:
         owner = self._owner
         site = owner.site
         served = self._served + 1
-        if (not req.plain or site.screening or owner.draining
+        if (not req.plain or site.screening or self._plain_on_tls or owner.draining
                 or served >= self._cfg.max_keepalive_requests):
             self._answer(req)
             return

@@ -84,7 +84,6 @@ class Server:
             self.tls_port = self.tls_listener.getsockname()[1]
             self._tls_acceptor = _TLSAcceptor(self)
         self.site = Site.build(cfg, docroot, tls_port=self.tls_port,
-                               tls=self.tls_context is not None,
                                error_pages=load_error_pages(docroot),  # before the loop runs
                                credentials=credentials)
         self.live: LiveReload | None = None

@@ -36,17 +36,21 @@ class Site:
     live_path: str  # --live-reload: where pages listen ("" without it)
 
     @classmethod
-    def build(cls, cfg: Config, docroot: str, *, tls_port: int = 0, tls: bool = False,
+    def build(cls, cfg: Config, docroot: str, *, tls_port: int = 0,
               error_pages: dict[int, bytes] | None = None,
               credentials: Credentials | None = None) -> Site:
-        """A site for `cfg` served from `docroot` (a real path). `tls`: some port speaks
-        HTTPS (plain HTTP arriving there is screened). Reads nothing itself."""
+        """A site for `cfg` served from `docroot` (a real path). Reads nothing itself.
+
+        `screening` is whether every request must pass the rules that need its path or its
+        client's address. Plain HTTP arriving on the HTTPS port is screened too, but that
+        is known per connection (`Connection._plain_on_tls`): an HTTPS site alone does not
+        screen its requests."""
         fields = response_fields(cfg)
         tls_fields = fields + (b"Strict-Transport-Security: max-age=%d\r\n" % cfg.hsts
                                if cfg.hsts else b"")
         screening = bool(cfg.status_path or cfg.metrics_path or cfg.health_path or cfg.allow
-                         or cfg.deny or cfg.trusted_proxies or credentials is not None or tls
-                         or cfg.live_reload)
+                         or cfg.deny or cfg.trusted_proxies or credentials is not None
+                         or cfg.tls_redirect or cfg.live_reload)
         return cls(cfg, docroot, fields, tls_fields, b"HTTP/1.1 200 OK\r\n" + fields,
                    b"HTTP/1.1 200 OK\r\n" + tls_fields, error_pages or {}, credentials,
                    challenge(cfg.auth_realm), tls_port, screening,

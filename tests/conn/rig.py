@@ -108,9 +108,8 @@ class TLSRig(Rig):
         self.sock = FakeTLSSocket(self.journal)
         self.context = FakeTLSContext(self.sock)
         self.owner = FakeOwner(docroot, self.loop, **overrides)
-        site = self.owner.site  # a site with a TLS port screens plain HTTP arriving there
-        self.owner.site = Site.build(site.cfg, site.docroot, tls=True,
-                                     credentials=site.credentials)
+        site = self.owner.site
+        self.owner.site = Site.build(site.cfg, site.docroot, credentials=site.credentials)
         self.conn = Connection(self.plain, PEER, self.owner,  # type: ignore[arg-type]
                                sendfile=self.sock.sendfile, tls=self.context)  # type: ignore
         self.conn.start()

@@ -1128,7 +1128,7 @@ def test_tls_redirect_sends_plain_http_over_and_serves_https(docroot: Path, tls:
     options: dict[str, Any] = dict(tls_redirect=True, tls_port=8443, tls_self_signed=True)
     rig = TLSRig(docroot, **options) if tls else Rig(docroot, **options)
     site = rig.owner.site
-    rig.owner.site = Site.build(site.cfg, site.docroot, tls=True, tls_port=8443)
+    rig.owner.site = Site.build(site.cfg, site.docroot, tls_port=8443)
     if isinstance(rig, TLSRig):
         rig.handshake()
     rig.serve(request("/hello.txt"))

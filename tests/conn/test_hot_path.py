@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from evserver.connection import Connection
+from evserver.loop import READ
 from tests.memos import forget_memos
-from tests.wire import request
+from tests.wire import parse_responses, request
 
-from .rig import HELLO, Rig
+from .rig import HELLO, Rig, TLSRig
 
 Scenario = Callable[[Rig], None]
 GET = request("/hello.txt")
@@ -204,4 +205,43 @@ def test_a_remembered_request_is_routed_in_each_server_s_own_root(
             rig.serve(GET)
     assert [[r.body for r in rig.replies()] for rig in rigs] == [[b"one"] * 2, [b"two"] * 2]
     for rig in rigs:
+        rig.owner.cache.close()
+
+
+TLS_SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
+    "HTTPS: plain GET": (repeated(GET), {}),
+    "HTTPS: HSTS": (repeated(GET), {"hsts": 600}),
+    "HTTPS: a browser's head": (SCENARIOS["a browser's head"][0], {}),
+    "HTTPS: If-None-Match": (SCENARIOS["If-None-Match"][0], {}),
+}
+
+
+@pytest.mark.parametrize("name", list(TLS_SCENARIOS))
+def test_over_tls_the_hot_path_answers_as_the_general_path_does(
+        name: str, make_tls: Callable[..., TLSRig], docroot: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario, overrides = TLS_SCENARIOS[name]
+    hot = run(make_tls, docroot, scenario, overrides)
+    monkeypatch.setattr(Connection, "_answer_at_once", Connection._answer)
+    general = run(make_tls, docroot, scenario, overrides)
+    assert hot == general
+
+
+@pytest.mark.parametrize("hot", [True, False], ids=["at once", "general"])
+def test_plain_http_on_the_tls_port_is_refused_even_for_a_head_seen_before(
+        make_tls: Callable[..., TLSRig], docroot: Path, hot: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTTPS site screens nothing by itself; the connection that got plain HTTP on the
+    HTTPS port does, whether the head is new or remembered (and so read at once)."""
+    if not hot:
+        monkeypatch.setattr(Connection, "_answer_at_once", Connection._answer)
+    make_tls().serve(GET)  # the head is now in the memo of heads seen
+    rig = TLSRig(docroot)
+    try:
+        for _ in range(2):  # sniffed as plain HTTP, then read whole
+            rig.plain.feed(GET)
+            rig.conn.on_event(READ)
+        (reply,) = parse_responses(bytes(rig.plain.sent))
+        assert reply.status == 400
+    finally:
         rig.owner.cache.close()

@@ -47,18 +47,21 @@ def test_the_site_renders_the_start_of_a_200_and_hsts_over_tls_only(tmp_path: Pa
         site.tls_port = 443  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("options, tls, screening", [
-    ({}, False, False),  # the common case: one flag test per request, nothing more
-    ({"status_path": "/_status"}, False, True),
-    ({"health_path": "/healthz"}, False, True),
-    ({"allow": ("10.0.0.0/8",)}, False, True),
-    ({"deny": ("10.0.0.0/8",)}, False, True),
-    ({"trusted_proxies": ("10.0.0.1",)}, False, True),
-    ({}, True, True),  # plain HTTP may arrive on the HTTPS port
+@pytest.mark.parametrize("options, screening", [
+    ({}, False),  # the common case: one flag test per request, nothing more
+    ({"status_path": "/_status"}, True),
+    ({"health_path": "/healthz"}, True),
+    ({"allow": ("10.0.0.0/8",)}, True),
+    ({"deny": ("10.0.0.0/8",)}, True),
+    ({"trusted_proxies": ("10.0.0.1",)}, True),
+    ({"tls_cert": "cert.pem", "tls_key": "key.pem", "tls_port": 8443, "tls_redirect": True},
+     True),  # plain HTTP answers with a redirect
+    # HTTPS alone screens nothing: plain HTTP on its port is known per connection
+    ({"tls_cert": "cert.pem", "tls_key": "key.pem"}, False),
 ])
 def test_screening_only_when_a_rule_needs_the_path_or_the_address(
-        tmp_path: Path, options: dict[str, object], tls: bool, screening: bool) -> None:
-    assert Site.build(config(tmp_path, **options), str(tmp_path), tls=tls).screening is screening
+        tmp_path: Path, options: dict[str, object], screening: bool) -> None:
+    assert Site.build(config(tmp_path, **options), str(tmp_path)).screening is screening
 
 
 def test_reloaded_reads_error_pages_and_the_auth_file_again(cheap: None, tmp_path: Path) -> None:
