@@ -517,19 +517,7 @@ class Connection:
             data = b""
         response = b"".join((site.tls_ok_start if self._tls else site.ok_start,
                              _date.at(loop.wall), fresh.fields, b"\r\n", data))
-        self._status = _OK
-        self._head_len = len(response) - len(data)
-        try:
-            n = self._sock.send(response)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            n = 0
-        except OSError as err:
-            self._sent = 0
-            self._on_socket_error(err)
-            return
-        if n != len(response):
-            self._sent = n
-            self._send_rest([memoryview(response)[n:]], n)
+        if not self._sent_at_once(_OK, response, len(response) - len(data)):
             return
         # Sent: logged (`_log_response`), and waiting in IDLE for the next request (`_finish`).
         self._status = None
@@ -912,6 +900,12 @@ class Connection:
     def _send_whole(self, status: HTTPStatus, response: bytes, head_len: int) -> None:
         """Send a complete response in one call; only what the socket did not take becomes
         an Outgoing."""
+        if self._sent_at_once(status, response, head_len):
+            self._finish()
+
+    def _sent_at_once(self, status: HTTPStatus, response: bytes, head_len: int) -> bool:
+        """One `send` of a whole response: True if the socket took all of it. Otherwise
+        the rest is the response in flight, or the connection closed on an error."""
         self._status = status
         self._head_len = head_len
         try:
@@ -921,12 +915,12 @@ class Connection:
         except OSError as err:
             self._sent = 0
             self._on_socket_error(err)
-            return
+            return False
         self._sent = n
         if n == len(response):
-            self._finish()
-            return
+            return True
         self._send_rest([memoryview(response)[n:]], n)
+        return False
 
     def _send_gathered(self, status: HTTPStatus, head: bytes, data: bytes) -> None:
         """`_send_whole` for a head and a large body: one sendmsg, without joining them (no
