@@ -66,6 +66,11 @@ class TimerHandle:
             self._loop._timer_cancelled()
 
 
+def _bits_of(mask: int) -> int:
+    """epoll's event bits for a selectors mask."""
+    return (_IN if mask & READ else 0) | (_OUT if mask & WRITE else 0)
+
+
 def _epoll_of(selector: selectors.BaseSelector) -> select.epoll | None:
     """The epoll instance behind `selector`, through a duplicate of the descriptor that
     `EpollSelector.fileno()` documents; None for any other kind of selector.
@@ -104,21 +109,22 @@ class Loop:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._wakeup_pending = False
-        # fd -> (handler, events registered); None is the wakeup socket's handler.
-        self._handlers: dict[int, tuple[Handler | None, int]] = {}
+        # fd -> (handler, events registered, the epoll bits of exactly those events); None is
+        # the wakeup socket's handler.
+        self._handlers: dict[int, tuple[Handler | None, int, int]] = {}
         self._epoll = _epoll_of(self._selector)
         self._selector.register(self._wake_r, READ, None)
-        self._handlers[self._wake_r.fileno()] = (None, READ)
+        self._handlers[self._wake_r.fileno()] = (None, READ, _IN)
 
     # -- selector -----------------------------------------------------------------------
 
     def register(self, sock: Selectable, mask: int, handler: Handler) -> None:
         key = self._selector.register(sock, mask, handler)
-        self._handlers[key.fd] = (handler, mask)
+        self._handlers[key.fd] = (handler, mask, _bits_of(mask))
 
     def modify(self, sock: socket.socket, mask: int, handler: Handler) -> None:
         key = self._selector.modify(sock, mask, handler)
-        self._handlers[key.fd] = (handler, mask)
+        self._handlers[key.fd] = (handler, mask, _bits_of(mask))
 
     def unregister(self, sock: Selectable) -> None:
         key = self._selector.unregister(sock)
@@ -132,8 +138,7 @@ class Loop:
                 return self._epoll.poll(math.ceil(timeout * 1e3) * 1e-3, _MAX_EVENTS)
             except InterruptedError:
                 return []
-        return [(key.fd, (_IN if mask & READ else 0) | (_OUT if mask & WRITE else 0))
-                for key, mask in self._selector.select(timeout)]
+        return [(key.fd, _bits_of(mask)) for key, mask in self._selector.select(timeout)]
 
     # -- callbacks and timers -------------------------------------------------------------
 
@@ -240,9 +245,11 @@ class Loop:
             entry = handlers.get(fd)
             if entry is None:
                 continue  # unregistered by a handler earlier in this tick
-            handler, wanted = entry
-            # As selectors reports them: an error or hang-up is both readable and writable.
-            mask = ((READ if bits & ~_OUT else 0) | (WRITE if bits & ~_IN else 0)) & wanted
+            handler, wanted, wanted_bits = entry
+            if bits == wanted_bits:
+                mask = wanted  # the usual event: just what was asked for
+            else:  # as selectors reports them: an error or hang-up is readable and writable
+                mask = ((READ if bits & ~_OUT else 0) | (WRITE if bits & ~_IN else 0)) & wanted
             if handler is None:
                 self._drain_wakeup()
             elif self.debug:
