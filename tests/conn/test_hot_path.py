@@ -8,6 +8,7 @@ replaced by the general one."""
 from __future__ import annotations
 
 import errno
+import gzip
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from evserver import connection as connection_module
 from evserver.connection import Connection
+from evserver.files import route
 from evserver.loop import READ
 from tests.memos import forget_memos
 from tests.wire import parse_responses, request
@@ -89,6 +92,8 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
         "User-Agent: Mozilla/5.0\r\nReferer: http://test/\r\nAccept-Encoding: gzip, br\r\n"
         "Accept: text/html\r\n"))), {}),
     "text it encodes": (repeated(request("/app.js", headers="Accept-Encoding: gzip\r\n")), {}),
+    "an empty file's precompressed sibling": (repeated(request(
+        "/empty.txt", headers="Accept-Encoding: gzip\r\n")), {}),
     "If-None-Match": (repeated(request("/hello.txt", headers='If-None-Match: "x"\r\n')), {}),
     "If-Modified-Since": (repeated(request("/hello.txt", headers=(
         "If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n"))), {}),
@@ -108,6 +113,7 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
     "a file too big to join to its head": (repeated(request("/mid.bin")),
                                           {"cache_max_entry": 256 * 1024}),
     "a target refused after parsing": (repeated(request("http://user@test/hello.txt")), {}),
+    "a target the route refuses": (repeated(request("/%zz")), {}),
     "keep-alive limit": (repeated(GET, 4), {"max_keepalive_requests": 3}),
     "a login": (repeated(request("/hello.txt")), {"auth": ("alice:secret",)}),
     "allowed clients": (repeated(GET), {"allow": ("127.0.0.0/8",)}),
@@ -127,6 +133,7 @@ def observe(rig: Rig) -> dict[str, object]:
     return {"sent": bytes(rig.sock.sent), "log": list(rig.owner.access_log.lines),
             "counters": rig.owner.counters.snapshot(), "phase": rig.phase, "mask": rig.mask,
             "deadline": conn._deadline, "served": conn._served, "keep": conn._keep,
+            "request done": conn._req is None,
             "writes": list(rig.sock.writes), "closed": rig.sock.closed, "shut": list(rig.sock.shut),
             "cache": (rig.owner.cache.hits, rig.owner.cache.misses),
             "forgotten": len(rig.owner.forgotten)}
@@ -151,6 +158,8 @@ def test_the_hot_path_answers_as_the_general_path_does(
     (docroot / "sub").mkdir()
     (docroot / "sub" / "a.txt").write_bytes(b"a\n")
     (docroot / "app.js").write_bytes(b"console.log('hello');\n" * 150)  # 3,450 bytes
+    (docroot / "empty.txt").write_bytes(b"")  # its variant stands for 0 bytes
+    (docroot / "empty.txt.gz").write_bytes(gzip.compress(b""))
     scenario, overrides = SCENARIOS[name]
     hot = run(make_rig, docroot, scenario, overrides)
     monkeypatch.setattr(Connection, "_answer_at_once", Connection._answer)
@@ -158,22 +167,58 @@ def test_the_hot_path_answers_as_the_general_path_does(
     assert hot == general
 
 
-def test_a_repeated_plain_get_is_answered_at_once(make_rig: Callable[..., Rig],
+@pytest.mark.parametrize("size", [13, 64 * 1024], ids=["small", "64 KiB, the most joined"])
+def test_a_repeated_plain_get_is_answered_at_once(make_rig: Callable[..., Rig], docroot: Path,
+                                                  size: int,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the first of three identical GETs takes the general path (it was parsed); the
-    others are answered at once, without `_answer`."""
-    general: list[bytes] = []
-    answer = Connection._answer
+    others are answered at once, without `_answer` or the general path's file steps, and
+    the route is found once more (the first parse's Request then keeps it), not each time."""
+    (docroot / "file.bin").write_bytes(b"x" * size)
+    general: list[str] = []
+    routes: list[bytes] = []
 
-    def counted(self: Connection, req: Any) -> None:
-        general.append(req.target)
-        answer(self, req)
+    def counting(name: str, method: Callable[..., None]) -> Callable[..., None]:
+        def counted(self: Connection, *args: Any) -> None:
+            general.append(name)
+            method(self, *args)
+        return counted
 
-    monkeypatch.setattr(Connection, "_answer", counted)
-    rig = make_rig()
+    monkeypatch.setattr(Connection, "_answer", counting("_answer", Connection._answer))
+    monkeypatch.setattr(Connection, "_serve_found",
+                        counting("_serve_found", Connection._serve_found))
+
+    def counted_route(docroot: str, target: bytes, *rest: Any) -> Any:
+        routes.append(target)
+        return route(docroot, target, *rest)
+
+    monkeypatch.setattr(connection_module, "route", counted_route)
+    rig = make_rig(cache_max_entry=256 * 1024)
+    repeated(request("/file.bin"))(rig)
+    assert general == ["_answer", "_serve_found"]
+    assert routes == [b"/file.bin"] * 2
+    assert [(r.status, len(r.body)) for r in rig.replies()] == [(200, size)] * 3
+
+
+def test_a_plain_read_that_fills_the_buffer_asks_nothing_of_tls(
+        make_rig: Callable[..., Rig]) -> None:
+    """Only a TLS socket is asked for bytes it holds: a plain read as long as the buffer is
+    answered like any other."""
+    rig = make_rig(recv_size=len(GET))
     repeated(GET)(rig)
-    assert general == [b"/hello.txt"]
     assert [r.status for r in rig.replies()] == [200] * 3
+
+
+def test_a_head_seen_before_whose_target_is_refused_gets_the_same_400(
+        make_rig: Callable[..., Rig]) -> None:
+    """The route refuses the target (a `%` that starts no escape): the first time after
+    parsing it, the next time (another connection) at once, with the same answer."""
+    refused = request("/%zz")
+    first, second = make_rig(), make_rig()
+    first.serve(refused)
+    second.serve(refused)
+    assert [r.status for r in first.replies()] == [400]
+    assert bytes(second.sock.sent) == bytes(first.sock.sent)
 
 
 @pytest.mark.parametrize("hot", [True, False], ids=["at once", "general"])
