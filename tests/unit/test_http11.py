@@ -1116,3 +1116,24 @@ def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         parser.feed(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
         assert parser.maybe_next() == R(b"/%d" % i, headers=((b"host", b"x"),))
         assert 1 <= len(parser._seen) <= 4
+
+
+def test_a_head_with_no_field_lines_through_the_general_path() -> None:
+    """An HTTP/1.0 request line alone with bare LFs, fed byte by byte (the general path):
+    its line is the whole head, not all but its last byte."""
+    parser = RequestParser()
+    for byte in b"GET /a HTTP/1.0\n\n":
+        parser.feed(bytes([byte]))
+    req = parser.maybe_next()
+    assert req == Request(b"GET", b"/a", b"HTTP/1.0", (), False)
+
+
+def test_a_field_value_with_colons_line_by_line() -> None:
+    """A section longer than max_field (each line within it) is checked line by line: a
+    field splits at its first colon, so a URL's colons stay in the value."""
+    parser = RequestParser(max_field=40)
+    parser.feed(b"GET / HTTP/1.1\r\nHost: x\r\nReferer: http://a.example:8080/\r\n"
+                b"Accept: */*\r\n\r\n")
+    req = parser.maybe_next()
+    assert req is not None and req.headers == (
+        (b"host", b"x"), (b"referer", b"http://a.example:8080/"), (b"accept", b"*/*"))
