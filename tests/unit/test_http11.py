@@ -1109,6 +1109,26 @@ def test_a_long_head_is_not_remembered() -> None:
     assert parser.maybe_next() is not None and MEMO_GET in parser._seen
 
 
+def test_one_byte_of_the_next_request_stays_buffered_and_out_of_the_memo() -> None:
+    """The head ends one byte before the buffer does: that byte is the next request's, kept
+    in the buffer, and the memo's key is the head alone."""
+    parser = RequestParser()
+    parser.feed(MEMO_GET + b"G")
+    req = parser.maybe_next()
+    assert req is not None and parser.buffered == 1
+    assert MEMO_GET in parser._seen and MEMO_GET + b"G" not in parser._seen
+    assert RequestParser().remembered(MEMO_GET + b"G") is None
+
+
+def test_a_head_of_exactly_the_memo_s_limit_is_remembered() -> None:
+    padding = http11._HEAD_MEMO_BYTES - len(b"GET /a HTTP/1.1\r\nHost: x\r\nX: \r\n\r\n")
+    head = b"GET /a HTTP/1.1\r\nHost: x\r\nX: %s\r\n\r\n" % (b"v" * padding)
+    assert len(head) == http11._HEAD_MEMO_BYTES
+    parser = RequestParser()
+    parser.feed(head)
+    assert parser.maybe_next() is not None and head in parser._seen
+
+
 def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http11, "_HEAD_MEMO_MAX", 4)
     parser = RequestParser()
