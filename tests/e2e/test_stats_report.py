@@ -16,7 +16,8 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from tests.tools import CHROMIUM_FLAGS, artifacts, collect_errors, need_chromium
 from tests.wire import get
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Playwright
+    from playwright.sync_api import Browser, Page
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -144,8 +145,18 @@ def write_report(log: Path, out: Path) -> Path:
     return out
 
 
-def launch(p: Playwright, chromium: str) -> Browser:
-    return p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+@contextmanager
+def browser_session(chromium: str) -> Iterator[tuple[Browser, list[str]]]:
+    """Headless Chromium and the list its pages collect errors in (`open_page`), which must
+    be empty when the session ends."""
+    errors: list[str] = []
+    from playwright.sync_api import sync_playwright  # importable: the fixture checked
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=CHROMIUM_FLAGS)
+        yield browser, errors
+        browser.close()
+    assert not errors, errors
 
 
 def open_page(browser: Browser, report: Path, width: int, errors: list[str],
@@ -199,11 +210,8 @@ def test_report_of_a_served_log(start_process: Callable[..., ServerProcess],
     the dark: laid out for the width, the statuses named with counts and shares, the 404
     table holding the long path and the markup as text."""
     report = write_report(served_log(start_process), tmp_path / "report.html")
-    errors: list[str] = []
     folders = artifacts(tmp_path)
-    from playwright.sync_api import sync_playwright  # importable: the fixture checked
-    with sync_playwright() as p:
-        browser = launch(p, chromium)
+    with browser_session(chromium) as (browser, errors):
         for width in WIDTHS:
             page = open_page(browser, report, width, errors)
             assert page.title().startswith("Access log statistics: ")
@@ -221,19 +229,14 @@ def test_report_of_a_served_log(start_process: Callable[..., ServerProcess],
         check_layout(dark, 1280)
         shoot(dark, "stats-report-1280-dark.png", folders)
         dark.context.close()
-        browser.close()
-    assert not errors, errors
 
 
 def test_report_of_a_month(chromium: str, tmp_path: Path) -> None:
     """A month's log: a bar per day with dates on the axis, six statuses, a full top ten,
     at each width and in the dark."""
     report = write_report(month_log(tmp_path / "month.log"), tmp_path / "month.html")
-    errors: list[str] = []
     folders = artifacts(tmp_path)
-    from playwright.sync_api import sync_playwright  # importable: the fixture checked
-    with sync_playwright() as p:
-        browser = launch(p, chromium)
+    with browser_session(chromium) as (browser, errors):
         for width in WIDTHS:
             page = open_page(browser, report, width, errors)
             assert page.inner_text("#over-time h2") == "Requests over time per day, UTC"
@@ -248,5 +251,3 @@ def test_report_of_a_month(chromium: str, tmp_path: Path) -> None:
         check_layout(dark, 390)
         shoot(dark, "stats-report-month-390-dark.png", folders)
         dark.context.close()
-        browser.close()
-    assert not errors, errors
